@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// No package dependencies: the binary links only the Swift runtime (static), FoundationEssentials,
+// libcurl and libcrypto. Binary size and cold start are product features.
+let package = Package(
+    name: "SageMakerSummarizer",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bootstrap", targets: ["bootstrap"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        .target(name: "SigV4", dependencies: ["CCrypto"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTPClient"]),
+        .target(name: "SageMakerRuntime", dependencies: ["HTTPClient", "SigV4"]),
+        .target(name: "Summarizer", dependencies: ["LambdaRuntime", "SageMakerRuntime"]),
+        .executableTarget(name: "bootstrap", dependencies: ["Summarizer"]),
+
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
+        .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime"]),
+        .testTarget(name: "SummarizerTests", dependencies: ["Summarizer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,187 @@
+import CCurl
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A blocking HTTP/1.1 client over one libcurl easy handle.
+///
+/// The handle lives as long as the client, so libcurl's connection cache keeps the TCP (and TLS)
+/// connection open between requests: a warm Lambda invocation pays no connect or handshake.
+/// A connection the server closed while the process was frozen is detected by libcurl on reuse
+/// and replaced with a fresh one.
+///
+/// Not thread-safe: each client belongs to the one thread that uses it.
+public final class HTTPClient {
+    public struct Configuration: Sendable {
+        /// CA bundle for TLS peer verification; `nil` keeps libcurl's built-in default.
+        public var caBundlePath: String?
+        /// `false` ignores `http_proxy` and friends. The Lambda Runtime API must never go through a proxy.
+        public var honorsProxyEnvironment: Bool
+
+        public init(caBundlePath: String? = nil, honorsProxyEnvironment: Bool = true) {
+            self.caBundlePath = caBundlePath
+            self.honorsProxyEnvironment = honorsProxyEnvironment
+        }
+    }
+
+    private let handle: UnsafeMutableRawPointer
+    private let configuration: Configuration
+    /// libcurl writes its error text here; it must outlive every `curl_easy_perform`.
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    /// Reused across requests so a warm request allocates no new buffers for small responses.
+    private let sink = ResponseSink()
+
+    public init(configuration: Configuration = .init()) throws(HTTPClientError) {
+        HTTPClient.initializeLibcurlOnce
+        guard let handle = curl_easy_init() else { throw .initializationFailed }
+        self.handle = handle
+        self.configuration = configuration
+        self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
+
+    /// `curl_global_init` is not thread-safe and must run before the first handle; a lazy static
+    /// gives exactly-once semantics without global mutable state of our own.
+    private static let initializeLibcurlOnce: Void = {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+    }()
+
+    /// Sends `request` and returns the whole response. A non-2xx status is a response, not an error.
+    public func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
+        curl_easy_reset(handle)
+        sink.reset()
+        errorBuffer[0] = 0
+
+        var headerList: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(headerList) }
+        for header in request.headers {
+            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+        }
+        // libcurl would otherwise add `Expect: 100-continue` to large POSTs and wait a round trip.
+        headerList = curl_slist_append(headerList, "Expect:")
+        if !request.headers.contains(where: { $0.name.lowercased() == "accept" }) {
+            headerList = curl_slist_append(headerList, "Accept:")
+        }
+
+        let code: CURLcode = request.body.withUnsafeBytes { body in
+            setOptions(for: request, headers: headerList, body: body)
+            return curl_easy_perform(handle)
+        }
+        guard code == CURLE_OK else { throw error(for: code, request: request) }
+
+        var status = 0
+        _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, headers: sink.headers, body: sink.takeBody())
+    }
+
+    private func setOptions(
+        for request: HTTPRequest,
+        headers: UnsafeMutablePointer<curl_slist>?,
+        body: UnsafeRawBufferPointer
+    ) {
+        _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+        _ = ccurl_setopt_pointer(handle, CURLOPT_URL, request.url)
+        _ = ccurl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        // Signals and multi-threaded resolvers do not mix; we never want SIGALRM from libcurl.
+        _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
+        _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds ?? 0)
+        if !configuration.honorsProxyEnvironment {
+            _ = ccurl_setopt_pointer(handle, CURLOPT_PROXY, "")
+        }
+        if let caBundlePath = configuration.caBundlePath {
+            _ = ccurl_setopt_pointer(handle, CURLOPT_CAINFO, caBundlePath)
+        }
+
+        switch request.method {
+        case .get:
+            _ = ccurl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        case .post:
+            _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
+            // POSTFIELDS points at the caller's bytes: no copy of a multi-megabyte article.
+            _ = ccurl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            _ = ccurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafeRawPointer(errorBuffer))
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers)
+
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        _ = ccurl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+            sink.appendBody(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        _ = ccurl_setopt_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+            let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
+            sink.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
+            return size * count
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+    }
+
+    private func error(for code: CURLcode, request: HTTPRequest) -> HTTPClientError {
+        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return .timedOut(detail)
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
+            return .couldNotConnect(detail)
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
+             CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ISSUER_ERROR,
+             CURLE_SSL_CRL_BADFILE, CURLE_USE_SSL_FAILED:
+            return .tlsFailure(detail)
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL:
+            return .invalidURL(request.url)
+        case CURLE_SEND_ERROR:
+            return .sendFailed(detail)
+        case CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE:
+            return .receiveFailed(detail)
+        default:
+            return .other(code: Int(code.rawValue), detail: detail)
+        }
+    }
+}
+
+/// Collects a response's header lines and body from libcurl's callbacks.
+private final class ResponseSink {
+    private(set) var headers: [HTTPHeader] = []
+    private var body: [UInt8] = []
+
+    func reset() {
+        headers.removeAll(keepingCapacity: true)
+        body.removeAll(keepingCapacity: true)
+    }
+
+    func appendBody(_ bytes: UnsafeRawBufferPointer) {
+        body.append(contentsOf: bytes)
+    }
+
+    /// libcurl calls this once per header line, status line and final blank line included,
+    /// and again for every response of a redirect or `100 Continue`: only the last block counts.
+    func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
+        let line = String(decoding: bytes, as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            headers.removeAll(keepingCapacity: true)
+            return
+        }
+        guard let colon = line.firstIndex(of: ":") else { return }
+        let name = String(line[..<colon])
+        let value = line[line.index(after: colon)...].trimmingHTTPWhitespace()
+        headers.append(HTTPHeader(name: name, value: value))
+    }
+
+    func takeBody() -> Data {
+        let data = Data(body)
+        body.removeAll(keepingCapacity: body.count <= 64 * 1024)
+        return data
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Put AWS's Lambda Runtime Interface Emulator (RIE) at .tools/aws-lambda-rie.
+#
+# Why a PyPI wheel: the only network we have is PyPI, and the aws-sam-cli
+# wheel ships the RIE binaries (samcli/local/rapid/aws-lambda-rie-*).
+# pip checks the wheel against PyPI's published hash, and the version is
+# pinned so every checkout gets the same emulator.
+#
+# Idempotent: does nothing if a working binary is already in place.
+set -euo pipefail
+
+SAM_VERSION=1.170.0
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dest="$repo_root/.tools/aws-lambda-rie"
+
+fail() { echo "fetch-rie: error: $*" >&2; exit 1; }
+
+case "$(uname -m)" in
+    x86_64 | amd64) arch=x86_64 ;;
+    aarch64 | arm64) arch=arm64 ;;
+    *) fail "unsupported machine type $(uname -m)" ;;
+esac
+member="samcli/local/rapid/aws-lambda-rie-$arch"
+
+# An ELF file with the execute bit.  We cannot run it as a check: the RIE
+# has no --help/--version, it treats any argument as the bootstrap to run
+# and starts listening on 0.0.0.0:8080.
+looks_ok() {
+    [[ -f "$1" && -x "$1" ]] && [[ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" == '177ELF' ]]
+}
+
+if looks_ok "$dest"; then
+    echo "fetch-rie: $dest already present"
+    exit 0
+fi
+
+command -v python3 >/dev/null || fail "python3 not found"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "fetch-rie: downloading aws-sam-cli==$SAM_VERSION wheel from PyPI"
+python3 -m pip download --quiet --no-deps --only-binary=:all: \
+    "aws-sam-cli==$SAM_VERSION" -d "$tmp" \
+    || fail "pip download of aws-sam-cli==$SAM_VERSION failed (is PyPI reachable?)"
+
+wheels=("$tmp"/aws_sam_cli-"$SAM_VERSION"-*.whl)
+wheel=${wheels[0]}
+[[ -f "$wheel" ]] || fail "no aws-sam-cli wheel in the pip download"
+
+# Extract the one member with the stdlib, so unzip need not be installed.
+python3 - "$wheel" "$member" "$tmp/rie" <<'EOF' || fail "could not extract $member from $(basename "$wheel")"
+import shutil, sys, zipfile
+wheel, member, out = sys.argv[1:]
+with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+EOF
+
+chmod 0755 "$tmp/rie"
+looks_ok "$tmp/rie" || fail "$member from the wheel is not an executable ELF binary"
+
+mkdir -p "$(dirname "$dest")"
+# Rename into place so an interrupted run never leaves a half-written binary.
+mv -f "$tmp/rie" "$dest.tmp$$"
+mv -f "$dest.tmp$$" "$dest"
+looks_ok "$dest" || fail "$dest is not executable after install"
+echo "fetch-rie: installed $dest"

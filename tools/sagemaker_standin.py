@@ -1,0 +1,951 @@
+#!/usr/bin/env python3
+"""Local stand-in for the Amazon SageMaker Runtime ``InvokeEndpoint`` API.
+
+Test tooling: the Lambda function talks to this server instead of real AWS in
+tests and local runs.  It mimics the real service closely enough that an AWS
+SDK cannot tell the difference for the cases we care about:
+
+* same route (``POST /endpoints/{EndpointName}/invocations``), headers and
+  rest-json error shapes (``x-amzn-ErrorType`` + ``{"message": ...}``);
+* SigV4 signatures are *verified*, using botocore as an independent
+  implementation of AWS signing, so a bug in the Swift signer fails here the
+  same way it would fail against AWS;
+* the "model" behind the endpoint behaves like a Hugging Face container running
+  a summarisation pipeline, with a deterministic extractive summary;
+* a small unsigned control API (``/_control/...``) injects faults and exposes
+  counters, so tests can exercise retries, timeouts and connection reuse.
+
+Run ``python3 tools/sagemaker_standin.py --help`` for the command line.  Once
+listening it prints ``LISTENING 127.0.0.1:PORT`` (and writes PORT to
+``--port-file``).  It only ever binds a loopback address.
+
+Control API (JSON, no signature):
+
+* ``POST /_control/faults`` ``{"mode", "count", "delay_ms", "status",
+  "message"}`` replaces the fault plan.  It applies to the next ``count``
+  invocations that pass authentication and validation (all of them if
+  ``count`` is omitted).  Modes: none, throttle (400 ThrottlingException),
+  model_not_ready (429), service_unavailable (503), internal_failure (500),
+  internal_dependency (530), model_error (424, OriginalStatusCode=status),
+  slow (answer after delay_ms), hang (no answer for delay_ms, then close),
+  close_idle (answer with ``Connection: close``), garbage (200, non-JSON).
+* ``GET /_control/stats`` -> invocations, succeeded (real 200 answers),
+  connections (TCP accepts), last_request, fault.
+* ``POST /_control/reset`` clears the fault plan and every counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import http.server
+import ipaddress
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+ACCOUNT_ID = "123456789012"
+SERVICE = "sagemaker"  # SigV4 signing name of SageMaker Runtime
+MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's documented body limit
+# Bodies above MAX_PAYLOAD are still read (so the signature can be checked and
+# the connection stays usable) up to this cap; beyond it we answer 413 without
+# reading and close the connection rather than buffer arbitrary amounts.
+READ_CAP = 32 * 1024 * 1024
+CLOCK_SKEW = timedelta(minutes=5)
+IDLE_TIMEOUT_S = 60  # idle keep-alive connections are closed after this
+MAX_RETURN_SEQUENCES = 8
+SIGV4_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+
+# The regular expression from the brief: the service model's pattern plus its
+# 63-character limit.
+ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+INVOCATIONS_RE = re.compile(r"^/endpoints/([^/]*)/invocations$")
+SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+MSG_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you "
+    "provided. Check your AWS Secret Access Key and signing method. Consult "
+    "the service documentation for details."
+)
+MSG_INVALID_TOKEN = "The security token included in the request is invalid."
+
+FAULT_MODES = (
+    "none",
+    "throttle",
+    "model_not_ready",
+    "service_unavailable",
+    "internal_failure",
+    "internal_dependency",
+    "model_error",
+    "slow",
+    "hang",
+    "close_idle",
+    "garbage",
+)
+
+# Fault modes that answer with a plain service error: (status, code, message).
+# Messages are the ones AWS documents for these errors.
+SERVICE_FAULTS = {
+    "throttle": (400, "ThrottlingException", "Rate exceeded"),
+    "model_not_ready": (
+        429,
+        "ModelNotReadyException",
+        "Either a serverless endpoint variant's resources are still being "
+        "provisioned, or a multi-model endpoint is still downloading or "
+        "loading the target model. Wait and try your request again.",
+    ),
+    "service_unavailable": (
+        503,
+        "ServiceUnavailable",
+        "The service is unavailable. Try your call again.",
+    ),
+    "internal_failure": (
+        500,
+        "InternalFailure",
+        "An internal failure occurred. Try your request again. If the problem "
+        "persists, contact Amazon Web Services customer support.",
+    ),
+    "internal_dependency": (
+        530,
+        "InternalDependencyException",
+        "Your request caused an exception with an internal dependency. "
+        "Contact customer support.",
+    ),
+}
+
+DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000}
+DEFAULT_MODEL_ERROR_MESSAGE = (
+    "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
+    "capacity; 21.13 GiB already allocated)"
+)
+
+
+class ApiError(Exception):
+    """An AWS-style error answer: HTTP status, error code, message, extras."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def _hf_error(code: int, message: str) -> str:
+    """The error document a Hugging Face inference container returns."""
+    return json.dumps(
+        {"code": code, "type": "InternalServerException", "message": message},
+        separators=(",", ":"),
+    )
+
+
+def model_error(
+    endpoint: str, region: str, original_status: int, original_message: str
+) -> ApiError:
+    """A 424 ModelError as SageMaker wraps a container's non-2xx answer."""
+    kind = "client" if 400 <= original_status < 500 else "server"
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    return ApiError(
+        424,
+        "ModelError",
+        f"Received {kind} error ({original_status}) from primary with message "
+        f'"{original_message}". See https://{region}.console.aws.amazon.com/'
+        f"cloudwatch/home?region={region}#logEventViewer:group={log_group} "
+        f"in account {ACCOUNT_ID} for more information.",
+        ErrorCode=(
+            "CLIENT_ERROR_FROM_MODEL"
+            if kind == "client"
+            else "INTERNAL_FAILURE_FROM_MODEL"
+        ),
+        OriginalStatusCode=original_status,
+        OriginalMessage=original_message,
+        LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{log_group}",
+    )
+
+
+# --------------------------------------------------------------------------
+# The "model": deterministic extractive summarisation.
+# --------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?]) ")
+
+
+def split_sentences(text: str) -> list[str]:
+    # Whitespace is collapsed first so that ". \n  Next" is one boundary.
+    collapsed = " ".join(text.split())
+    return _SENTENCE_END.split(collapsed) if collapsed else []
+
+
+def summarize(text: str, count: int) -> list[str]:
+    """Summary i is the first i+1 sentences (the whole text if shorter)."""
+    sentences = split_sentences(text)
+    return [" ".join(sentences[: i + 1]) for i in range(count)]
+
+
+class _ContainerError(Exception):
+    """A non-2xx answer from the model container (status, message)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def run_model(content_type: str | None, body: bytes, key: str) -> Any:
+    """Answer like a Hugging Face container running a summarisation pipeline.
+
+    Returns the JSON document on success; raises ``_ContainerError`` with the
+    status and message the container would answer with otherwise.
+    """
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise _ContainerError(
+            415,
+            f"Content type {content_type or 'None'} is not supported by this "
+            "framework. Please use application/json.",
+        )
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _ContainerError(400, str(exc)) from None
+    if not isinstance(document, dict):
+        raise _ContainerError(400, "request body must be a JSON object")
+    if "inputs" not in document:
+        # The HF toolkit does data["inputs"]; the KeyError text is the message.
+        raise _ContainerError(400, "'inputs'")
+    inputs = document["inputs"]
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise _ContainerError(400, "parameters must be a JSON object")
+    count = parameters.get("num_return_sequences", 1)
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise _ContainerError(400, "num_return_sequences must be an integer")
+    count = max(1, min(MAX_RETURN_SEQUENCES, count))
+
+    def one(text: str) -> list[dict[str, str]]:
+        return [{key: summary} for summary in summarize(text, count)]
+
+    if isinstance(inputs, str):
+        return one(inputs)
+    if isinstance(inputs, list) and all(isinstance(i, str) for i in inputs):
+        return [one(text) for text in inputs]
+    raise _ContainerError(400, "inputs must be a string or a list of strings")
+
+
+# --------------------------------------------------------------------------
+# Signature verification.
+# --------------------------------------------------------------------------
+
+
+class _ExactHeadersSigV4(SigV4Auth):
+    """SigV4Auth that signs exactly the headers the request says it signed.
+
+    botocore's own selection silently drops a few headers (user-agent, expect,
+    ...) that it never signs itself; another SDK may sign them legitimately,
+    and AWS accepts that.  Everything else (URI encoding, header value
+    trimming, payload hashing, key derivation) stays botocore's.
+    """
+
+    def headers_to_sign(self, request):
+        return request.headers
+
+
+@dataclass
+class Config:
+    region: str
+    access_key: str
+    secret_key: str
+    session_token: str | None
+    require_token: bool
+    endpoints: frozenset[str]
+    result_key: str
+
+
+def parse_authorization(value: str) -> dict[str, str]:
+    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``.
+
+    Raises IncompleteSignatureException naming each missing part, the way
+    AWS words it.
+    """
+    algorithm, _, rest = value.strip().partition(" ")
+    parts: dict[str, str] = {}
+    if algorithm == "AWS4-HMAC-SHA256":
+        for item in rest.split(","):
+            key, sep, val = item.strip().partition("=")
+            if sep and val:
+                parts[key] = val
+    if "Signature" in parts and not SIGNATURE_RE.match(parts["Signature"]):
+        del parts["Signature"]
+    missing = [
+        f"Authorization header requires '{name}' parameter."
+        for name in ("Credential", "Signature", "SignedHeaders")
+        if name not in parts
+    ]
+    if missing:
+        raise ApiError(403, "IncompleteSignatureException", " ".join(missing))
+    return parts
+
+
+def verify_signature(
+    config: Config, method: str, raw_path: str, headers, body: bytes
+) -> None:
+    """Checks 1-6 of the brief; raises ApiError on the first failure."""
+    authorization = headers.get("Authorization")
+    if authorization is None:
+        raise ApiError(
+            403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+        )
+
+    parts = parse_authorization(authorization)
+    scope = parts["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request":
+        raise ApiError(
+            403,
+            "IncompleteSignatureException",
+            "Credential should have 5 parts and end with 'aws4_request'.",
+        )
+    access_key, scope_date, scope_region, scope_service, _ = scope
+
+    token = headers.get("X-Amz-Security-Token")
+    if access_key != config.access_key:
+        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
+    if token is None and config.require_token:
+        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
+    if (
+        token is not None
+        and config.session_token is not None
+        and not hmac.compare_digest(token.encode(), config.session_token.encode())
+    ):
+        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
+
+    if scope_region != config.region:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "Credential should be scoped to a valid region. ",
+        )
+    if scope_service != SERVICE:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            f"Credential should be scoped to correct service: '{SERVICE}'. ",
+        )
+
+    amz_date = headers.get("X-Amz-Date")
+    if amz_date is None:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "Authorization header requires existence of either a 'X-Amz-Date' "
+            "or a 'Date' header.",
+        )
+    try:
+        signed_at = datetime.strptime(amz_date, SIGV4_DATE_FORMAT).replace(
+            tzinfo=timezone.utc
+        )
+    except ValueError:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. "
+            "See http://en.wikipedia.org/wiki/ISO_8601",
+        ) from None
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def fmt(moment: datetime) -> str:
+        return moment.strftime(SIGV4_DATE_FORMAT)
+
+    if signed_at < now - CLOCK_SKEW:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{fmt(now - CLOCK_SKEW)} ({fmt(now)} - 5 min.)",
+        )
+    if signed_at > now + CLOCK_SKEW:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{fmt(now + CLOCK_SKEW)} ({fmt(now)} + 5 min.)",
+        )
+    if scope_date != amz_date[:8]:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+            f"version of date from HTTP: '{scope_date}' != '{amz_date[:8]}', "
+            f"from '{amz_date}'.",
+        )
+
+    signed_names = parts["SignedHeaders"].lower().split(";")
+    if "host" not in signed_names:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+            "Authorization.",
+        )
+    if "x-amz-date" not in signed_names:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
+        )
+    if token is not None and "x-amz-security-token" not in signed_names:
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS "
+            "Authorization.",
+        )
+    # Even UNSIGNED-PAYLOAD is refused: over plain HTTP every SDK signs the
+    # payload, so anything but the real hash means the body was not signed.
+    content_sha = headers.get("X-Amz-Content-Sha256")
+    if content_sha is not None and content_sha != hashlib.sha256(body).hexdigest():
+        raise ApiError(
+            403,
+            "InvalidSignatureException",
+            "The provided 'x-amz-content-sha256' header does not match what "
+            "was computed.",
+        )
+
+    # Rebuild the request as the client must have signed it and let botocore
+    # compute the signature.  Only the signed headers go in, each with every
+    # value it was received with (SigV4 joins repeated headers with commas).
+    host = headers.get("Host", "")
+    request = AWSRequest(method=method, url=f"http://{host}{raw_path}", data=body)
+    for name in signed_names:
+        values = headers.get_all(name)
+        if values is None:
+            # Signed but not sent: the client cannot have signed what we see.
+            raise ApiError(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+        for value in values:
+            request.headers.add_header(name, value)
+    request.context["timestamp"] = amz_date  # pin to the client's clock
+
+    signer = _ExactHeadersSigV4(
+        Credentials(config.access_key, config.secret_key, token),
+        SERVICE,
+        config.region,
+    )
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    if not hmac.compare_digest(expected, parts["Signature"].lower()):
+        raise ApiError(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+
+
+# --------------------------------------------------------------------------
+# Shared state: fault plan and counters.
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Fault:
+    mode: str = "none"
+    count: int | None = None  # None: applies until replaced or reset
+    delay_ms: int | None = None
+    status: int | None = None
+    message: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "remaining": self.count,
+            "delay_ms": self.delay_ms,
+            "status": self.status,
+            "message": self.message,
+        }
+
+
+@dataclass
+class State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fault: Fault = field(default_factory=Fault)
+    invocations: int = 0
+    succeeded: int = 0
+    connections: int = 0
+    last_request: dict[str, Any] | None = None
+
+    def take_fault(self) -> Fault | None:
+        """Consume one use of the fault plan, if any is active."""
+        with self.lock:
+            fault = self.fault
+            if fault.mode == "none" or fault.count == 0:
+                return None
+            if fault.count is not None:
+                fault.count -= 1
+            return fault
+
+    def reset(self) -> None:
+        with self.lock:
+            self.fault = Fault()
+            self.invocations = self.succeeded = self.connections = 0
+            self.last_request = None
+
+
+def parse_fault(document: Any) -> Fault:
+    if not isinstance(document, dict):
+        raise ValueError("body must be a JSON object")
+    mode = document.get("mode", "none")
+    if mode not in FAULT_MODES:
+        raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
+
+    def optional_int(name: str, low: int, high: int) -> int | None:
+        value = document.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer")
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be between {low} and {high}")
+        return value
+
+    message = document.get("message")
+    if message is not None and not isinstance(message, str):
+        raise ValueError("message must be a string")
+    return Fault(
+        mode=mode,
+        count=optional_int("count", 0, 2**31),
+        delay_ms=optional_int("delay_ms", 0, 24 * 3600 * 1000),
+        status=optional_int("status", 100, 599),
+        message=message,
+    )
+
+
+# --------------------------------------------------------------------------
+# HTTP server.
+# --------------------------------------------------------------------------
+
+
+class _BadRequest(Exception):
+    """Framing problem: answer 4xx and close the connection."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class StandinServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # never let a hung handler block shutdown
+    request_queue_size = 64
+
+    def __init__(self, address, config: Config):
+        super().__init__(address, StandinHandler)
+        self.config = config
+        self.state = State()
+        # Set on shutdown so that handlers sleeping in "hang" return early.
+        self.stopping = threading.Event()
+
+    def get_request(self):
+        # Called once per accepted TCP connection: the count behind
+        # stats.connections, which tests use to observe keep-alive reuse.
+        connection = super().get_request()
+        with self.state.lock:
+            self.state.connections += 1
+        return connection
+
+
+class StandinHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as AWS endpoints offer
+    server_version = "SageMakerStandin"
+    timeout = IDLE_TIMEOUT_S
+    # Headers and body go out in separate writes; without TCP_NODELAY Nagle
+    # plus delayed ACKs adds ~40 ms to every keep-alive round trip.
+    disable_nagle_algorithm = True
+    server: StandinServer
+
+    # -- plumbing ----------------------------------------------------------
+
+    def version_string(self):
+        return self.server_version
+
+    def log_request(self, code="-", size="-"):
+        pass  # one line per request is written by _dispatch instead
+
+    def log_message(self, format, *args):
+        # Only reached for protocol-level errors (bad request line, ...);
+        # the arguments are status codes and fixed texts, never headers.
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+        sys.stderr.flush()
+
+    def do_GET(self):
+        self._dispatch()
+
+    def do_POST(self):
+        self._dispatch()
+
+    def do_PUT(self):
+        self._dispatch()
+
+    def do_DELETE(self):
+        self._dispatch()
+
+    def do_PATCH(self):
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        started = time.monotonic()
+        path = urlsplit(self.path).path
+        self._status = 0
+        try:
+            self._route(path)
+        except _BadRequest as exc:
+            self.close_connection = True
+            self._send_error(ApiError(exc.status, exc.code, exc.message))
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # client went away mid-answer
+        except Exception:
+            # A bug in the stand-in: answer like AWS would rather than drop
+            # the connection, and keep the traceback for whoever debugs it.
+            traceback.print_exc()
+            self.close_connection = True
+            if not self._status:
+                self._send_error(
+                    ApiError(500, "InternalFailure", "stand-in internal error")
+                )
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            # Path without the query string: a presigned query could carry
+            # credentials.  Headers and bodies are never logged.
+            sys.stderr.write(
+                f"{self.command} {path} {self._status or '-'} {elapsed_ms:.1f}ms\n"
+            )
+            sys.stderr.flush()
+
+    def _read_body(self) -> bytes:
+        """Read the whole request body so keep-alive framing stays intact."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        raw_length = self.headers.get("Content-Length")
+        if raw_length is None:
+            return b""
+        try:
+            length = int(raw_length)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            raise _BadRequest(400, "BadRequest", "Invalid Content-Length") from None
+        if length > READ_CAP:
+            raise _BadRequest(413, "ValidationError", "Request payload is too large")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            size_line = self.rfile.readline(1024)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadRequest(400, "BadRequest", "Invalid chunk size") from None
+            if size == 0:
+                break
+            total += size
+            if total > READ_CAP:
+                raise _BadRequest(
+                    413, "ValidationError", "Request payload is too large"
+                )
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)  # CRLF after each chunk
+        while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+            pass  # trailers: ignored
+        return b"".join(chunks)
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
+        self._status = status
+        self.send_response(status)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, document: Any, **kwargs) -> None:
+        self._send(status, json.dumps(document).encode(), **kwargs)
+
+    def _send_error(self, error: ApiError) -> None:
+        # rest-json: botocore takes the code from x-amzn-ErrorType (the part
+        # before ':') and the message from the body's "message" member;
+        # modelled members (ModelError's OriginalStatusCode, ...) are read
+        # from the body by their model names.
+        self._send_json(
+            error.status,
+            {"message": error.message, **error.extra},
+            headers={
+                "x-amzn-ErrorType": f"{error.code}:http://internal.amazon.com/"
+                "coral/com.amazon.coral.service/"
+            },
+        )
+
+    # -- routing -----------------------------------------------------------
+
+    def _route(self, path: str) -> None:
+        body = self._read_body()
+        invocation = INVOCATIONS_RE.match(path)
+        if invocation:
+            self._record(body)
+            if self.command != "POST":
+                self._send_error(
+                    ApiError(404, "UnknownOperationException", "Unknown operation")
+                )
+                return
+            try:
+                self._invoke(unquote(invocation[1]), body)
+            except ApiError as error:
+                self._send_error(error)
+            return
+        if path.startswith("/_control/"):
+            self._control(path, body)
+            return
+        self._send_error(
+            ApiError(404, "UnknownOperationException", "Unknown operation")
+        )
+
+    def _record(self, body: bytes) -> None:
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        with self.server.state.lock:
+            self.server.state.invocations += 1
+            self.server.state.last_request = {
+                "method": self.command,
+                "path": self.path,
+                "headers": headers,
+                "body_bytes": len(body),
+            }
+
+    # -- InvokeEndpoint ----------------------------------------------------
+
+    def _invoke(self, endpoint: str, body: bytes) -> None:
+        config = self.server.config
+        verify_signature(config, self.command, self.path, self.headers, body)
+
+        if not ENDPOINT_NAME_RE.match(endpoint):
+            raise ApiError(
+                400,
+                "ValidationError",
+                f"1 validation error detected: Value '{endpoint}' at "
+                "'endpointName' failed to satisfy constraint: Member must "
+                "satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
+            )
+        if endpoint not in config.endpoints:
+            raise ApiError(
+                400,
+                "ValidationError",
+                f"Endpoint {endpoint} of account {ACCOUNT_ID} not found.",
+            )
+        if len(body) > MAX_PAYLOAD:
+            raise ApiError(413, "ValidationError", "Request payload is too large")
+
+        extra_headers = {"x-Amzn-Invoked-Production-Variant": "AllTraffic"}
+        custom = self.headers.get("X-Amzn-SageMaker-Custom-Attributes")
+        if custom is not None:
+            extra_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
+
+        fault = self.server.state.take_fault()
+        if fault is not None:
+            if self._apply_fault(fault, endpoint, extra_headers):
+                return
+
+        try:
+            result = run_model(
+                self.headers.get("Content-Type"), body, config.result_key
+            )
+        except _ContainerError as exc:
+            raise model_error(
+                endpoint, config.region, exc.status, _hf_error(exc.status, exc.message)
+            ) from None
+        self._send_json(200, result, headers=extra_headers)
+        with self.server.state.lock:
+            self.server.state.succeeded += 1
+
+    def _apply_fault(
+        self, fault: Fault, endpoint: str, extra_headers: dict[str, str]
+    ) -> bool:
+        """Apply one fault; True if it fully answered (or dropped) the request."""
+        mode = fault.mode
+        delay_s = (fault.delay_ms or DEFAULT_DELAY_MS.get(mode, 0)) / 1000
+        if mode in SERVICE_FAULTS:
+            status, code, message = SERVICE_FAULTS[mode]
+            raise ApiError(status, code, fault.message or message)
+        if mode == "model_error":
+            status = fault.status or 500
+            original = fault.message or _hf_error(status, DEFAULT_MODEL_ERROR_MESSAGE)
+            raise model_error(endpoint, self.server.config.region, status, original)
+        if mode == "slow":
+            # Wait on the shutdown event rather than sleep so SIGTERM is prompt.
+            self.server.stopping.wait(delay_s)
+            return False
+        if mode == "hang":
+            # Never answer: the client must time out.  Then drop the connection.
+            self.server.stopping.wait(delay_s)
+            self.close_connection = True
+            self._status = 0
+            return True
+        if mode == "close_idle":
+            self.close_connection = True  # _send adds "Connection: close"
+            return False
+        if mode == "garbage":
+            body = (fault.message or "<html>upstream exploded</html>").encode()
+            self._send(200, body, headers=extra_headers)
+            return True
+        return False
+
+    # -- control API -------------------------------------------------------
+
+    def _control(self, path: str, body: bytes) -> None:
+        state = self.server.state
+        if path == "/_control/stats" and self.command == "GET":
+            with state.lock:
+                stats = {
+                    "invocations": state.invocations,
+                    "succeeded": state.succeeded,
+                    "connections": state.connections,
+                    "last_request": state.last_request,
+                    "fault": state.fault.describe(),
+                }
+            self._send_json(200, stats)
+        elif path == "/_control/reset" and self.command == "POST":
+            state.reset()
+            self._send_json(200, {"ok": True})
+        elif path == "/_control/faults" and self.command == "POST":
+            try:
+                fault = parse_fault(json.loads(body or b"{}"))
+            except ValueError as exc:  # includes JSONDecodeError
+                self._send_json(400, {"message": str(exc)})
+                return
+            with state.lock:
+                state.fault = fault
+            self._send_json(200, {"ok": True, "fault": fault.describe()})
+        else:
+            self._send_json(404, {"message": f"no control route {self.command} {path}"})
+
+
+# --------------------------------------------------------------------------
+# Command line.
+# --------------------------------------------------------------------------
+
+
+def loopback_host(value: str) -> str:
+    """Accept only loopback addresses: this server must never be reachable."""
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an IPv4 loopback address"
+        ) from None
+    if not address.is_loopback:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Local stand-in for SageMaker Runtime InvokeEndpoint."
+    )
+    parser.add_argument("--host", type=loopback_host, default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the bound port to this file")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--access-key", default="AKIDEXAMPLE")
+    parser.add_argument(
+        "--secret-key", default="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    )
+    parser.add_argument(
+        "--session-token",
+        help="expected X-Amz-Security-Token (implies --require-token)",
+    )
+    parser.add_argument(
+        "--require-token",
+        action="store_true",
+        help="reject requests without X-Amz-Security-Token",
+    )
+    parser.add_argument(
+        "--endpoints",
+        default="financial-summarizer",
+        help="comma-separated endpoint names that exist",
+    )
+    parser.add_argument(
+        "--task",
+        choices=("text2text-generation", "summarization"),
+        default="text2text-generation",
+        help="pipeline task; decides generated_text vs summary_text",
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be between 0 and 65535")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = Config(
+        region=args.region,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        session_token=args.session_token,
+        # Credentials that come with a session token are unusable without it.
+        require_token=args.require_token or args.session_token is not None,
+        endpoints=frozenset(n.strip() for n in args.endpoints.split(",") if n.strip()),
+        result_key=(
+            "summary_text" if args.task == "summarization" else "generated_text"
+        ),
+    )
+    server = StandinServer((args.host, args.port), config)
+    host, port = server.server_address[:2]
+
+    def stop(signum, frame):
+        server.stopping.set()
+        # shutdown() blocks until serve_forever() returns, and serve_forever()
+        # runs on this (the main) thread, so it must be called from another.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    if args.port_file:
+        # Write then rename, so a watcher never reads a half-written file.
+        temp = f"{args.port_file}.tmp{os.getpid()}"
+        with open(temp, "w") as handle:
+            handle.write(f"{port}\n")
+        os.replace(temp, args.port_file)
+    print(f"LISTENING {host}:{port}", flush=True)
+
+    try:
+        # The selector wakes twice a second to notice shutdown(): idle cost
+        # is negligible.
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

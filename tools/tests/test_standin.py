@@ -1,0 +1,810 @@
+"""Tests for tools/sagemaker_standin.py.
+
+The stand-in runs as a real subprocess and is called with a real boto3
+``sagemaker-runtime`` client, so these tests check what matters: an AWS SDK
+talking to the stand-in sees exactly what it would see from SageMaker.
+A few edge cases that boto3 cannot produce (expired or malformed signatures,
+headers botocore never signs) use raw HTTP and a small SigV4 signer written
+here from the specification, independent of both botocore and the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import boto3
+import botocore.config
+import pytest
+from botocore import UNSIGNED
+from botocore.exceptions import ClientError, ReadTimeoutError
+
+SCRIPT = Path(__file__).resolve().parents[1] / "sagemaker_standin.py"
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+ENDPOINT = "financial-summarizer"
+INVOKE_PATH = f"/endpoints/{ENDPOINT}/invocations"
+STARTUP_TIMEOUT_S = 15
+TEST_TIMEOUT_S = 30
+
+ARTICLE = (
+    "Revenue rose 12% in the third quarter.  Margins held steady!\n"
+    "Will the trend continue? Analysts expect growth in 2025"
+)
+
+
+# --------------------------------------------------------------------------
+# Fixtures and helpers.
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def bounded_time():
+    """Fail (rather than hang) any test that runs longer than TEST_TIMEOUT_S."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@dataclass
+class Standin:
+    proc: subprocess.Popen
+    port: int
+    stderr_path: Path
+    _control: http.client.HTTPConnection | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, **overrides):
+        """A boto3 sagemaker-runtime client aimed at the stand-in."""
+        options = dict(
+            region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        config = botocore.config.Config(
+            # "max_attempts" counts retries, not attempts: {"max_attempts": 1}
+            # would retry throttles and 5xx once. This really turns retries off.
+            retries={"total_max_attempts": 1},
+            connect_timeout=5,
+            read_timeout=overrides.pop("read_timeout", 10),
+            signature_version=overrides.pop("signature_version", None),
+        )
+        options.update(overrides)
+        return boto3.session.Session().client(
+            "sagemaker-runtime", endpoint_url=self.url, config=config, **options
+        )
+
+    def control(self, method: str, path: str, body=None) -> dict:
+        # One persistent connection for control calls: opened before the
+        # first reset, it does not show up in stats.connections afterwards.
+        if self._control is None:
+            self._control = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        payload = None if body is None else json.dumps(body).encode()
+        self._control.request(method, path, body=payload)
+        response = self._control.getresponse()
+        document = json.loads(response.read())
+        assert response.status == 200, document
+        return document
+
+    def reset(self) -> None:
+        self.control("POST", "/_control/reset")
+
+    def fault(self, **plan) -> None:
+        self.control("POST", "/_control/faults", plan)
+
+    def stats(self) -> dict:
+        return self.control("GET", "/_control/stats")
+
+    def stop(self) -> int:
+        if self._control is not None:
+            self._control.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def launch(tmp_dir: Path, *args: str) -> Standin:
+    """Start the stand-in and wait (bounded) for its LISTENING line."""
+    stderr_path = tmp_dir / f"standin-{time.monotonic_ns()}.log"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=stderr_path.open("wb"),  # a file: a full pipe would block it
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: lines.put(proc.stdout.readline()), daemon=True
+    ).start()
+    try:
+        line = lines.get(timeout=STARTUP_TIMEOUT_S)
+    except queue.Empty:
+        proc.kill()
+        raise AssertionError("stand-in did not print LISTENING in time") from None
+    if not line.startswith("LISTENING 127.0.0.1:"):
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError(
+            f"unexpected startup output {line!r}; stderr: {stderr_path.read_text()}"
+        )
+    return Standin(proc, int(line.rsplit(":", 1)[1]), stderr_path)
+
+
+@pytest.fixture
+def start_standin(tmp_path):
+    """Factory for servers with non-default options; all stopped at the end."""
+    started: list[Standin] = []
+
+    def start(*args: str) -> Standin:
+        standin = launch(tmp_path, *args)
+        started.append(standin)
+        return standin
+
+    yield start
+    for standin in started:
+        standin.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_standin(tmp_path_factory):
+    standin = launch(tmp_path_factory.mktemp("standin"))
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def standin(shared_standin):
+    """The default-configured server, with faults and counters cleared."""
+    shared_standin.reset()
+    yield shared_standin
+    shared_standin.reset()
+
+
+def invoke(client, document=None, *, body=None, content_type="application/json", **kw):
+    response = client.invoke_endpoint(
+        EndpointName=kw.pop("EndpointName", ENDPOINT),
+        ContentType=content_type,
+        Body=body if body is not None else json.dumps(document),
+        **kw,
+    )
+    response["Decoded"] = json.loads(response["Body"].read())
+    return response
+
+
+def error_of(excinfo) -> tuple[int, str, str]:
+    error = excinfo.value.response
+    return (
+        error["ResponseMetadata"]["HTTPStatusCode"],
+        error["Error"]["Code"],
+        error["Error"]["Message"],
+    )
+
+
+def sigv4_headers(
+    port: int,
+    body: bytes,
+    *,
+    headers: dict[str, str] | None = None,
+    signed: list[str] | None = None,
+    when: datetime | None = None,
+    region: str = "us-east-1",
+    service: str = "sagemaker",
+    secret: str = SECRET_KEY,
+) -> dict[str, str]:
+    """Sign a POST to INVOKE_PATH, straight from the SigV4 specification."""
+    when = when or datetime.now(timezone.utc)
+    amz_date = when.strftime("%Y%m%dT%H%M%SZ")
+    all_headers = {
+        "Host": f"127.0.0.1:{port}",
+        "X-Amz-Date": amz_date,
+        "Content-Type": "application/json",
+        **(headers or {}),
+    }
+    names = sorted(n.lower() for n in (signed or all_headers))
+    lookup = {k.lower(): v for k, v in all_headers.items()}
+    canonical = "\n".join(
+        [
+            "POST",
+            INVOKE_PATH,
+            "",
+            "".join(f"{n}:{' '.join(lookup[n].split())}\n" for n in names),
+            ";".join(names),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    scope = f"{amz_date[:8]}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            amz_date,
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    key = ("AWS4" + secret).encode()
+    for part in (amz_date[:8], region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    all_headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
+        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+    )
+    return all_headers
+
+
+def raw_post(port: int, body: bytes, headers: dict[str, str]):
+    """POST with exactly these headers (plus Content-Length)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("POST", INVOKE_PATH, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        payload = response.read()
+        return response.status, response.headers, json.loads(payload)
+    finally:
+        connection.close()
+
+
+def error_code(headers) -> str:
+    return headers["x-amzn-ErrorType"].split(":", 1)[0]
+
+
+# --------------------------------------------------------------------------
+# Successful invocations.
+# --------------------------------------------------------------------------
+
+
+def test_string_input_returns_growing_extractive_summaries(standin):
+    response = invoke(
+        standin.client(),
+        {"inputs": ARTICLE, "parameters": {"num_return_sequences": 3}},
+        CustomAttributes="trace=abc",
+    )
+    assert response["Decoded"] == [
+        {"generated_text": "Revenue rose 12% in the third quarter."},
+        {"generated_text": "Revenue rose 12% in the third quarter. Margins held steady!"},
+        {
+            "generated_text": "Revenue rose 12% in the third quarter. "
+            "Margins held steady! Will the trend continue?"
+        },
+    ]
+    assert response["ContentType"] == "application/json"
+    assert response["InvokedProductionVariant"] == "AllTraffic"
+    assert response["CustomAttributes"] == "trace=abc"
+    assert response["ResponseMetadata"]["RequestId"]
+
+
+def test_default_is_one_sequence_and_short_text_repeats(standin):
+    client = standin.client()
+    assert invoke(client, {"inputs": "  Just   one\nsentence  "})["Decoded"] == [
+        {"generated_text": "Just one sentence"}
+    ]
+    decoded = invoke(
+        client, {"inputs": "A. B.", "parameters": {"num_return_sequences": 3}}
+    )["Decoded"]
+    assert [item["generated_text"] for item in decoded] == ["A.", "A. B.", "A. B."]
+
+
+def test_list_input_returns_one_list_per_article(standin):
+    decoded = invoke(
+        standin.client(),
+        {"inputs": ["First. Second.", "Only"], "parameters": {"num_return_sequences": 2}},
+    )["Decoded"]
+    assert decoded == [
+        [{"generated_text": "First."}, {"generated_text": "First. Second."}],
+        [{"generated_text": "Only"}, {"generated_text": "Only"}],
+    ]
+
+
+@pytest.mark.parametrize("asked, returned", [(20, 8), (0, 1), (-3, 1)])
+def test_num_return_sequences_is_clamped(standin, asked, returned):
+    decoded = invoke(
+        standin.client(),
+        {"inputs": ARTICLE, "parameters": {"num_return_sequences": asked}},
+    )["Decoded"]
+    assert len(decoded) == returned
+
+
+def test_content_type_parameters_are_accepted(standin):
+    response = invoke(
+        standin.client(),
+        {"inputs": "Hi."},
+        content_type="application/json; charset=utf-8",
+    )
+    assert response["Decoded"] == [{"generated_text": "Hi."}]
+
+
+def test_summarization_task_uses_summary_text(start_standin):
+    standin = start_standin("--task", "summarization", "--endpoints", "a,b-2")
+    client = standin.client()
+    assert invoke(client, {"inputs": "X. Y."}, EndpointName="b-2")["Decoded"] == [
+        {"summary_text": "X."}
+    ]
+    with pytest.raises(client.exceptions.ValidationError):
+        invoke(client, {"inputs": "X."})  # financial-summarizer not configured
+
+
+# --------------------------------------------------------------------------
+# Validation and model errors.
+# --------------------------------------------------------------------------
+
+
+def test_unknown_endpoint_is_validation_error(standin):
+    client = standin.client()
+    with pytest.raises(client.exceptions.ValidationError) as excinfo:
+        invoke(client, {"inputs": "x"}, EndpointName="no-such-endpoint")
+    assert error_of(excinfo) == (
+        400,
+        "ValidationError",
+        "Endpoint no-such-endpoint of account 123456789012 not found.",
+    )
+
+
+def test_malformed_endpoint_name_is_validation_error(standin):
+    client = standin.client()
+    with pytest.raises(client.exceptions.ValidationError) as excinfo:
+        invoke(client, {"inputs": "x"}, EndpointName="bad_name")
+    assert "failed to satisfy constraint" in error_of(excinfo)[2]
+
+
+def test_oversized_payload_is_413(standin):
+    client = standin.client()
+    body = json.dumps({"inputs": "a" * (6 * 1024 * 1024)})
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, body=body)
+    assert error_of(excinfo) == (413, "ValidationError", "Request payload is too large")
+    # The connection survived (the body was read) and still works.
+    assert invoke(client, {"inputs": "ok"})["Decoded"] == [{"generated_text": "ok"}]
+    assert standin.stats()["connections"] == 1
+
+
+def test_wrong_content_type_is_model_error_415(standin):
+    client = standin.client()
+    with pytest.raises(client.exceptions.ModelError) as excinfo:
+        invoke(client, body=b"plain text", content_type="text/plain")
+    error = excinfo.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 415
+    assert json.loads(error["OriginalMessage"])["code"] == 415
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"parameters": {}}', b"not json", b'["inputs"]', b'{"inputs": 42}'],
+)
+def test_bad_body_is_model_error_400(standin, body):
+    client = standin.client()
+    with pytest.raises(client.exceptions.ModelError) as excinfo:
+        invoke(client, body=body)
+    error = excinfo.value.response
+    assert error["OriginalStatusCode"] == 400
+    original = json.loads(error["OriginalMessage"])
+    assert original["code"] == 400 and original["type"] == "InternalServerException"
+    assert error["Error"]["Message"].startswith("Received client error (400) from primary")
+
+
+# --------------------------------------------------------------------------
+# Fault injection.
+# --------------------------------------------------------------------------
+
+
+def test_model_error_fault(standin):
+    client = standin.client()
+    standin.fault(mode="model_error", count=1, status=503, message="backend down")
+    with pytest.raises(client.exceptions.ModelError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    error = excinfo.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 503
+    assert error["OriginalMessage"] == "backend down"
+    assert error["LogStreamArn"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:"
+        "/aws/sagemaker/Endpoints/financial-summarizer"
+    )
+    assert error["Error"]["Message"].startswith(
+        'Received server error (503) from primary with message "backend down".'
+    )
+    assert error["Error"]["Message"].endswith(
+        "in account 123456789012 for more information."
+    )
+    assert invoke(client, {"inputs": "x"})["Decoded"]  # count=1: recovered
+
+
+@pytest.mark.parametrize(
+    "mode, status, code",
+    [
+        ("throttle", 400, "ThrottlingException"),
+        ("model_not_ready", 429, "ModelNotReadyException"),
+        ("service_unavailable", 503, "ServiceUnavailable"),
+        ("internal_failure", 500, "InternalFailure"),
+        ("internal_dependency", 530, "InternalDependencyException"),
+    ],
+)
+def test_service_fault_modes(standin, mode, status, code):
+    client = standin.client()
+    standin.fault(mode=mode)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    assert error_of(excinfo)[:2] == (status, code)
+    # Modelled errors map to the client's exception classes, as with AWS.
+    modelled = getattr(client.exceptions, code, None)
+    if modelled is not None:
+        assert isinstance(excinfo.value, modelled)
+    if mode == "throttle":
+        assert error_of(excinfo)[2] == "Rate exceeded"
+
+
+def test_fault_count_then_normal_answers(standin):
+    client = standin.client()
+    standin.fault(mode="service_unavailable", count=2, message="maintenance")
+    for _ in range(2):
+        with pytest.raises(client.exceptions.ServiceUnavailable) as excinfo:
+            invoke(client, {"inputs": "x"})
+        assert error_of(excinfo)[2] == "maintenance"
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    stats = standin.stats()
+    assert (stats["invocations"], stats["succeeded"]) == (3, 1)
+
+
+def test_faults_apply_only_after_authentication(standin):
+    standin.fault(mode="throttle", count=1)
+    client = standin.client(aws_secret_access_key="wrong")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    assert error_of(excinfo)[1] == "InvalidSignatureException"
+    assert standin.stats()["fault"]["remaining"] == 1
+
+
+def test_slow_delays_the_answer(standin):
+    client = standin.client()
+    invoke(client, {"inputs": "warm up"})
+    standin.fault(mode="slow", delay_ms=700, count=1)
+    started = time.monotonic()
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert time.monotonic() - started >= 0.7
+    started = time.monotonic()
+    invoke(client, {"inputs": "x"})
+    assert time.monotonic() - started < 0.5
+
+
+def test_hang_makes_the_client_time_out(standin):
+    client = standin.client(read_timeout=1)
+    standin.fault(mode="hang", delay_ms=5000, count=1)
+    started = time.monotonic()
+    with pytest.raises(ReadTimeoutError):
+        invoke(client, {"inputs": "x"})
+    assert time.monotonic() - started < 4
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+
+
+def test_garbage_is_200_with_unparseable_body(standin):
+    client = standin.client()
+    standin.fault(mode="garbage", count=1)
+    response = client.invoke_endpoint(
+        EndpointName=ENDPOINT, ContentType="application/json", Body=b'{"inputs":"x"}'
+    )
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ValueError):
+        json.loads(response["Body"].read())
+
+
+def test_keep_alive_reuses_one_connection(standin):
+    client = standin.client()
+    for _ in range(4):
+        invoke(client, {"inputs": "x"})
+    stats = standin.stats()
+    assert (stats["invocations"], stats["succeeded"], stats["connections"]) == (4, 4, 1)
+
+
+def test_close_idle_forces_a_new_connection_per_call(standin):
+    client = standin.client()
+    standin.fault(mode="close_idle")
+    for _ in range(3):
+        response = invoke(client, {"inputs": "x"})
+        assert response["ResponseMetadata"]["HTTPHeaders"]["connection"] == "close"
+    assert standin.stats()["connections"] == 3
+
+
+def test_stats_last_request_and_reset(standin):
+    invoke(standin.client(), {"inputs": "x"}, CustomAttributes="c=1")
+    last = standin.stats()["last_request"]
+    assert last["method"] == "POST"
+    assert last["path"] == INVOKE_PATH
+    assert last["body_bytes"] == len(json.dumps({"inputs": "x"}))
+    headers = {k.lower(): v for k, v in last["headers"].items()}
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert headers["x-amzn-sagemaker-custom-attributes"] == "c=1"
+    standin.fault(mode="throttle")
+    standin.reset()
+    stats = standin.stats()
+    assert stats["invocations"] == stats["succeeded"] == stats["connections"] == 0
+    assert stats["last_request"] is None and stats["fault"]["mode"] == "none"
+
+
+def test_rejected_requests_are_counted(standin):
+    with pytest.raises(ClientError):
+        invoke(standin.client(aws_access_key_id="AKIDNOBODY"), {"inputs": "x"})
+    stats = standin.stats()
+    assert (stats["invocations"], stats["succeeded"]) == (1, 0)
+
+
+def test_control_rejects_unknown_mode(standin):
+    connection = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=5)
+    connection.request("POST", "/_control/faults", body=b'{"mode": "explode"}')
+    response = connection.getresponse()
+    assert response.status == 400
+    assert "mode must be one of" in json.loads(response.read())["message"]
+    connection.close()
+
+
+# --------------------------------------------------------------------------
+# Authentication and signatures.
+# --------------------------------------------------------------------------
+
+
+def test_wrong_secret_is_invalid_signature(standin):
+    client = standin.client(aws_secret_access_key="not-the-secret")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    assert error_of(excinfo) == (
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you "
+        "provided. Check your AWS Secret Access Key and signing method. Consult "
+        "the service documentation for details.",
+    )
+
+
+def test_unknown_access_key_is_unrecognized_client(standin):
+    client = standin.client(aws_access_key_id="AKIDSOMEONEELSE")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    assert error_of(excinfo) == (
+        403,
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
+
+
+def test_wrong_region_is_rejected(standin):
+    client = standin.client(region_name="eu-west-1")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    status, code, message = error_of(excinfo)
+    assert (status, code) == (403, "InvalidSignatureException")
+    assert message.startswith("Credential should be scoped to a valid region")
+
+
+def test_wrong_service_is_rejected(standin):
+    body = b'{"inputs": "x"}'
+    status, headers, document = raw_post(
+        standin.port, body, sigv4_headers(standin.port, body, service="s3")
+    )
+    assert (status, error_code(headers)) == (403, "InvalidSignatureException")
+    assert "correct service" in document["message"]
+
+
+def test_tampered_body_is_rejected(standin):
+    client = standin.client()
+
+    def tamper(request, **kwargs):
+        # Same length, so only the signature can catch it.
+        request.body = request.body.replace(b"buy", b"BUY")
+
+    client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", tamper)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "buy"})
+    assert error_of(excinfo)[:2] == (403, "InvalidSignatureException")
+    assert standin.stats()["last_request"]["body_bytes"] == len('{"inputs": "buy"}')
+
+
+def test_missing_authorization(standin):
+    client = standin.client(signature_version=UNSIGNED)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    assert error_of(excinfo) == (
+        403,
+        "MissingAuthenticationTokenException",
+        "Missing Authentication Token",
+    )
+
+
+def test_malformed_authorization(standin):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body)
+    headers["Authorization"] = "Bearer abc"
+    status, response_headers, document = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "IncompleteSignatureException")
+    assert "requires 'Credential' parameter" in document["message"]
+
+    headers = sigv4_headers(standin.port, body)
+    headers["Authorization"] = headers["Authorization"].split(", Signature=")[0]
+    status, response_headers, document = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "IncompleteSignatureException")
+    assert document["message"] == "Authorization header requires 'Signature' parameter."
+
+
+def test_independent_signer_is_accepted_even_signing_user_agent(standin):
+    # botocore never signs User-Agent, but another SDK may; AWS accepts it.
+    body = b'{"inputs": "Independent. Signer."}'
+    headers = sigv4_headers(standin.port, body, headers={"User-Agent": "swift  test/1"})
+    status, response_headers, document = raw_post(standin.port, body, headers)
+    assert status == 200, document
+    assert document == [{"generated_text": "Independent."}]
+    assert "x-amzn-RequestId" in response_headers
+
+
+@pytest.mark.parametrize("minutes, prefix", [(-10, "Signature expired: "), (10, "Signature not yet current: ")])
+def test_clock_skew_is_rejected(standin, minutes, prefix):
+    body = b'{"inputs": "x"}'
+    when = datetime.now(timezone.utc) + timedelta(minutes=minutes)
+    status, headers, document = raw_post(
+        standin.port, body, sigv4_headers(standin.port, body, when=when)
+    )
+    assert (status, error_code(headers)) == (403, "InvalidSignatureException")
+    assert document["message"].startswith(prefix + when.strftime("%Y%m%dT%H%M%SZ"))
+
+
+def test_missing_x_amz_date_is_rejected(standin):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body)
+    del headers["X-Amz-Date"]
+    status, response_headers, _ = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "InvalidSignatureException")
+
+
+def test_content_sha256_must_match_body(standin):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(
+        standin.port,
+        body,
+        headers={"X-Amz-Content-Sha256": hashlib.sha256(b"other").hexdigest()},
+    )
+    status, response_headers, document = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "InvalidSignatureException")
+    assert "x-amz-content-sha256" in document["message"]
+    # ... and the right hash is accepted.
+    headers = sigv4_headers(
+        standin.port, body, headers={"X-Amz-Content-Sha256": hashlib.sha256(body).hexdigest()}
+    )
+    assert raw_post(standin.port, body, headers)[0] == 200
+
+
+def test_host_must_be_signed(standin):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body, signed=["X-Amz-Date", "Content-Type"])
+    status, response_headers, document = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "InvalidSignatureException")
+    assert "'Host'" in document["message"]
+
+
+def test_session_token(start_standin):
+    standin = start_standin("--session-token", "tok-123")
+    with_token = standin.client(aws_session_token="tok-123")
+    assert invoke(with_token, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    signed = standin.stats()["last_request"]["headers"]["Authorization"]
+    assert "x-amz-security-token" in signed
+
+    for client in (standin.client(), standin.client(aws_session_token="tok-999")):
+        with pytest.raises(ClientError) as excinfo:
+            invoke(client, {"inputs": "x"})
+        assert error_of(excinfo)[:2] == (403, "UnrecognizedClientException")
+
+
+def test_require_token_accepts_any_token(start_standin):
+    standin = start_standin("--require-token")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(standin.client(), {"inputs": "x"})
+    assert error_of(excinfo)[1] == "UnrecognizedClientException"
+    assert invoke(standin.client(aws_session_token="anything"), {"inputs": "x"})
+
+
+# --------------------------------------------------------------------------
+# Process behaviour.
+# --------------------------------------------------------------------------
+
+
+def test_refuses_non_loopback_host(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--port", "0", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+    )
+    assert result.returncode != 0
+    assert "LISTENING" not in result.stdout
+    assert "loopback" in result.stderr
+
+
+def test_port_file_and_clean_sigterm_while_hanging(start_standin, tmp_path):
+    port_file = tmp_path / "port"
+    standin = start_standin("--port-file", str(port_file))
+    assert int(port_file.read_text()) == standin.port
+
+    # A request stuck in "hang" must not delay shutdown.
+    standin.fault(mode="hang")
+    client = standin.client(read_timeout=20)
+
+    def call_and_ignore_failure():
+        try:
+            invoke(client, {"inputs": "x"})
+        except Exception:
+            pass  # the connection is dropped at shutdown: expected
+
+    caller = threading.Thread(target=call_and_ignore_failure, daemon=True)
+    caller.start()
+    deadline = time.monotonic() + 5
+    while standin.stats()["invocations"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert standin.stop() == 0
+    assert time.monotonic() - started < 3
+    caller.join(5)
+
+
+def test_logs_one_line_per_request_without_secrets(start_standin):
+    standin = start_standin()
+    # No --session-token: any token is accepted, so this call succeeds.
+    client = standin.client(aws_session_token="secret-session-token")
+    invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
+    authorization = standin.stats()["last_request"]["headers"]["Authorization"]
+    signature = authorization.rsplit("Signature=", 1)[1]
+    assert standin.stop() == 0
+
+    log = standin.stderr_path.read_text()
+    for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
+        assert secret not in log
+    lines = [line for line in log.splitlines() if line.startswith("POST ")]
+    assert len(lines) == 1
+    method, path, status, elapsed = lines[0].split()
+    assert (path, status) == (INVOKE_PATH, "200") and elapsed.endswith("ms")
+
+
+def test_chunked_request_body_is_accepted(standin):
+    # Some HTTP clients stream bodies with Transfer-Encoding: chunked.
+    body = b'{"inputs": "Chunked. Body."}'
+    headers = sigv4_headers(standin.port, body)
+    connection = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=10)
+    try:
+        connection.putrequest("POST", INVOKE_PATH, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders(iter([body[:7], body[7:]]), encode_chunked=True)
+        response = connection.getresponse()
+        assert response.status == 200
+        assert json.loads(response.read()) == [{"generated_text": "Chunked."}]
+    finally:
+        connection.close()
+    assert standin.stats()["last_request"]["body_bytes"] == len(body)
