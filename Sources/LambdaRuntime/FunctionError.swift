@@ -1,0 +1,42 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An error reported to Lambda for one invocation (or for initialisation).
+///
+/// `type` is a short name such as `InvalidPayload`; the `Lambda-Runtime-Function-Error-Type`
+/// header carries it as `Function.InvalidPayload` (or `Runtime.…` for failures of the runtime
+/// itself), the only shapes Lambda keeps.
+public struct FunctionError: Error, Sendable, Equatable {
+    public enum Origin: String, Sendable {
+        case function = "Function"
+        case runtime = "Runtime"
+    }
+
+    public var origin: Origin
+    public var type: String
+    public var message: String
+
+    public init(_ origin: Origin = .function, type: String, message: String) {
+        self.origin = origin
+        self.type = type
+        self.message = message
+    }
+
+    public var headerValue: String { "\(origin.rawValue).\(type)" }
+
+    /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, produced by a real JSON encoder so
+    /// any message text (quotes, control characters, non-ASCII) stays valid JSON.
+    public func jsonBody() -> Data {
+        struct Body: Encodable {
+            let errorMessage: String
+            let errorType: String
+            let stackTrace: [String]
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(Body(errorMessage: message, errorType: type, stackTrace: []))) ?? Data()
+    }
+}

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What the Runtime API tells us about one invocation, besides the event itself.
+public struct LambdaContext: Sendable, Equatable {
+    public var requestID: String
+    /// When Lambda stops the invocation, in milliseconds since 1970 (`Lambda-Runtime-Deadline-Ms`).
+    public var deadlineMilliseconds: Int64
+    public var invokedFunctionARN: String
+    /// `Lambda-Runtime-Trace-Id`, the X-Ray trace header to pass on downstream.
+    public var traceID: String?
+    /// Base64-free JSON as Lambda sends it, for invocations from the mobile SDKs.
+    public var clientContext: String?
+    public var cognitoIdentity: String?
+
+    public init(
+        requestID: String,
+        deadlineMilliseconds: Int64,
+        invokedFunctionARN: String = "",
+        traceID: String? = nil,
+        clientContext: String? = nil,
+        cognitoIdentity: String? = nil
+    ) {
+        self.requestID = requestID
+        self.deadlineMilliseconds = deadlineMilliseconds
+        self.invokedFunctionARN = invokedFunctionARN
+        self.traceID = traceID
+        self.clientContext = clientContext
+        self.cognitoIdentity = cognitoIdentity
+    }
+
+    /// Milliseconds left before Lambda ends the invocation (negative once it has passed).
+    public func remainingMilliseconds(now: Int64 = WallClock.nowMilliseconds()) -> Int64 {
+        deadlineMilliseconds - now
+    }
+}
+
+public enum WallClock {
+    /// The deadline is wall-clock time, so remaining time must be measured on the same clock.
+    public static func nowMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
+
+public enum MonotonicClock {
+    /// For durations: never jumps when the wall clock is adjusted.
+    public static func nowNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
+    public static func millisecondsSince(_ start: UInt64) -> Double {
+        Double(nowNanoseconds() &- start) / 1_000_000
+    }
+}

@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Log lines for CloudWatch, one `write(2)` each so lines from one process never interleave.
+///
+/// Follows Lambda's advanced logging controls: `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`) and
+/// `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`, default `INFO`).
+public struct Logger: Sendable {
+    public enum Level: Int, Sendable, Comparable, CaseIterable {
+        case trace, debug, info, warn, error, fatal
+
+        public var name: String {
+            switch self {
+            case .trace: "TRACE"
+            case .debug: "DEBUG"
+            case .info: "INFO"
+            case .warn: "WARN"
+            case .error: "ERROR"
+            case .fatal: "FATAL"
+            }
+        }
+
+        public init?(name: String) {
+            guard let level = Level.allCases.first(where: { $0.name == name.uppercased() }) else { return nil }
+            self = level
+        }
+
+        public static func < (lhs: Level, rhs: Level) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    public enum Format: Sendable {
+        case text
+        case json
+    }
+
+    public enum Value: Sendable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral {
+        case string(String)
+        case int(Int)
+        case double(Double)
+
+        public init(stringLiteral value: String) { self = .string(value) }
+        public init(integerLiteral value: Int) { self = .int(value) }
+    }
+
+    public var minimumLevel: Level
+    public var format: Format
+    private let fileDescriptor: Int32
+
+    public init(minimumLevel: Level = .info, format: Format = .text, fileDescriptor: Int32 = 2) {
+        self.minimumLevel = minimumLevel
+        self.format = format
+        self.fileDescriptor = fileDescriptor
+    }
+
+    public static func fromEnvironment(_ environment: [String: String]) -> Logger {
+        let format: Format = environment["AWS_LAMBDA_LOG_FORMAT"]?.uppercased() == "JSON" ? .json : .text
+        let level = environment["AWS_LAMBDA_LOG_LEVEL"].flatMap(Level.init(name:)) ?? .info
+        return Logger(minimumLevel: level, format: format)
+    }
+
+    public func isEnabled(_ level: Level) -> Bool { level >= minimumLevel }
+
+    public func log(
+        _ level: Level, _ message: @autoclosure () -> String, requestID: String? = nil,
+        _ fields: KeyValuePairs<String, Value> = [:]
+    ) {
+        guard isEnabled(level) else { return }
+        var line = format == .json
+            ? Self.jsonLine(level: level, message: message(), requestID: requestID, fields: fields)
+            : Self.textLine(level: level, message: message(), requestID: requestID, fields: fields)
+        line.append("\n")
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written <= 0 { if errno == EINTR { continue } else { return } }
+                offset += written
+            }
+        }
+    }
+
+    static func textLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
+        var line = "[\(level.name)]"
+        if let requestID { line += "\t\(requestID)" }
+        line += "\t" + message
+        for (key, value) in fields {
+            switch value {
+            case .string(let text): line += " \(key)=\(text.contains(" ") ? JSONText.quoted(text) : text)"
+            case .int(let number): line += " \(key)=\(number)"
+            case .double(let number): line += " \(key)=\(JSONText.number(number))"
+            }
+        }
+        return line
+    }
+
+    static func jsonLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
+        var line = "{\"timestamp\":\(JSONText.quoted(Self.timestamp())),\"level\":\"\(level.name)\""
+        if let requestID { line += ",\"requestId\":\(JSONText.quoted(requestID))" }
+        line += ",\"message\":\(JSONText.quoted(message))"
+        for (key, value) in fields {
+            line += ",\(JSONText.quoted(key)):"
+            switch value {
+            case .string(let text): line += JSONText.quoted(text)
+            case .int(let number): line += String(number)
+            case .double(let number): line += JSONText.number(number)
+            }
+        }
+        return line + "}"
+    }
+
+    /// ISO 8601 UTC with milliseconds, as Lambda's own JSON logs have it.
+    static func timestamp() -> String {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        var parts = tm()
+        var seconds = spec.tv_sec
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
+            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))."
+            + "\(pad(Int(spec.tv_nsec) / 1_000_000, 3))Z"
+    }
+}
+
+/// The two bits of JSON the logger writes by hand (a line per invocation should not need an encoder).
+enum JSONText {
+    /// A JSON string literal: `"`, `\` and every control character escaped; other text as is (UTF-8).
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case let c where c.value < 0x20 || c.value == 0x7f:
+                let hex = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        return String((value * 1000).rounded() / 1000)
+    }
+}

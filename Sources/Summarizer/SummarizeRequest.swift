@@ -1,0 +1,223 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The payload a caller sends and the model receives:
+/// `{"inputs": "article" | ["article", …], "parameters": {…}}`, the Hugging Face inference format.
+public struct SummarizeRequest: Sendable, Equatable, Encodable {
+    public enum Inputs: Sendable, Equatable, Encodable {
+        case single(String)
+        case batch([String])
+
+        public var count: Int {
+            switch self {
+            case .single: 1
+            case .batch(let articles): articles.count
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .single(let text): try container.encode(text)
+            case .batch(let texts): try container.encode(texts)
+            }
+        }
+    }
+
+    public var inputs: Inputs
+    public var parameters: GenerationParameters?
+
+    public init(inputs: Inputs, parameters: GenerationParameters? = nil) {
+        self.inputs = inputs
+        self.parameters = parameters
+    }
+
+    /// The fields a payload may have. Anything else is rejected, so a typo (`input`,
+    /// `paramters`) is reported instead of silently ignored.
+    static let fields: Set<String> = ["inputs", "parameters"]
+
+    /// Decodes and checks a JSON payload. Every problem is reported with the field it concerns.
+    public static func decode(json: Data) throws(PayloadError) -> SummarizeRequest {
+        let value: JSONValue
+        do {
+            value = try JSONDecoder().decode(JSONValue.self, from: json)
+        } catch {
+            throw PayloadError(field: nil, "the body is not valid JSON (\(JSONProblem.describe(error)))")
+        }
+        return try from(value)
+    }
+
+    public static func from(_ value: JSONValue) throws(PayloadError) -> SummarizeRequest {
+        guard case .object(let object) = value else {
+            throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
+        }
+        if let unknown = object.keys.filter({ !fields.contains($0) }).sorted().first {
+            throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\"")
+        }
+        let inputs = try decodeInputs(object["inputs"])
+        let parameters: GenerationParameters?
+        switch object["parameters"] {
+        case nil, .null?: parameters = nil
+        case .object(let fields)?: parameters = try GenerationParameters(fields)
+        case let other?: throw PayloadError(field: "parameters", "must be an object, got \(other.typeName)")
+        }
+        return SummarizeRequest(inputs: inputs, parameters: parameters)
+    }
+
+    private static func decodeInputs(_ value: JSONValue?) throws(PayloadError) -> Inputs {
+        switch value {
+        case nil, .null?:
+            throw PayloadError(field: "inputs", "is required: the article text, or a list of article texts")
+        case .string(let text)?:
+            guard !isBlank(text) else { throw PayloadError(field: "inputs", "is empty: send the article text to summarise") }
+            return .single(text)
+        case .array(let items)?:
+            guard !items.isEmpty else { throw PayloadError(field: "inputs", "is an empty list: send at least one article") }
+            var texts: [String] = []
+            texts.reserveCapacity(items.count)
+            for (index, item) in items.enumerated() {
+                guard case .string(let text) = item else {
+                    throw PayloadError(field: "inputs[\(index)]", "must be a string, got \(item.typeName)")
+                }
+                guard !isBlank(text) else { throw PayloadError(field: "inputs[\(index)]", "is empty") }
+                texts.append(text)
+            }
+            return .batch(texts)
+        case let other?:
+            throw PayloadError(field: "inputs", "must be a string or a list of strings, got \(other.typeName)")
+        }
+    }
+
+    static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0 == "\0" }
+    }
+}
+
+/// Hugging Face generation parameters. The ones the model's `generate` checks are typed and
+/// range-checked here, so a caller learns of a mistake before paying for a model call; others
+/// are passed on unchanged.
+public struct GenerationParameters: Sendable, Equatable, Encodable {
+    public var values: [String: JSONValue]
+
+    enum Kind {
+        case integer(ClosedRange<Int>)
+        case number(lowerBound: Double, inclusive: Bool)
+        case unboundedNumber
+        case boolean
+    }
+
+    static let known: [String: Kind] = [
+        "max_length": .integer(1...100_000),
+        "min_length": .integer(0...100_000),
+        "max_new_tokens": .integer(1...100_000),
+        "min_new_tokens": .integer(0...100_000),
+        "num_return_sequences": .integer(1...64),
+        "num_beams": .integer(1...64),
+        "num_beam_groups": .integer(1...64),
+        "top_k": .integer(0...100_000),
+        "no_repeat_ngram_size": .integer(0...100_000),
+        "temperature": .number(lowerBound: 0, inclusive: false),
+        "top_p": .number(lowerBound: 0, inclusive: false),
+        "repetition_penalty": .number(lowerBound: 0, inclusive: false),
+        "length_penalty": .unboundedNumber,
+        "diversity_penalty": .number(lowerBound: 0, inclusive: true),
+        "do_sample": .boolean,
+        "early_stopping": .boolean,
+        "clean_up_tokenization_spaces": .boolean,
+        "return_text": .boolean,
+        "return_tensors": .boolean,
+    ]
+
+    public init(_ values: [String: JSONValue]) throws(PayloadError) {
+        for (name, value) in values where value != .null {
+            guard let kind = Self.known[name] else { continue }
+            try Self.check(name, value, kind)
+        }
+        if case .int(let minimum)? = values["min_length"], case .int(let maximum)? = values["max_length"], minimum > maximum {
+            throw PayloadError(field: "parameters.min_length", "(\(minimum)) must not exceed parameters.max_length (\(maximum))")
+        }
+        if case .double(let topP)? = values["top_p"], topP > 1 {
+            throw PayloadError(field: "parameters.top_p", "must be at most 1, got \(topP)")
+        }
+        self.values = values
+    }
+
+    public var numReturnSequences: Int {
+        if case .int(let count)? = values["num_return_sequences"] { return count }
+        return 1
+    }
+
+    private static func check(_ name: String, _ value: JSONValue, _ kind: Kind) throws(PayloadError) {
+        let field = "parameters.\(name)"
+        switch kind {
+        case .integer(let range):
+            guard case .int(let number) = value else {
+                throw PayloadError(field: field, "must be an integer, got \(value.typeName)")
+            }
+            guard range.contains(number) else {
+                throw PayloadError(field: field, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            }
+        case .number(let lowerBound, let inclusive):
+            guard let number = numericValue(value) else {
+                throw PayloadError(field: field, "must be a number, got \(value.typeName)")
+            }
+            guard inclusive ? number >= lowerBound : number > lowerBound, number.isFinite else {
+                throw PayloadError(field: field, "must be \(inclusive ? "at least" : "greater than") \(lowerBound), got \(number)")
+            }
+        case .unboundedNumber:
+            guard let number = numericValue(value), number.isFinite else {
+                throw PayloadError(field: field, "must be a number, got \(value.typeName)")
+            }
+        case .boolean:
+            guard case .bool = value else {
+                throw PayloadError(field: field, "must be true or false, got \(value.typeName)")
+            }
+        }
+    }
+
+    private static func numericValue(_ value: JSONValue) -> Double? {
+        switch value {
+        case .int(let number): Double(number)
+        case .double(let number): number
+        default: nil
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try values.encode(to: encoder)
+    }
+}
+
+/// A payload the function refuses, with the field at fault (`inputs`, `parameters.top_k`, …).
+public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var field: String?
+    public var problem: String
+
+    public init(field: String?, _ problem: String) {
+        self.field = field
+        self.problem = problem
+    }
+
+    public var description: String {
+        guard let field else { return problem.prefix(1).uppercased() + problem.dropFirst() }
+        return "\"\(field)\" \(problem)"
+    }
+}
+
+/// Short, caller-facing descriptions of JSONDecoder failures (its own are long and nest).
+enum JSONProblem {
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let context):
+            let underlying = (context.underlyingError as? any CustomStringConvertible)?.description
+            return underlying.map { String($0.prefix(200)) } ?? String(context.debugDescription.prefix(200))
+        case let error as DecodingError:
+            return String(String(describing: error).prefix(200))
+        default:
+            return String(String(describing: error).prefix(200))
+        }
+    }
+}

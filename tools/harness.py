@@ -1,0 +1,517 @@
+"""Start and stop the local stand-ins: SageMaker stand-in and Lambda RIE.
+
+Used by the end-to-end tests (tests/e2e/conftest.py) and by
+tools/run_local.py.  Standard library only.  Everything binds 127.0.0.1 and
+every wait is bounded.
+
+    with StandIn("--session-token", SESSION_TOKEN) as sm, \\
+         Lambda(bootstrap, function_env(sm.url)) as fn:
+        status, headers, body = fn.invoke({"text": "..."})
+
+API
+---
+* ``free_port()`` -- a currently free loopback TCP port.
+* ``StandIn(*args)`` -- tools/sagemaker_standin.py on a free port; ``.url``,
+  ``.port``, ``.faults(**plan)``, ``.stats()``, ``.reset()``, ``.output()``.
+* ``Lambda(bootstrap, env, timeout=30, memory_size=128)`` -- the RIE running
+  BOOTSTRAP; ``.invoke(event, timeout=None)`` -> ``(status, headers, body)``
+  with header names lower-cased; ``.output()`` (RIE + bootstrap stdout and
+  stderr, interleaved); ``.bootstrap_pids()``; ``.pid``.
+* ``function_env(standin_url)`` -- the environment our function runs with
+  locally (endpoint name, region, the stand-in's fake credentials + session
+  token, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``).
+
+How the RIE behaves (aws-sam-cli 1.170.0's aws-lambda-rie-x86_64, measured
+with throwaway fake bootstraps)
+----------------------------------------------------------------------------
+Invoking is ``POST /2015-03-31/functions/function/invocations``.  The answer
+never carries ``X-Amz-Function-Error``, ``X-Amzn-RequestId`` or any other
+x-amz header: only Date, Content-Length (or chunked) and Content-Type, which
+is ``text/plain; charset=utf-8`` whatever the runtime posted (absent when
+the body is empty).
+
+==========================================  =====  ==========================
+runtime does                                status body
+==========================================  =====  ==========================
+POST /runtime/invocation/{id}/response      200    exactly as posted
+POST /runtime/invocation/{id}/error         200    exactly the posted error
+  (``Lambda-Runtime-Function-Error-Type:``         document; the error-type
+  ``Function.BadInput``)                           header is dropped (not in
+                                                   the answer, not in the log)
+POST /runtime/init/error, then exit 1       502    exactly the posted error
+exits during init without posting           502    empty
+exits during an invocation (crash)          502    ``{"errorType":"Runtime.ExitError",
+                                                   "errorMessage":"RequestId: <id> Error:
+                                                   Runtime exited with error: exit status 7"}``
+no answer within the function timeout       200    ``Task timed out after 3.00 seconds``
+  (also: init not done within the timeout)         (plain text, not JSON)
+==========================================  =====  ==========================
+
+So a function error can only be told from a success by its body (the
+``errorType``/``errorMessage`` keys); the runtime's own POSTs get 202
+``{"status":"OK"}``.
+
+Process lifetime: the bootstrap is started lazily by the first invocation
+and then serves every invocation in the same process, including after a
+function error (/error).  After an init failure, a crash or a timeout the
+RIE has killed (SIGKILL on timeout) or lost the process, and the NEXT
+invocation starts a new one (log: ``INIT START(type: on-demand, phase:
+invoke)``); after an init failure every later invocation re-runs init and
+fails again.  Init time counts against the first invocation's timeout (the
+RIE's init timeout IS the function timeout).
+
+Only one invocation at a time: a second invocation while one is in flight
+(also one whose caller gave up on a client timeout) makes the RIE panic
+(nil pointer in rapidcore.(*Server).Invoke) and exit; every later call
+then gets "connection refused".  ``Lambda.invoke`` therefore serializes
+calls and refuses further calls after a client-side timeout.  The RIE does
+not enforce the 6 MB request/response limits.
+
+Bootstrap environment: the RIE passes its own whole environment through
+(hence the minimal base environment here) and adds ``AWS_LAMBDA_RUNTIME_API``
+(= --runtime-api-address), ``AWS_LAMBDA_FUNCTION_NAME=test_function``,
+``AWS_LAMBDA_FUNCTION_VERSION=$LATEST``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``
+(3008 unless set), ``AWS_LAMBDA_FUNCTION_TIMEOUT`` (as set),
+``AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/Functions``,
+``AWS_LAMBDA_LOG_STREAM_NAME=$LATEST``, ``AWS_LAMBDA_METADATA_API``,
+``AWS_LAMBDA_METADATA_TOKEN``.  It does NOT set AWS_REGION,
+AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT or AWS_EXECUTION_ENV.  If
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN are absent it
+sets them to the EMPTY string, so a credential provider must treat "" as
+missing.  The bootstrap's cwd is the RIE's cwd (here: the bootstrap's
+directory, like /var/task on Lambda); argv is just the bootstrap path.
+
+``GET /runtime/invocation/next`` answers with Lambda-Runtime-Aws-Request-Id,
+Lambda-Runtime-Deadline-Ms, Lambda-Runtime-Invoked-Function-Arn
+(``arn:aws:lambda:us-east-1:012345678912:function:test_function``),
+``Content-Type: application/json`` and ``Connection: close`` (the RIE closes
+the connection after every /next).  No Lambda-Runtime-Trace-Id.
+Deadline-Ms = start + AWS_LAMBDA_FUNCTION_TIMEOUT in epoch milliseconds,
+where start is the invocation's start, or INIT START for the first
+invocation after a (re)start (so it is then timeout minus init time away).
+
+Log (``.output()``): the bootstrap's stdout and stderr pass through
+unchanged, mixed with the RIE's lines::
+
+    25 Nov 2026 09:12:03,336 [INFO] (rapid) INIT START(type: on-demand, phase: init)
+    START RequestId: <id> Version: $LATEST
+    ...bootstrap output...
+    END RequestId: <id>
+    REPORT RequestId: <id>\tInit Duration: 0.14 ms\tDuration: 57.23 ms\tBilled Duration: 58 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t
+
+Every invocation prints START; END and REPORT follow for a response, a
+function error and a timeout, but NOT for a crash or an init failure (then
+``[ERROR] (rapid) Invoke failed error=Runtime exited with error: exit
+status N`` instead).  ``Init Duration`` appears only in the first REPORT
+after a (re)start.  Memory figures are just AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+
+Processes: the RIE starts the bootstrap as its child in a new process group
+(same session).  On SIGTERM the RIE SIGKILLs the bootstrap (no SIGTERM, no
+grace period) and exits.  We start the RIE in its own session and, when
+stopping, also SIGKILL whatever is left of its session and descendants.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STANDIN_SCRIPT = REPO_ROOT / "tools" / "sagemaker_standin.py"
+RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
+DEFAULT_BOOTSTRAP = REPO_ROOT / ".build" / "release" / "bootstrap"
+
+# The stand-in's defaults (see its --help); fake, never valid on AWS.
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SESSION_TOKEN = "FAKE-SESSION-TOKEN-for-local-runs-only"
+REGION = "us-east-1"
+ENDPOINT_NAME = "financial-summarizer"
+
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+STARTUP_TIMEOUT_S = 15.0
+STOP_GRACE_S = 5.0
+POLL_S = 0.05
+
+
+def free_port() -> int:
+    """A loopback port that is free now (the usual small race applies)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def function_env(standin_url: str) -> dict[str, str]:
+    """Environment for our function when it talks to the stand-in."""
+    return {
+        "ENDPOINT_NAME": ENDPOINT_NAME,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": standin_url,
+    }
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _proc_stat(pid: str) -> tuple[str, int, int] | None:
+    """(state, ppid, session id) of a process, from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            text = handle.read()
+    except OSError:  # gone meanwhile
+        return None
+    # The command name is in parentheses and may itself contain ") ".
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1]), int(fields[3])
+
+
+def _live_processes() -> list[tuple[int, int, int]]:
+    """(pid, ppid, session id) of every live (non-zombie) process."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(entry)
+            if stat and stat[0] not in ("Z", "X"):
+                found.append((int(entry), stat[1], stat[2]))
+    return found
+
+
+def _family(leader: int) -> set[int]:
+    """Every process in the session LEADER leads, plus its descendants.
+
+    Both, because the bootstrap gets its own process group (killpg misses
+    it), and anything that calls setsid leaves the session but is still a
+    descendant until its parent dies.
+    """
+    processes = _live_processes()
+    family = {pid for pid, _, sid in processes if sid == leader}
+    family.add(leader)
+    grew = True
+    while grew:
+        children = {pid for pid, ppid, _ in processes if ppid in family}
+        grew = not children <= family
+        family |= children
+    return family
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, wait a bounded time, then SIGKILL every
+    process the child left behind (it was started as a session leader)."""
+    family = _family(proc.pid)  # now: once the leader is gone, orphans' ppid is 1
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+    leftovers = family | _family(proc.pid)
+    if proc.poll() is not None:
+        leftovers.discard(proc.pid)  # reaped: its pid may belong to someone else
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(STOP_GRACE_S)
+
+
+class _Process:
+    """A child in its own session with stdout+stderr captured in a file.
+
+    A file rather than a pipe: nobody has to drain it, and the text is still
+    there after the process died.  Own session: the terminal's Ctrl-C goes
+    to us only, and we stop the children in order.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+        self.proc: subprocess.Popen | None = None
+        self._dir: str | None = None
+        self._final_output: str | None = None
+
+    def _spawn(self, argv: list[str], **kwargs) -> None:
+        self._dir = tempfile.mkdtemp(prefix=f"{self.name}-")
+        with open(os.path.join(self._dir, "output.log"), "wb") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **kwargs,
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def output(self) -> str:
+        """Everything the process (and its children) printed so far."""
+        if self._final_output is not None:
+            return self._final_output
+        if self._dir is None:
+            return ""
+        with open(os.path.join(self._dir, "output.log"), "rb") as log:
+            return log.read().decode("utf-8", "replace")
+
+    def _check_alive(self, what: str) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(
+                f"{what} exited with status {self.proc.returncode} during "
+                f"startup; its output:\n{self.output()}"
+            )
+
+    def stop(self) -> None:
+        """Stop the process (and whatever it started); idempotent.  The
+        output stays available through output()."""
+        if self._final_output is not None:
+            return
+        if self.proc is not None:
+            _stop(self.proc)
+        self._final_output = self.output()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class StandIn(_Process):
+    """tools/sagemaker_standin.py on a free loopback port.
+
+    ``args`` are extra command-line arguments, e.g. ``"--session-token", T``.
+    """
+
+    def __init__(self, *args: str, startup_timeout: float = STARTUP_TIMEOUT_S):
+        super().__init__("sagemaker-standin")
+        self.args = list(args)
+        self.startup_timeout = startup_timeout
+        self.port: int | None = None
+        self.url: str | None = None
+        self._control_lock = threading.Lock()
+        self._control_conn: http.client.HTTPConnection | None = None
+
+    def start(self) -> None:
+        # --port 0: the stand-in binds and reports the port itself, no race.
+        self._spawn(
+            [sys.executable, str(STANDIN_SCRIPT), "--port", "0", *self.args]
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)$", self.output(), re.M)
+            if match:
+                break
+            self._check_alive("the SageMaker stand-in")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the SageMaker stand-in did not print LISTENING within "
+                    f"{self.startup_timeout} s; output:\n{self.output()}"
+                )
+            time.sleep(POLL_S)
+        self.port = int(match.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _control(self, method: str, path: str, document: Any = None) -> Any:
+        """One control call over a single kept-alive connection, so that
+        after reset() stats()["connections"] counts the function's TCP
+        connections only (each new control connection would count too)."""
+        body = None if document is None else json.dumps(document).encode()
+        with self._control_lock:
+            for attempt in (1, 2):
+                if self._control_conn is None:
+                    self._control_conn = http.client.HTTPConnection(
+                        "127.0.0.1", self.port, timeout=10
+                    )
+                try:
+                    self._control_conn.request(
+                        method, f"/_control/{path}", body=body,
+                        headers={"Content-Type": "application/json"},
+                    )
+                    response = self._control_conn.getresponse()
+                    answer = response.read()
+                    break
+                except TimeoutError:
+                    raise
+                except (OSError, http.client.HTTPException):
+                    # The stand-in closes connections idle for 60 s; retry
+                    # once on a new one (which then counts in "connections").
+                    self._control_conn.close()
+                    self._control_conn = None
+                    if attempt == 2:
+                        raise
+        if response.status != 200:
+            raise RuntimeError(
+                f"stand-in {method} /_control/{path}: {response.status} {answer!r}"
+            )
+        return json.loads(answer)
+
+    def faults(self, **plan: Any) -> Any:
+        """Replace the fault plan: mode, count, delay_ms, status, message."""
+        return self._control("POST", "faults", plan)
+
+    def stats(self) -> dict[str, Any]:
+        return self._control("GET", "stats")
+
+    def reset(self) -> None:
+        self._control("POST", "reset", {})
+
+    def stop(self) -> None:
+        if self._control_conn is not None:
+            self._control_conn.close()
+            self._control_conn = None
+        super().stop()
+
+
+class Lambda(_Process):
+    """The Runtime Interface Emulator serving BOOTSTRAP on loopback ports.
+
+    ``env`` is merged over a minimal base (PATH, HOME, the timeout and memory
+    size); a value of None removes that variable.  The caller's environment
+    is deliberately not inherited: the RIE passes its environment on to the
+    bootstrap, and stray AWS_* variables would change what we test.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str | os.PathLike,
+        env: Mapping[str, str | None] | None = None,
+        *,
+        timeout: int = 30,
+        memory_size: int = 128,
+        rie: str | os.PathLike = RIE_PATH,
+        startup_timeout: float = STARTUP_TIMEOUT_S,
+    ):
+        super().__init__("lambda-rie")
+        self.bootstrap = Path(bootstrap).resolve()
+        self.rie = Path(rie)
+        self.timeout = timeout
+        self.startup_timeout = startup_timeout
+        base = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size),
+        }
+        base.update(env or {})
+        self.env = {k: v for k, v in base.items() if v is not None}
+        self.runtime_api_port: int | None = None
+        self.invoke_port: int | None = None
+        self._invoke_lock = threading.Lock()
+        self._abandoned = False
+
+    def start(self) -> None:
+        for path, hint in ((self.rie, "tools/fetch-rie.sh"), (self.bootstrap, "make build")):
+            if not (path.is_file() and os.access(path, os.X_OK)):
+                raise FileNotFoundError(f"{path} is missing or not executable: run {hint}")
+        self.runtime_api_port, self.invoke_port = free_port(), free_port()
+        self._spawn(
+            [
+                str(self.rie),
+                "--runtime-api-address", f"127.0.0.1:{self.runtime_api_port}",
+                "--runtime-interface-emulator-address", f"127.0.0.1:{self.invoke_port}",
+                str(self.bootstrap),
+            ],
+            env=self.env,
+            cwd=self.bootstrap.parent,
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        while not (_port_open(self.invoke_port) and _port_open(self.runtime_api_port)):
+            self._check_alive("the RIE")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the RIE did not listen on 127.0.0.1:{self.invoke_port} "
+                    f"within {self.startup_timeout} s; output:\n{self.output()}"
+                )
+            time.sleep(POLL_S)
+        # A port we picked could have been taken by someone else meanwhile;
+        # then the RIE fails to bind and exits.  Make sure it is still ours.
+        self._check_alive("the RIE")
+
+    def invoke(
+        self, event: bytes | str | Any, timeout: float | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST EVENT (bytes, str, or anything else JSON-encoded) to the RIE.
+
+        Returns (status, headers with lower-case names, body).  The default
+        timeout leaves room for the function timeout plus init.  Calls are
+        serialized: the RIE crashes on overlapping invocations.
+        """
+        if isinstance(event, bytes):
+            body = event
+        elif isinstance(event, str):
+            body = event.encode()
+        else:
+            body = json.dumps(event).encode()
+        if timeout is None:
+            timeout = self.timeout + 15
+        with self._invoke_lock:
+            if self._abandoned:
+                raise RuntimeError(
+                    "an earlier invocation timed out on the client side; the RIE "
+                    "would crash on another one, so this Lambda is unusable"
+                )
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", self.invoke_port, timeout=timeout
+            )
+            try:
+                connection.request(
+                    "POST", INVOKE_PATH, body=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                response = connection.getresponse()
+                return (
+                    response.status,
+                    {name.lower(): value for name, value in response.getheaders()},
+                    response.read(),
+                )
+            except TimeoutError:
+                self._abandoned = True
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"the RIE exited (status {self.proc.returncode}); its "
+                        f"output:\n{self.output()}"
+                    ) from exc
+                raise
+            finally:
+                connection.close()
+
+    def bootstrap_pids(self) -> list[int]:
+        """PIDs of the live processes the RIE started (normally just one
+        bootstrap; a new PID after a crash/timeout means it was restarted)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return sorted(pid for pid, ppid, _ in _live_processes() if ppid == self.proc.pid)
