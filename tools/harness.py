@@ -13,6 +13,9 @@ API
 * ``free_port()`` -- a currently free loopback TCP port.
 * ``StandIn(*args)`` -- tools/sagemaker_standin.py on a free port; ``.url``,
   ``.port``, ``.faults(**plan)``, ``.stats()``, ``.reset()``, ``.output()``.
+  Control calls share one kept-alive connection, so right after ``.reset()``
+  ``stats()["connections"]`` is 0 and then counts the function's
+  connections only.  A control answer other than 200 raises RuntimeError.
 * ``Lambda(bootstrap, env, timeout=30, memory_size=128)`` -- the RIE running
   BOOTSTRAP; ``.invoke(event, timeout=None)`` -> ``(status, headers, body)``
   with header names lower-cased; ``.output()`` (RIE + bootstrap stdout and
@@ -39,6 +42,9 @@ POST /runtime/invocation/{id}/error         200    exactly the posted error
   ``Function.BadInput``)                           header is dropped (not in
                                                    the answer, not in the log)
 POST /runtime/init/error, then exit 1       502    exactly the posted error
+POST /runtime/init/error, but stays alive   200    ``Task timed out after N.00
+                                                   seconds``, only at the timeout:
+                                                   the runtime MUST exit
 exits during init without posting           502    empty
 exits during an invocation (crash)          502    ``{"errorType":"Runtime.ExitError",
                                                    "errorMessage":"RequestId: <id> Error:
@@ -71,11 +77,12 @@ Bootstrap environment: the RIE passes its own whole environment through
 (hence the minimal base environment here) and adds ``AWS_LAMBDA_RUNTIME_API``
 (= --runtime-api-address), ``AWS_LAMBDA_FUNCTION_NAME=test_function``,
 ``AWS_LAMBDA_FUNCTION_VERSION=$LATEST``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``
-(3008 unless set), ``AWS_LAMBDA_FUNCTION_TIMEOUT`` (as set),
+(3008 unless set), ``AWS_LAMBDA_FUNCTION_TIMEOUT`` (as set; the RIE's default is 300 s),
 ``AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/Functions``,
 ``AWS_LAMBDA_LOG_STREAM_NAME=$LATEST``, ``AWS_LAMBDA_METADATA_API``,
-``AWS_LAMBDA_METADATA_TOKEN``.  It does NOT set AWS_REGION,
-AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT or AWS_EXECUTION_ENV.  If
+``AWS_LAMBDA_METADATA_TOKEN``.  It does NOT add AWS_REGION,
+AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT or AWS_EXECUTION_ENV (real
+Lambda sets the first two; function_env() gives AWS_REGION only).  If
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN are absent it
 sets them to the EMPTY string, so a credential provider must treat "" as
 missing.  The bootstrap's cwd is the RIE's cwd (here: the bootstrap's
@@ -97,7 +104,7 @@ unchanged, mixed with the RIE's lines::
     START RequestId: <id> Version: $LATEST
     ...bootstrap output...
     END RequestId: <id>
-    REPORT RequestId: <id>\tInit Duration: 0.14 ms\tDuration: 57.23 ms\tBilled Duration: 58 ms\tMemory Size: 128 MB\tMax Memory Used: 128 MB\t
+    REPORT RequestId: <id>\tInit Duration: 0.14 ms\tDuration: 57.23 ms\tBilled Duration: ...
 
 Every invocation prints START; END and REPORT follow for a response, a
 function error and a timeout, but NOT for a crash or an init failure (then

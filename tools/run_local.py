@@ -120,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         # Unwind through the with-blocks so the stand-ins get stopped.
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGHUP, terminate)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # respect nohup
+            signal.signal(signum, terminate)
     try:
         return run(args)
     except KeyboardInterrupt:

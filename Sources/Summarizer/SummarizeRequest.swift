@@ -45,7 +45,7 @@ public struct SummarizeRequest: Sendable, Equatable, Encodable {
         do {
             value = try JSONDecoder().decode(JSONValue.self, from: json)
         } catch {
-            throw PayloadError(field: nil, "the body is not valid JSON (\(JSONProblem.describe(error)))")
+            throw PayloadError(field: nil, JSONProblem.describe(error))
         }
         return try from(value)
     }
@@ -207,17 +207,14 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// Short, caller-facing descriptions of JSONDecoder failures (its own are long and nest).
+/// Short, caller-facing descriptions of JSONDecoder failures.
 enum JSONProblem {
     static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.dataCorrupted(let context):
-            let underlying = (context.underlyingError as? any CustomStringConvertible)?.description
-            return underlying.map { String($0.prefix(200)) } ?? String(context.debugDescription.prefix(200))
-        case let error as DecodingError:
-            return String(String(describing: error).prefix(200))
-        default:
-            return String(String(describing: error).prefix(200))
+        // FoundationEssentials' decoder says no more than "not valid JSON" (no position), and
+        // reports nesting beyond its limit the same way.
+        if case DecodingError.dataCorrupted(let context) = error, let underlying = context.underlyingError {
+            return "the payload is not valid JSON: \(String(describing: underlying).prefix(200))"
         }
+        return "the payload is not valid JSON"
     }
 }

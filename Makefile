@@ -1,0 +1,39 @@
+# Everything a user or CI runs. `make run` and `make test` work on a fresh Debian 12 machine
+# with Swift: both install what they need first (tools/install-deps.sh).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize
+BOOTSTRAP := .build/release/bootstrap
+EVENT ?= events/console-test.json
+
+.PHONY: help deps build run invoke test unit-test e2e-test clean
+
+help:
+	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
+	@echo "make invoke EVENT=events/x.json   the same with another event"
+	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
+
+deps:
+	@tools/install-deps.sh
+
+build: deps
+	swift build $(SWIFT_BUILD_FLAGS) --product bootstrap
+
+run: build
+	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
+
+invoke: build
+	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
+
+test: deps unit-test build e2e-test
+
+unit-test:
+	python3 tools/gen_sigv4_vectors.py .build/botocore-vectors.json
+	SIGV4_VECTORS=$(CURDIR)/.build/botocore-vectors.json swift test
+
+e2e-test:
+	BOOTSTRAP=$(CURDIR)/$(BOOTSTRAP) python3 -m pytest -q -p no:cacheprovider tools/tests tests/e2e
+
+clean:
+	rm -rf .build .tools dist

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+@testable import Summarizer
+
+@Suite struct SummarizeRequestTests {
+    func decode(_ json: String) throws(PayloadError) -> SummarizeRequest {
+        try SummarizeRequest.decode(json: Data(json.utf8))
+    }
+
+    func problem(_ json: String) -> PayloadError? {
+        do {
+            _ = try decode(json)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func singleArticle() throws {
+        let request = try decode(#"{"inputs": "Shares rose.", "parameters": {"num_return_sequences": 5}}"#)
+        #expect(request.inputs == .single("Shares rose."))
+        #expect(request.parameters?.numReturnSequences == 5)
+    }
+
+    @Test func batchOfArticles() throws {
+        let request = try decode(#"{"inputs": ["One.", "Two."]}"#)
+        #expect(request.inputs == .batch(["One.", "Two."]))
+        #expect(request.parameters == nil)
+    }
+
+    @Test func nullParametersAreNoParameters() throws {
+        #expect(try decode(#"{"inputs": "x", "parameters": null}"#).parameters == nil)
+    }
+
+    @Test func unknownParametersPassThroughUnchanged() throws {
+        let request = try decode(#"{"inputs": "x", "parameters": {"custom": {"a": [1, 2.5, "z", null, true]}, "max_length": 60}}"#)
+        let encoded = try JSONEncoder().encode(request)
+        let object = try JSONSerialization.jsonObject(with: encoded) as! [String: Any]
+        let parameters = object["parameters"] as! [String: Any]
+        #expect(parameters["max_length"] as? Int == 60)
+        let custom = parameters["custom"] as! [String: Any]
+        let list = custom["a"] as! [Any]
+        #expect(list.count == 5)
+        #expect(list[1] as? Double == 2.5)
+        #expect(list[2] as? String == "z")
+        #expect(list[3] is NSNull)
+        #expect(object["inputs"] as? String == "x")
+    }
+
+    @Test(arguments: [
+        (#""just a string""#, nil as String?, "must be a JSON object"),
+        ("42", nil, "got a number"),
+        ("[1, 2]", nil, "got an array"),
+        ("null", nil, "got null"),
+        ("{}", "inputs", "is required"),
+        (#"{"inputs": null}"#, "inputs", "is required"),
+        (#"{"inputs": ""}"#, "inputs", "is empty"),
+        (#"{"inputs": "   \n\t "}"#, "inputs", "is empty"),
+        (#"{"inputs": 12}"#, "inputs", "must be a string or a list of strings, got a number"),
+        (#"{"inputs": {"text": "x"}}"#, "inputs", "got an object"),
+        (#"{"inputs": []}"#, "inputs", "empty list"),
+        (#"{"inputs": ["ok", 3]}"#, "inputs[1]", "must be a string, got a number"),
+        (#"{"inputs": ["ok", ""]}"#, "inputs[1]", "is empty"),
+        (#"{"input": "typo"}"#, "input", "is not a known field"),
+        (#"{"inputs": "x", "parameters": []}"#, "parameters", "must be an object, got an array"),
+        (#"{"inputs": "x", "parameters": {"num_return_sequences": "5"}}"#, "parameters.num_return_sequences", "must be an integer, got a string"),
+        (#"{"inputs": "x", "parameters": {"num_return_sequences": 0}}"#, "parameters.num_return_sequences", "between 1 and 64"),
+        (#"{"inputs": "x", "parameters": {"num_return_sequences": 2.5}}"#, "parameters.num_return_sequences", "must be an integer"),
+        (#"{"inputs": "x", "parameters": {"temperature": 0}}"#, "parameters.temperature", "greater than 0"),
+        (#"{"inputs": "x", "parameters": {"temperature": "hot"}}"#, "parameters.temperature", "must be a number"),
+        (#"{"inputs": "x", "parameters": {"top_p": 1.5}}"#, "parameters.top_p", "at most 1"),
+        (#"{"inputs": "x", "parameters": {"do_sample": "yes"}}"#, "parameters.do_sample", "true or false"),
+        (#"{"inputs": "x", "parameters": {"min_length": 80, "max_length": 40}}"#, "parameters.min_length", "must not exceed"),
+    ])
+    func rejectsWithTheFieldAtFault(json: String, field: String?, fragment: String) {
+        let error = problem(json)
+        #expect(error != nil, "accepted \(json)")
+        #expect(error?.field == field)
+        #expect(error?.description.contains(fragment) == true, "\(error?.description ?? "")")
+    }
+
+    // Foundation's decoder tolerates a trailing comma; that leniency is harmless and not tested here.
+    @Test(arguments: ["{", #"{"inputs": "x""#, "", #"{"inputs": "x"} trailing"#, "\u{FF}\u{FE}"])
+    func invalidJSONIsReportedAsSuch(json: String) {
+        #expect(problem(json)?.description.hasPrefix("The payload is not valid JSON") == true)
+    }
+
+    @Test func deeplyNestedJSONIsAnErrorNotACrash() {
+        let json = #"{"inputs": "x", "parameters": {"a": "# + String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000) + "}}"
+        #expect(problem(json) != nil)
+    }
+
+    @Test func messageNamesTheFieldInQuotes() {
+        #expect(PayloadError(field: "inputs", "is required").description == #""inputs" is required"#)
+        #expect(PayloadError(field: nil, "the body is empty").description == "The body is empty")
+    }
+}

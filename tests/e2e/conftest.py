@@ -1,0 +1,112 @@
+"""Fixtures for the end-to-end tests: the real bootstrap under AWS's Runtime
+Interface Emulator, talking to the SageMaker stand-in.
+
+* ``standin`` -- module-scoped tools/sagemaker_standin.py requiring the fake
+  session token; reset (faults and counters) before every test.
+* ``make_lambda(*, timeout=30, memory_size=128, bootstrap=BOOTSTRAP,
+  **env_overrides)`` -- starts a ``harness.Lambda`` with the default function
+  environment (``harness.function_env(standin.url)``) updated with
+  ``env_overrides`` (a value of None removes that variable); stopped after
+  the test.  When a test fails, the RIE + bootstrap output is added to the
+  report.
+* Every test has a 60 s limit (SIGALRM; pytest-timeout is not installed);
+  ``@pytest.mark.time_limit(S)`` changes it.
+
+How the RIE answers errors, crashes and timeouts: see tools/harness.py.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+
+import harness  # noqa: E402  (needs the path above)
+
+BOOTSTRAP = Path(os.environ.get("BOOTSTRAP", harness.DEFAULT_BOOTSTRAP)).resolve()
+TEST_TIME_LIMIT_S = 60
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "time_limit(seconds): per-test time limit instead of 60 s"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request):
+    """Fail a test that hangs instead of hanging the run.  Autouse, so it is
+    set up before (and torn down after) the test's other function fixtures."""
+    marker = request.node.get_closest_marker("time_limit")
+    limit = int(marker.args[0]) if marker else TEST_TIME_LIMIT_S
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test exceeded its time limit of {limit} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(limit)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture(scope="module")
+def standin():
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh_standin(standin):
+    # Control calls share one connection, so after this the stand-in's
+    # "connections" counter sees only the function's connections.
+    standin.reset()
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@pytest.fixture
+def make_lambda(standin, request):
+    missing = []
+    if not _executable(harness.RIE_PATH):
+        missing.append(f"no RIE at {harness.RIE_PATH}: run tools/fetch-rie.sh")
+    if not _executable(BOOTSTRAP):
+        missing.append(f"no bootstrap at {BOOTSTRAP}: run `make build` (or set BOOTSTRAP=path)")
+    if missing:
+        pytest.fail("\n".join(missing), pytrace=False)
+
+    started: list[harness.Lambda] = []
+    request.node._e2e_lambdas = started  # for pytest_runtest_makereport
+
+    def make(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
+        env = harness.function_env(standin.url)
+        env.update(env_overrides)
+        function = harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+        started.append(function)  # before start(): a failed start is cleaned up too
+        function.start()
+        return function
+
+    yield make
+    for function in started:
+        function.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        for function in getattr(item, "_e2e_lambdas", []):
+            report.sections.append(
+                (f"RIE + bootstrap output ({function.bootstrap})", function.output())
+            )
+    return report
