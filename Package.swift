@@ -24,13 +24,15 @@ let package = Package(
         .target(name: "SigV4", dependencies: ["CCrypto"]),
         .target(name: "LambdaRuntime", dependencies: ["HTTPClient"]),
         .target(name: "SageMakerRuntime", dependencies: ["HTTPClient", "SigV4"]),
-        .target(name: "Summarizer", dependencies: ["LambdaRuntime", "SageMakerRuntime"]),
+        .target(name: "LambdaEvents"),
+        .target(name: "Summarizer", dependencies: ["LambdaRuntime", "LambdaEvents", "SageMakerRuntime"]),
         .executableTarget(name: "bootstrap", dependencies: ["Summarizer"]),
 
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
         .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime"]),
+        .testTarget(name: "LambdaEventsTests", dependencies: ["LambdaEvents"], exclude: ["Fixtures"]),
         .testTarget(name: "SummarizerTests", dependencies: ["Summarizer"]),
     ],
     swiftLanguageModes: [.v6]

@@ -18,6 +18,8 @@ public struct Configuration: Sendable {
     /// Time kept back before the Lambda deadline to post an answer (`DEADLINE_MARGIN_MS`).
     public var deadlineMarginMilliseconds: Int
     public var caBundlePath: String?
+    /// Browser origins allowed to call through an HTTP front (`CORS_ALLOWED_ORIGINS`); none by default.
+    public var cors: CORSPolicy
 
     /// Where Amazon Linux keeps its CA bundle, then Debian's (for local runs).
     public static let caBundleCandidates = [
@@ -60,7 +62,8 @@ public struct Configuration: Sendable {
             connectTimeoutMilliseconds: try integer(environment, "SAGEMAKER_CONNECT_TIMEOUT_MS", default: 2_000, in: 1...60_000),
             maxAttempts: try integer(environment, "AWS_MAX_ATTEMPTS", default: 3, in: 1...10),
             deadlineMarginMilliseconds: try integer(environment, "DEADLINE_MARGIN_MS", default: 500, in: 0...60_000),
-            caBundlePath: caBundlePath)
+            caBundlePath: caBundlePath,
+            cors: CORSPolicy(configuration: environment["CORS_ALLOWED_ORIGINS"]))
     }
 
     private static func nonEmpty(_ value: String?) -> String? {

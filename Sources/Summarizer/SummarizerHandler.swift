@@ -1,3 +1,4 @@
+import LambdaEvents
 import LambdaRuntime
 
 #if canImport(Glibc)
@@ -16,6 +17,7 @@ public struct SummarizerHandler: LambdaHandler {
     let configuration: Configuration
     let logger: Logger
     let sageMaker: SageMakerRuntimeClient
+    let front: HTTPFront
     private let encoder: JSONEncoder
 
     public init(configuration: Configuration, logger: Logger) throws(FunctionError) {
@@ -32,6 +34,7 @@ public struct SummarizerHandler: LambdaHandler {
         } catch {
             throw FunctionError(.runtime, type: "InvalidConfiguration", message: "cannot create the SageMaker client: \(error)")
         }
+        front = HTTPFront(cors: configuration.cors)
         encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
     }
@@ -50,46 +53,94 @@ public struct SummarizerHandler: LambdaHandler {
     public mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
         let start = MonotonicClock.nowNanoseconds()
         var metrics = SageMakerRuntimeClient.CallMetrics()
-        let result = Result { () throws(SummarizeFailure) -> Data in
-            try summarize(try decodeDirect(invocation.event), context: invocation.context, metrics: &metrics)
+        let event: Result<LambdaEvent, PayloadError>
+        do {
+            event = .success(LambdaEvent.classify(try JSONDecoder().decode(JSONValue.self, from: invocation.event)))
+        } catch {
+            event = .failure(PayloadError(field: nil, JSONProblem.describe(error)))
         }
 
-        let status: String
-        switch result {
-        case .success: status = "ok"
-        case .failure(let failure): status = failure.functionError.type
+        switch event {
+        case .failure(let error):
+            return try finishDirect(invocation, .failure(.invalidPayload(error)), start: start, metrics: metrics)
+
+        case .success(.direct(let value)):
+            let result = Result { () throws(SummarizeFailure) -> Data in
+                let request: SummarizeRequest
+                do throws(PayloadError) {
+                    request = try SummarizeRequest.from(value)
+                } catch {
+                    throw .invalidPayload(error)
+                }
+                return try summarize(request, context: invocation.context, metrics: &metrics)
+            }
+            return try finishDirect(invocation, result, start: start, metrics: metrics)
+
+        case .success(.http(let request)):
+            let response = respond(to: request, context: invocation.context, metrics: &metrics)
+            let output = response.encoded(for: request)
+            logInvocation(invocation, kind: request.kind.rawValue, status: String(response.status), start: start, metrics: metrics, bytesOut: output.count)
+            return output
         }
+    }
+
+    /// Direct invocations keep the Python handler's contract: the model's JSON is the result,
+    /// and a failure is a Lambda function error.
+    private func finishDirect(
+        _ invocation: Invocation, _ result: Result<Data, SummarizeFailure>, start: UInt64,
+        metrics: SageMakerRuntimeClient.CallMetrics
+    ) throws(FunctionError) -> Data {
+        switch result {
+        case .success(let output):
+            logInvocation(invocation, kind: "direct", status: "ok", start: start, metrics: metrics, bytesOut: output.count)
+            return output
+        case .failure(let failure):
+            logInvocation(invocation, kind: "direct", status: failure.type, start: start, metrics: metrics, bytesOut: 0)
+            logger.log(.error, failure.message, requestID: invocation.context.requestID, ["errorType": .string(failure.type)])
+            throw FunctionError(type: failure.type, message: failure.message)
+        }
+    }
+
+    private func respond(
+        to request: HTTPEvent, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics
+    ) -> HTTPEventResponse {
+        if request.method == "OPTIONS" { return front.preflight(request) }
+        do {
+            let payload: SummarizeRequest
+            do {
+                payload = try front.payload(of: request)
+            } catch {
+                logger.log(.warn, error.message, requestID: context.requestID, ["errorType": .string(error.type), "status": .int(error.status)])
+                return front.failure(error, requestID: context.requestID, for: request)
+            }
+            let answer = try summarize(payload, context: context, metrics: &metrics, inferenceID: request.requestID)
+            return front.success(answer, for: request)
+        } catch {
+            logger.log(.error, error.message, requestID: context.requestID, ["errorType": .string(error.type)])
+            return front.failure(error.httpProblem, requestID: context.requestID, for: request)
+        }
+    }
+
+    private func logInvocation(
+        _ invocation: Invocation, kind: String, status: String, start: UInt64,
+        metrics: SageMakerRuntimeClient.CallMetrics, bytesOut: Int
+    ) {
         logger.log(.info, "invocation", requestID: invocation.context.requestID, [
-            "kind": "direct",
+            "kind": .string(kind),
             "status": .string(status),
             "ms": .double(MonotonicClock.millisecondsSince(start)),
             "sagemakerMs": .double(metrics.milliseconds),
             "attempts": .int(metrics.attempts),
             "bytesIn": .int(invocation.event.count),
-            "bytesOut": .int((try? result.get())?.count ?? 0),
+            "bytesOut": .int(bytesOut),
         ])
-        switch result {
-        case .success(let body):
-            return body
-        case .failure(let failure):
-            logger.log(.error, failure.functionError.message, requestID: invocation.context.requestID,
-                       ["errorType": .string(failure.functionError.type)])
-            throw failure.functionError
-        }
-    }
-
-    func decodeDirect(_ event: Data) throws(SummarizeFailure) -> SummarizeRequest {
-        do {
-            return try SummarizeRequest.decode(json: event)
-        } catch {
-            throw .invalidPayload(error)
-        }
     }
 
     /// Sends `request` to the endpoint within the time the invocation has left and returns the
     /// model's JSON answer.
     func summarize(
-        _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics
+        _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
+        inferenceID: String? = nil
     ) throws(SummarizeFailure) -> Data {
         let body: Data
         do {
@@ -97,6 +148,7 @@ public struct SummarizerHandler: LambdaHandler {
         } catch {
             throw .invalidPayload(PayloadError(field: nil, "cannot be encoded as JSON: \(error)"))
         }
+        guard body.count <= HTTPFront.maximumBodyBytes else { throw .payloadTooLarge(bytes: body.count) }
         let budget = min(
             configuration.sageMakerTimeoutMilliseconds,
             Int(context.remainingMilliseconds()) - configuration.deadlineMarginMilliseconds)
@@ -105,7 +157,7 @@ public struct SummarizerHandler: LambdaHandler {
         let invokeRequest = InvokeEndpointRequest(
             endpointName: configuration.endpointName,
             body: body,
-            inferenceID: context.requestID,
+            inferenceID: inferenceID ?? context.requestID,
             traceID: context.traceID)
         let response: InvokeEndpointResponse
         do {
@@ -121,44 +173,101 @@ public struct SummarizerHandler: LambdaHandler {
     }
 }
 
-/// Why a summary could not be produced.
+/// Why a summary could not be produced, with the `type` both kinds of caller see: the
+/// `errorType` of a direct invocation and the `error.type` of an HTTP answer.
 enum SummarizeFailure: Error {
     case invalidPayload(PayloadError)
+    case payloadTooLarge(bytes: Int)
     case upstream(SageMakerError)
     case invalidModelResponse(String)
 
-    /// The error a direct invocation reports: `errorType` names the failure, `errorMessage`
-    /// says what to do about it.
-    var functionError: FunctionError {
+    var type: String {
+        switch self {
+        case .invalidPayload: "InvalidPayload"
+        case .payloadTooLarge: "PayloadTooLarge"
+        case .invalidModelResponse: "InvalidModelResponse"
+        case .upstream(let error):
+            switch error {
+            case .validation: "EndpointValidationError"
+            case .modelError: "ModelError"
+            case .throttling: "Throttled"
+            case .modelNotReady: "ModelNotReady"
+            case .serviceUnavailable, .internalFailure, .internalDependency, .unexpected: "UpstreamUnavailable"
+            case .accessDenied: "UpstreamAccessDenied"
+            case .timedOut: "Timeout"
+            case .transport: "UpstreamUnreachable"
+            }
+        }
+    }
+
+    /// What went wrong and what to do about it; never credentials.
+    var message: String {
         switch self {
         case .invalidPayload(let error):
-            return FunctionError(type: "InvalidPayload", message: error.description)
+            return error.description
+        case .payloadTooLarge(let bytes):
+            return HTTPProblem.tooLarge(bytes: bytes).message
         case .invalidModelResponse(let preview):
-            return FunctionError(type: "InvalidModelResponse", message: "the model's answer is not JSON: \(preview)")
+            return "the model's answer is not JSON: \(preview)"
         case .upstream(let error):
             switch error {
             case .validation(let message):
-                return FunctionError(type: "EndpointValidationError", message: "SageMaker refused the request: \(message)")
+                return "SageMaker refused the request: \(message)"
             case .modelError(_, let status, let original, let logStream):
                 var message = "the model failed" + (status.map { " with status \($0)" } ?? "")
                 if let original { message += ": \(original)" }
                 if let logStream { message += " (model logs: \(logStream))" }
-                return FunctionError(type: "ModelError", message: message)
+                return message
             case .throttling(let message):
-                return FunctionError(type: "Throttled", message: "SageMaker is throttling requests: \(message)")
+                return "SageMaker is throttling requests: \(message)"
             case .modelNotReady(let message):
-                return FunctionError(type: "ModelNotReady", message: "the model is not ready yet: \(message)")
+                return "the model is not ready yet: \(message)"
             case .serviceUnavailable, .internalFailure, .internalDependency, .unexpected:
-                return FunctionError(type: "UpstreamUnavailable", message: "SageMaker failed: \(error)")
+                return "SageMaker failed: \(error)"
             case .accessDenied(let code, let message):
-                return FunctionError(
-                    type: "UpstreamAccessDenied",
-                    message: "SageMaker refused the function's credentials (\(code)): \(message). Check the execution role allows sagemaker:InvokeEndpoint on this endpoint")
+                return "SageMaker refused the function's credentials (\(code)): \(message). "
+                    + "Check that the execution role allows sagemaker:InvokeEndpoint on this endpoint"
             case .timedOut(let milliseconds):
-                return FunctionError(type: "Timeout", message: "SageMaker did not answer within \(milliseconds) ms")
+                return "SageMaker did not answer within \(milliseconds) ms"
             case .transport(let transport):
-                return FunctionError(type: "UpstreamUnreachable", message: "could not reach SageMaker: \(transport)")
+                return "could not reach SageMaker: \(transport)"
             }
         }
+    }
+
+    /// The HTTP answer a web client would want: its own mistakes are 4xx, a busy model asks it
+    /// to retry later, everything on our side of the API is 5xx.
+    var httpProblem: HTTPProblem {
+        var problem = HTTPProblem(status: 502, type: type, message: message)
+        switch self {
+        case .invalidPayload(let error):
+            problem.status = 400
+            problem.type = error.field == nil ? "InvalidJSON" : "InvalidRequest"
+        case .payloadTooLarge:
+            problem.status = 413
+        case .invalidModelResponse:
+            problem.status = 502
+        case .upstream(let error):
+            switch error {
+            case .modelError(_, let status, _, _):
+                problem.modelStatusCode = status
+            case .throttling:
+                problem.status = 429
+                problem.headers = [.init("Retry-After", "1")]
+            case .modelNotReady:
+                problem.status = 503
+                problem.headers = [.init("Retry-After", "10")]
+            case .serviceUnavailable:
+                problem.status = 503
+                problem.headers = [.init("Retry-After", "2")]
+            case .accessDenied:
+                problem.status = 500
+            case .timedOut:
+                problem.status = 504
+            case .validation, .internalFailure, .internalDependency, .unexpected, .transport:
+                problem.status = 502
+            }
+        }
+        return problem
     }
 }

@@ -1,0 +1,128 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What invoked the function: an HTTP front (API Gateway, a function URL, an ALB) or a direct call.
+public enum LambdaEvent: Sendable, Equatable {
+    case http(HTTPEvent)
+    /// The Lambda console's Test tab, a non-proxy integration, the SDK's `Invoke`: the event is the payload.
+    case direct(JSONValue)
+
+    /// Reads the envelope leniently (any map may be missing or `null`, `isBase64Encoded` may be
+    /// missing), so no real event is misread as a direct payload, and no payload as an HTTP event:
+    /// each shape is recognised by fields a payload never has.
+    ///
+    /// - REST API (v1): `httpMethod` at the top and in `requestContext`;
+    /// - HTTP API (v2) and function URLs: `version` "2.0" and `requestContext.http.method`;
+    /// - ALB: `httpMethod` at the top and `requestContext.elb`.
+    public static func classify(_ event: JSONValue) -> LambdaEvent {
+        guard case .object(let object) = event, let context = object["requestContext"]?.objectValue else {
+            return .direct(event)
+        }
+        if object["version"]?.stringValue == "2.0", let method = context["http"]?["method"]?.stringValue {
+            return .http(HTTPEvent(kind: .httpAPI, method: method, envelope: object, context: context))
+        }
+        guard let method = object["httpMethod"]?.stringValue else { return .direct(event) }
+        if context["elb"]?.objectValue != nil {
+            return .http(HTTPEvent(kind: .applicationLoadBalancer, method: method, envelope: object, context: context))
+        }
+        if context["httpMethod"]?.stringValue != nil {
+            return .http(HTTPEvent(kind: .restAPI, method: method, envelope: object, context: context))
+        }
+        return .direct(event)
+    }
+}
+
+/// An HTTP request delivered as a Lambda event, reduced to what the function needs.
+public struct HTTPEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// API Gateway REST API, proxy integration (payload format 1.0).
+        case restAPI = "rest-v1"
+        /// API Gateway HTTP API (payload format 2.0) or a Lambda function URL.
+        case httpAPI = "http-v2"
+        case applicationLoadBalancer = "alb"
+    }
+
+    public var kind: Kind
+    public var method: String
+    public var path: String
+    /// Lower-cased names; repeated headers joined with ", " as HTTP allows.
+    public var headers: [String: String]
+    /// The request came with `multiValueHeaders`, so an ALB expects them in the answer too.
+    public var usesMultiValueHeaders: Bool
+    public var body: String?
+    public var isBase64Encoded: Bool
+    /// API Gateway's or the ALB trace's id for this request, for following it downstream.
+    public var requestID: String?
+
+    public init(
+        kind: Kind, method: String, path: String = "/", headers: [String: String] = [:],
+        usesMultiValueHeaders: Bool = false, body: String? = nil, isBase64Encoded: Bool = false, requestID: String? = nil
+    ) {
+        self.kind = kind
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.usesMultiValueHeaders = usesMultiValueHeaders
+        self.body = body
+        self.isBase64Encoded = isBase64Encoded
+        self.requestID = requestID
+    }
+
+    init(kind: Kind, method: String, envelope: [String: JSONValue], context: [String: JSONValue]) {
+        var headers: [String: String] = [:]
+        var usesMultiValueHeaders = false
+        if case .object(let multi)? = envelope["multiValueHeaders"] {
+            usesMultiValueHeaders = true
+            for (name, values) in multi {
+                guard case .array(let list) = values else { continue }
+                let strings = list.compactMap(\.stringValue)
+                if !strings.isEmpty { headers[name.lowercased()] = strings.joined(separator: ", ") }
+            }
+        }
+        if case .object(let single)? = envelope["headers"] {
+            for (name, value) in single {
+                guard let text = value.stringValue, headers[name.lowercased()] == nil else { continue }
+                headers[name.lowercased()] = text
+            }
+        }
+        let path = envelope["rawPath"]?.stringValue ?? envelope["path"]?.stringValue ?? context["http"]?["path"]?.stringValue ?? "/"
+        var isBase64Encoded = false
+        if case .bool(let flag)? = envelope["isBase64Encoded"] { isBase64Encoded = flag }
+        self.init(
+            kind: kind,
+            method: method.uppercased(),
+            path: path,
+            headers: headers,
+            usesMultiValueHeaders: usesMultiValueHeaders,
+            body: envelope["body"]?.stringValue,
+            isBase64Encoded: isBase64Encoded,
+            requestID: context["requestId"]?.stringValue ?? headers["x-amzn-trace-id"])
+    }
+
+    /// The body's bytes: base64-decoded when the front encoded it.
+    public func decodedBody() throws(HTTPEventError) -> Data {
+        guard let body else { return Data() }
+        guard isBase64Encoded else { return Data(body.utf8) }
+        // Fronts send standard base64 with padding; tolerate line breaks some clients add.
+        let compact = body.utf8.contains(where: { $0 == 10 || $0 == 13 })
+            ? String(body.filter { $0 != "\n" && $0 != "\r" && $0 != "\r\n" })
+            : body
+        guard let data = Data(base64Encoded: compact) else { throw .invalidBase64 }
+        return data
+    }
+
+    /// `Content-Type` split into its media type (lower-cased) and parameters.
+    public var mediaType: String? {
+        guard let value = headers["content-type"] else { return nil }
+        let type = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
+        let trimmed = type.filter { $0 != " " && $0 != "\t" }.lowercased()
+        return trimmed.isEmpty ? nil : trimmed
+    }
+}
+
+public enum HTTPEventError: Error, Equatable {
+    case invalidBase64
+}

@@ -1,0 +1,209 @@
+import LambdaEvents
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// HTTP semantics for requests arriving through API Gateway, a function URL or an ALB:
+/// methods, content types, body decoding, CORS, and errors as JSON documents.
+struct HTTPFront {
+    /// SageMaker's limit for a real-time request body.
+    static let maximumBodyBytes = 6 * 1024 * 1024
+    static let allowedMethods = "OPTIONS, POST"
+
+    var cors: CORSPolicy
+
+    /// The payload the request carries, or the problem to answer with.
+    func payload(of event: HTTPEvent) throws(HTTPProblem) -> SummarizeRequest {
+        guard event.method == "POST" else {
+            throw HTTPProblem(
+                status: 405, type: "MethodNotAllowed",
+                message: "\(event.method) is not supported: send the article with POST",
+                headers: [.init("Allow", Self.allowedMethods)])
+        }
+        let format = try bodyFormat(event)
+        let body: Data
+        do {
+            body = try event.decodedBody()
+        } catch {
+            throw HTTPProblem(status: 400, type: "InvalidBase64", message: "the body is marked base64-encoded but is not valid base64")
+        }
+        guard body.count <= Self.maximumBodyBytes else { throw HTTPProblem.tooLarge(bytes: body.count) }
+
+        switch format {
+        case .json:
+            do {
+                return try SummarizeRequest.decode(json: body)
+            } catch {
+                throw HTTPProblem(status: 400, type: error.field == nil ? "InvalidJSON" : "InvalidRequest", message: error.description)
+            }
+        case .text:
+            guard let text = String(validatingUTF8Bytes: body) else {
+                throw HTTPProblem(status: 400, type: "InvalidRequest", message: "the body is not valid UTF-8 text")
+            }
+            guard !SummarizeRequest.isBlank(text) else {
+                throw HTTPProblem(status: 400, type: "InvalidRequest", message: "the body is empty: send the article text to summarise")
+            }
+            return SummarizeRequest(inputs: .single(text))
+        }
+    }
+
+    enum BodyFormat {
+        case json
+        case text
+    }
+
+    /// JSON for JSON media types, the raw article for `text/plain`; `application/x-www-form-urlencoded`
+    /// is what `curl -d @article.txt` labels a plain file, so it counts as text. Without a
+    /// `Content-Type`, a body that starts like JSON is JSON.
+    private func bodyFormat(_ event: HTTPEvent) throws(HTTPProblem) -> BodyFormat {
+        guard let mediaType = event.mediaType else {
+            let first = event.body?.utf8.first(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 })
+            return first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || event.isBase64Encoded ? .json : .text
+        }
+        if let charset = Self.charset(event.headers["content-type"] ?? ""), charset != "utf-8", charset != "utf8", charset != "us-ascii" {
+            throw HTTPProblem(status: 415, type: "UnsupportedMediaType", message: "charset \(charset) is not supported: send UTF-8")
+        }
+        switch mediaType {
+        case "application/json", "text/json":
+            return .json
+        case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"):
+            return .json
+        case "text/plain", "application/x-www-form-urlencoded":
+            return .text
+        default:
+            throw HTTPProblem(
+                status: 415, type: "UnsupportedMediaType",
+                message: "Content-Type \(mediaType) is not supported: send application/json ({\"inputs\": ...}) or text/plain (the article)")
+        }
+    }
+
+    private static func charset(_ contentType: String) -> String? {
+        for parameter in contentType.split(separator: ";").dropFirst() {
+            let parts = parameter.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, parts[0].trimmingSpaces().lowercased() == "charset" else { continue }
+            return parts[1].trimmingSpaces().lowercased().filter { $0 != "\"" }
+        }
+        return nil
+    }
+
+    /// 204 with `Allow`, and the CORS preflight headers when the origin is allowed.
+    func preflight(_ event: HTTPEvent) -> HTTPEventResponse {
+        var headers: [HTTPEventResponse.Header] = [.init("Allow", Self.allowedMethods)]
+        headers += cors.preflightHeaders(origin: event.headers["origin"], requestedHeaders: event.headers["access-control-request-headers"])
+        return HTTPEventResponse(status: 204, headers: headers)
+    }
+
+    func success(_ modelAnswer: Data, for event: HTTPEvent) -> HTTPEventResponse {
+        HTTPEventResponse(
+            status: 200,
+            headers: [.init("Content-Type", "application/json")] + cors.responseHeaders(origin: event.headers["origin"]),
+            body: String(decoding: modelAnswer, as: UTF8.self))
+    }
+
+    /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
+    /// quote the failure and an operator find it in the logs.
+    func failure(_ problem: HTTPProblem, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
+        struct Document: Encodable {
+            struct ErrorBody: Encodable {
+                var type: String
+                var message: String
+                var modelStatusCode: Int?
+            }
+            var error: ErrorBody
+            var requestId: String
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let document = Document(
+            error: .init(type: problem.type, message: problem.message, modelStatusCode: problem.modelStatusCode),
+            requestId: requestID)
+        let body = (try? encoder.encode(document)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return HTTPEventResponse(
+            status: problem.status,
+            headers: [.init("Content-Type", "application/json")] + problem.headers + cors.responseHeaders(origin: event.headers["origin"]),
+            body: body)
+    }
+}
+
+/// An HTTP error answer: status, a stable `type` for programs, a `message` for people.
+struct HTTPProblem: Error, Equatable {
+    var status: Int
+    var type: String
+    var message: String
+    var headers: [HTTPEventResponse.Header] = []
+    var modelStatusCode: Int? = nil
+
+    static func tooLarge(bytes: Int) -> HTTPProblem {
+        HTTPProblem(
+            status: 413, type: "PayloadTooLarge",
+            message: "the request is \(bytes) bytes; SageMaker accepts at most \(HTTPFront.maximumBodyBytes) bytes")
+    }
+}
+
+/// Which browser origins may call the API (`CORS_ALLOWED_ORIGINS`: a comma-separated list, or `*`).
+/// Empty means CORS is off: no CORS headers at all.
+public struct CORSPolicy: Sendable, Equatable {
+    public var allowedOrigins: [String]
+
+    public init(allowedOrigins: [String] = []) {
+        self.allowedOrigins = allowedOrigins
+    }
+
+    public init(configuration: String?) {
+        allowedOrigins = (configuration ?? "").split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.isEmpty }
+    }
+
+    static let allowedRequestHeaders = "content-type, authorization, x-api-key, x-amz-date, x-amz-security-token"
+
+    /// The value of `Access-Control-Allow-Origin` for `origin`, if it is allowed.
+    func allowOrigin(_ origin: String?) -> String? {
+        if allowedOrigins.contains("*") { return "*" }
+        guard let origin, allowedOrigins.contains(origin) else { return nil }
+        return origin
+    }
+
+    func responseHeaders(origin: String?) -> [HTTPEventResponse.Header] {
+        guard !allowedOrigins.isEmpty else { return [] }
+        guard let allowed = allowOrigin(origin) else { return [.init("Vary", "Origin")] }
+        var headers: [HTTPEventResponse.Header] = [.init("Access-Control-Allow-Origin", allowed)]
+        if allowed != "*" { headers.append(.init("Vary", "Origin")) }
+        return headers
+    }
+
+    func preflightHeaders(origin: String?, requestedHeaders: String?) -> [HTTPEventResponse.Header] {
+        guard allowOrigin(origin) != nil else { return responseHeaders(origin: origin) }
+        return responseHeaders(origin: origin) + [
+            .init("Access-Control-Allow-Methods", HTTPFront.allowedMethods),
+            .init("Access-Control-Allow-Headers", Self.allowedRequestHeaders),
+            .init("Access-Control-Max-Age", "600"),
+        ]
+    }
+}
+
+extension StringProtocol {
+    func trimmingSpaces() -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
+
+extension String {
+    /// `nil` for bytes that are not UTF-8, where `String(decoding:)` would silently substitute U+FFFD.
+    init?(validatingUTF8Bytes data: Data) {
+        var iterator = data.makeIterator()
+        var decoder = UTF8()
+        var result = ""
+        result.reserveCapacity(data.count)
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): result.unicodeScalars.append(scalar)
+            case .emptyInput: self = result; return
+            case .error: return nil
+            }
+        }
+    }
+}

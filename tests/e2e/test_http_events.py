@@ -1,0 +1,238 @@
+"""API Gateway REST (v1), HTTP API (v2), function URL and ALB events end to end through the RIE:
+every shape round-trips to the stand-in endpoint, every bad request gets its 4xx without reaching
+SageMaker, and one bootstrap process serves the whole module."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+import harness
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "Tests" / "LambdaEventsTests" / "Fixtures"
+ARTICLE = (REPO / "events" / "article.txt").read_text().strip()
+PAYLOAD = json.dumps({"inputs": ARTICLE, "parameters": {"num_return_sequences": 2}})
+
+
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def rest_v1(body=PAYLOAD, method="POST", headers=None, base64_body=False, multi=True):
+    event = fixture("example-apigw-request.json")
+    event["httpMethod"] = method
+    event["requestContext"]["httpMethod"] = method
+    headers = {"Content-Type": "application/json"} if headers is None else headers
+    event["headers"] = headers
+    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()} if multi else None
+    if isinstance(body, bytes) or base64_body:
+        raw = body if isinstance(body, bytes) else body.encode()
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    else:
+        event["body"], event["isBase64Encoded"] = body, False
+    return event
+
+
+def http_v2(body=PAYLOAD, method="POST", headers=None, base64_body=False, name="example-apigw-v2-request-no-authorizer.json"):
+    event = fixture(name)
+    event["requestContext"]["http"]["method"] = method
+    event["headers"] = {"content-type": "application/json"} if headers is None else headers
+    if isinstance(body, bytes) or base64_body:
+        raw = body if isinstance(body, bytes) else body.encode()
+        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    else:
+        event["body"] = body
+        event.pop("isBase64Encoded", None)  # may be missing
+    return event
+
+
+def alb(body=PAYLOAD, multi=False):
+    event = fixture("example-alb-lambda-target-request-headers-only.json")
+    event["httpMethod"] = "POST"
+    headers = dict(event["headers"], **{"content-type": "application/json"})
+    if multi:
+        del event["headers"]
+        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    else:
+        event["headers"] = headers
+    event["body"] = body
+    return event
+
+
+@pytest.fixture(scope="module")
+def function(standin):
+    env = harness.function_env(standin.url)
+    env["CORS_ALLOWED_ORIGINS"] = "https://news.example.com"
+    env["SAGEMAKER_TIMEOUT_MS"] = "1500"
+    with harness.Lambda(harness.DEFAULT_BOOTSTRAP if False else _bootstrap(), env, timeout=10) as fn:
+        fn.invoke({"inputs": "Warm-up. Second."})
+        fn.initial_pids = fn.bootstrap_pids()
+        yield fn
+        assert fn.bootstrap_pids() == fn.initial_pids, "the bootstrap restarted during the module"
+
+
+def _bootstrap():
+    from conftest import BOOTSTRAP
+    return BOOTSTRAP
+
+
+def call(function, event):
+    status, _, body = function.invoke(event)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def error_of(response):
+    document = json.loads(response["body"])
+    assert set(document) == {"error", "requestId"}, document
+    assert len(document["requestId"]) == 36
+    return document["error"]
+
+
+def summaries(response):
+    assert response["statusCode"] == 200, response
+    headers = response.get("headers") or {k: v[0] for k, v in response["multiValueHeaders"].items()}
+    assert headers["Content-Type"] == "application/json"
+    return json.loads(response["body"])
+
+
+SUCCESS_SHAPES = {
+    "rest-v1": (lambda: rest_v1(), {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}),
+    "rest-v1-base64": (lambda: rest_v1(base64_body=True), {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}),
+    "rest-v1-console-null-maps": (lambda: fixture("own-apigw-console-test-null-maps.json"), {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}),
+    "http-v2": (lambda: http_v2(), {"statusCode", "headers", "cookies", "body", "isBase64Encoded"}),
+    "http-v2-base64": (lambda: http_v2(base64_body=True), {"statusCode", "headers", "cookies", "body", "isBase64Encoded"}),
+    "function-url": (lambda: http_v2(name="lambda_function_url_request.json"), {"statusCode", "headers", "cookies", "body", "isBase64Encoded"}),
+    "alb": (lambda: alb(), {"statusCode", "statusDescription", "headers", "body", "isBase64Encoded"}),
+    "alb-multi-value": (lambda: alb(multi=True), {"statusCode", "statusDescription", "multiValueHeaders", "body", "isBase64Encoded"}),
+    "alb-base64-multi-value": (lambda: fixture("own-alb-multi-value-post.json"), {"statusCode", "statusDescription", "multiValueHeaders", "body", "isBase64Encoded"}),
+}
+
+
+@pytest.mark.parametrize("shape", SUCCESS_SHAPES)
+def test_every_event_shape_round_trips(function, standin, shape):
+    make_event, keys = SUCCESS_SHAPES[shape]
+    response = call(function, make_event())
+    assert set(response) == keys
+    assert response["isBase64Encoded"] is False
+    answer = summaries(response)
+    assert isinstance(answer, list) and answer and "generated_text" in answer[0]
+    if "alb" in shape:
+        assert response["statusDescription"] == "200 OK"
+    assert standin.stats()["invocations"] == 1
+
+
+def test_plain_text_body_is_the_article(function, standin):
+    response = call(function, rest_v1(body=ARTICLE, headers={"Content-Type": "text/plain; charset=utf-8"}))
+    assert summaries(response)[0]["generated_text"].startswith("Northwind Semiconductor raised")
+    sent = standin.stats()["last_request"]
+    assert sent["body_bytes"] > len(ARTICLE)
+
+
+def test_curl_form_encoded_file_counts_as_text(function):
+    response = call(function, http_v2(body=ARTICLE, headers={"content-type": "application/x-www-form-urlencoded"}))
+    assert summaries(response)[0]["generated_text"].startswith("Northwind")
+
+
+BAD_REQUESTS = {
+    "get": (lambda: rest_v1(method="GET", body=None), 405, "MethodNotAllowed", "POST"),
+    "put-v2": (lambda: http_v2(method="PUT"), 405, "MethodNotAllowed", "POST"),
+    "xml": (lambda: rest_v1(headers={"Content-Type": "application/xml"}), 415, "UnsupportedMediaType", "application/xml"),
+    "latin1": (lambda: http_v2(headers={"content-type": "text/plain; charset=ISO-8859-1"}), 415, "UnsupportedMediaType", "iso-8859-1"),
+    "invalid-json": (lambda: rest_v1(body='{"inputs": '), 400, "InvalidJSON", "not valid JSON"),
+    "missing-inputs": (lambda: http_v2(body='{"parameters": {}}'), 400, "InvalidRequest", '"inputs" is required'),
+    "empty-inputs": (lambda: alb(body='{"inputs": ""}'), 400, "InvalidRequest", '"inputs" is empty'),
+    "wrong-type": (lambda: rest_v1(body='{"inputs": 42}'), 400, "InvalidRequest", '"inputs" must be a string or a list of strings'),
+    "wrong-parameter": (lambda: http_v2(body='{"inputs": "x", "parameters": {"top_k": "many"}}'), 400, "InvalidRequest", '"parameters.top_k"'),
+    "empty-body": (lambda: rest_v1(body=None, headers={"Content-Type": "text/plain"}), 400, "InvalidRequest", "empty"),
+    "invalid-base64": (lambda: dict(http_v2(), body="%%%not-base64%%%", isBase64Encoded=True), 400, "InvalidBase64", "base64"),
+    "invalid-utf8": (lambda: rest_v1(body=b"\xff\xfe\xfa article", headers={"Content-Type": "text/plain"}), 400, "InvalidRequest", "UTF-8"),
+    # Lambda itself refuses events over 6 MB, but a 3.3 MB article of quotes becomes 6.6 MB of JSON.
+    "too-large": (lambda: http_v2(body=b'"' * 3_300_000, headers={"content-type": "text/plain"}), 413, "PayloadTooLarge", "6291456"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_bad_requests_get_4xx_with_a_json_error_and_never_reach_sagemaker(function, standin, case):
+    make_event, status, error_type, fragment = BAD_REQUESTS[case]
+    response = call(function, make_event())
+    assert response["statusCode"] == status, response
+    error = error_of(response)
+    assert error["type"] == error_type
+    assert fragment in error["message"], error
+    headers = response.get("headers") or {}
+    assert headers.get("Content-Type") == "application/json"
+    if status == 405:
+        assert headers["Allow"] == "OPTIONS, POST"
+    assert standin.stats()["invocations"] == 0
+
+
+def test_preflight_and_cors_headers(function, standin):
+    origin = {"Origin": "https://news.example.com", "Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "content-type"}
+    response = call(function, rest_v1(method="OPTIONS", body=None, headers=origin))
+    assert response["statusCode"] == 204
+    assert response["headers"]["Access-Control-Allow-Origin"] == "https://news.example.com"
+    assert "POST" in response["headers"]["Access-Control-Allow-Methods"]
+    assert "content-type" in response["headers"]["Access-Control-Allow-Headers"]
+
+    response = call(function, http_v2(headers={"content-type": "application/json", "origin": "https://news.example.com"}))
+    assert response["headers"]["Access-Control-Allow-Origin"] == "https://news.example.com"
+    response = call(function, http_v2(headers={"content-type": "application/json", "origin": "https://evil.example"}))
+    assert "Access-Control-Allow-Origin" not in response["headers"]
+    assert standin.stats()["invocations"] == 2
+
+
+UPSTREAM_FAILURES = {
+    "throttled": (dict(mode="throttle"), 429, "Throttled", "1"),
+    "model-not-ready": (dict(mode="model_not_ready"), 503, "ModelNotReady", "10"),
+    "service-unavailable": (dict(mode="service_unavailable"), 503, "UpstreamUnavailable", "2"),
+    "internal-failure": (dict(mode="internal_failure"), 502, "UpstreamUnavailable", None),
+    "slow": (dict(mode="slow", delay_ms=3000), 504, "Timeout", None),
+    "garbage": (dict(mode="garbage"), 502, "InvalidModelResponse", None),
+}
+
+
+@pytest.mark.parametrize("case", UPSTREAM_FAILURES)
+def test_upstream_failures_map_to_http(function, standin, case):
+    plan, status, error_type, retry_after = UPSTREAM_FAILURES[case]
+    standin.faults(**plan)
+    response = call(function, http_v2())
+    assert response["statusCode"] == status, response
+    assert error_of(response)["type"] == error_type
+    assert response["headers"].get("Retry-After") == retry_after
+
+
+def test_model_error_is_502_with_the_models_message_and_status(function, standin):
+    standin.faults(mode="model_error", status=400, message="Input length 9000 exceeds the model's 1024 tokens")
+    response = call(function, rest_v1())
+    assert response["statusCode"] == 502
+    error = error_of(response)
+    assert error["type"] == "ModelError"
+    assert error["modelStatusCode"] == 400
+    assert "Input length 9000 exceeds" in error["message"]
+    assert standin.stats()["invocations"] == 1
+
+
+def test_unknown_endpoint_is_502_with_an_actionable_message(make_lambda):
+    function = make_lambda(ENDPOINT_NAME="summarizer-typo")
+    response = call(function, http_v2())
+    assert response["statusCode"] == 502
+    error = error_of(response)
+    assert error["type"] == "EndpointValidationError"
+    assert "summarizer-typo" in error["message"]
+
+
+def test_bad_credentials_are_500_and_never_echoed(make_lambda):
+    secret = "NotTheRightSecretKey/abcdefghijklmnop0123"
+    function = make_lambda(AWS_SECRET_ACCESS_KEY=secret)
+    response = call(function, rest_v1())
+    assert response["statusCode"] == 500
+    error = error_of(response)
+    assert error["type"] == "UpstreamAccessDenied"
+    assert secret not in json.dumps(response) and harness.SESSION_TOKEN not in json.dumps(response)
