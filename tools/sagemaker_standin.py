@@ -274,6 +274,7 @@ class Config:
     require_token: bool
     endpoints: frozenset[str]
     result_key: str
+    idle_timeout_s: float = IDLE_TIMEOUT_S
 
 
 def parse_authorization(value: str) -> dict[str, str]:
@@ -571,6 +572,12 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     server: StandinServer
 
     # -- plumbing ----------------------------------------------------------
+
+    def setup(self):
+        # Like a load balancer in front of a real endpoint, drop a keep-alive connection that
+        # stays idle too long, silently: the client only finds out when it next uses it.
+        self.timeout = self.server.config.idle_timeout_s
+        super().setup()
 
     def version_string(self):
         return self.server_version
@@ -898,6 +905,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="text2text-generation",
         help="pipeline task; decides generated_text vs summary_text",
     )
+    parser.add_argument(
+        "--idle-timeout-ms",
+        type=int,
+        default=IDLE_TIMEOUT_S * 1000,
+        help="close keep-alive connections idle this long, without telling the client",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
@@ -917,6 +930,7 @@ def main(argv: list[str] | None = None) -> int:
         result_key=(
             "summary_text" if args.task == "summarization" else "generated_text"
         ),
+        idle_timeout_s=args.idle_timeout_ms / 1000,
     )
     server = StandinServer((args.host, args.port), config)
     host, port = server.server_address[:2]

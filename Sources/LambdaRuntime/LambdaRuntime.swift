@@ -31,6 +31,7 @@ public enum LambdaRuntime {
             logger.log(.fatal, "AWS_LAMBDA_RUNTIME_API is not set: this binary runs as a Lambda custom runtime (or under the Runtime Interface Emulator)")
             return 1
         }
+        let shutdown = ShutdownGuard(logger: logger)
         let runtime: RuntimeClient
         do {
             runtime = try RuntimeClient(endpoint: endpoint)
@@ -60,6 +61,8 @@ public enum LambdaRuntime {
                 logger.log(.fatal, "stopping: \(error)")
                 return 1
             }
+            shutdown.beginInvocation()
+            defer { shutdown.endInvocation() }
             setTraceEnvironment(invocation.context.traceID)
 
             let requestID = invocation.context.requestID

@@ -149,6 +149,18 @@ public struct SummarizerHandler: LambdaHandler {
             throw .invalidPayload(PayloadError(field: nil, "cannot be encoded as JSON: \(error)"))
         }
         guard body.count <= HTTPFront.maximumBodyBytes else { throw .payloadTooLarge(bytes: body.count) }
+        if logger.isEnabled(.debug) {
+            // Articles can be long and private: only a debug level shows a short preview.
+            let first: String = switch request.inputs {
+            case .single(let text): text
+            case .batch(let texts): texts.first ?? ""
+            }
+            logger.log(.debug, "payload", requestID: context.requestID, [
+                "articles": .int(request.inputs.count),
+                "bytes": .int(body.count),
+                "preview": .string(String(first.prefix(80))),
+            ])
+        }
         let budget = min(
             configuration.sageMakerTimeoutMilliseconds,
             Int(context.remainingMilliseconds()) - configuration.deadlineMarginMilliseconds)

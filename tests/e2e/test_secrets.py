@@ -1,0 +1,60 @@
+"""Credentials, session tokens, signatures and Authorization headers never reach a log, at any
+level, in either log format, whatever happens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import harness
+
+ARTICLE = "Regulators fined Fabrikam Bank $40 million. The bank said it would not appeal."
+
+
+@pytest.mark.parametrize("log_format", ["Text", "JSON"])
+def test_no_secret_reaches_the_logs(make_lambda, standin, log_format):
+    function = make_lambda(AWS_LAMBDA_LOG_LEVEL="TRACE", AWS_LAMBDA_LOG_FORMAT=log_format)
+    signatures = []
+
+    def invoke(event):
+        function.invoke(event)
+        last = standin.stats()["last_request"]
+        if last:
+            signatures.append(last["headers"]["Authorization"].split("Signature=")[1])
+
+    invoke({"inputs": ARTICLE})
+    invoke({"inputs": [ARTICLE, ARTICLE]})
+    invoke({"nonsense": True})
+    standin.faults(mode="model_error", count=1)
+    invoke({"inputs": ARTICLE})
+    standin.faults(mode="throttle", count=5)
+    invoke({"inputs": ARTICLE})
+    invoke({"version": "2.0", "requestContext": {"http": {"method": "POST"}},
+            "headers": {"content-type": "application/json", "authorization": "Bearer caller-token-123"},
+            "body": json.dumps({"inputs": ARTICLE})})
+
+    output = function.output()
+    assert "invocation" in output  # the logs were written at all
+    assert ARTICLE[:40] in output  # TRACE shows a preview of the article, as documented
+    for secret in [harness.SECRET_KEY, harness.SESSION_TOKEN, *signatures]:
+        assert secret not in output
+    assert "Authorization" not in output and "AWS4-HMAC-SHA256" not in output
+    assert "caller-token-123" not in output
+    if log_format == "JSON":
+        for line in output.splitlines():
+            if line.startswith("{"):
+                json.loads(line)
+
+
+def test_bad_secret_is_not_echoed_anywhere(make_lambda):
+    secret = "AnotherWrongSecret/+/0123456789abcdefghij"
+    function = make_lambda(AWS_SECRET_ACCESS_KEY=secret, AWS_LAMBDA_LOG_LEVEL="TRACE")
+    _, _, body = function.invoke({"inputs": ARTICLE})
+    assert secret not in body.decode() and secret not in function.output()
+
+
+def test_default_level_does_not_log_article_text(make_lambda):
+    function = make_lambda()
+    function.invoke({"inputs": ARTICLE})
+    assert "Regulators fined" not in function.output()
