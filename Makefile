@@ -7,12 +7,13 @@ SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize
 BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
-.PHONY: help deps build run invoke test unit-test e2e-test clean
+.PHONY: help deps build package run invoke test unit-test e2e-test clean
 
 help:
 	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
 	@echo "make invoke EVENT=events/x.json   the same with another event"
 	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
+	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
 
 deps:
 	@tools/install-deps.sh
@@ -20,20 +21,23 @@ deps:
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS) --product bootstrap
 
+package: deps
+	tools/package.sh
+
 run: build
 	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
 
 invoke: build
 	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
 
-test: deps unit-test build e2e-test
+test: deps unit-test package e2e-test
 
 unit-test:
 	python3 tools/gen_sigv4_vectors.py .build/botocore-vectors.json
 	SIGV4_VECTORS=$(CURDIR)/.build/botocore-vectors.json swift test
 
 e2e-test:
-	BOOTSTRAP=$(CURDIR)/$(BOOTSTRAP) python3 -m pytest -q -p no:cacheprovider tools/tests tests/e2e
+	BOOTSTRAP=$(CURDIR)/$(BOOTSTRAP) python3 -m pytest -q -p no:cacheprovider tools/tests tests/e2e tests/package
 
 clean:
 	rm -rf .build .tools dist

@@ -124,6 +124,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import shutil
 import signal
 import socket
@@ -337,7 +338,7 @@ class StandIn(_Process):
         )
         deadline = time.monotonic() + self.startup_timeout
         while True:
-            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)$", self.output(), re.M)
+            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
             if match:
                 break
             self._check_alive("the SageMaker stand-in")
@@ -348,7 +349,8 @@ class StandIn(_Process):
                 )
             time.sleep(POLL_S)
         self.port = int(match.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = match.group(2) is not None
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _control(self, method: str, path: str, document: Any = None) -> Any:
         """One control call over a single kept-alive connection, so that
@@ -357,7 +359,14 @@ class StandIn(_Process):
         body = None if document is None else json.dumps(document).encode()
         with self._control_lock:
             for attempt in (1, 2):
-                if self._control_conn is None:
+                if self._control_conn is None and self.tls:
+                    # The control channel only steers the test server: its certificate
+                    # is the test's own, so it is not verified here.
+                    self._control_conn = http.client.HTTPSConnection(
+                        "127.0.0.1", self.port, timeout=10,
+                        context=ssl._create_unverified_context(),
+                    )
+                elif self._control_conn is None:
                     self._control_conn = http.client.HTTPConnection(
                         "127.0.0.1", self.port, timeout=10
                     )

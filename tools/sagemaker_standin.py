@@ -37,6 +37,7 @@ Control API (JSON, no signature):
 from __future__ import annotations
 
 import argparse
+import ssl
 import hashlib
 import hmac
 import http.server
@@ -911,7 +912,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=IDLE_TIMEOUT_S * 1000,
         help="close keep-alive connections idle this long, without telling the client",
     )
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
+    parser.add_argument("--tls-key", help="private key for --tls-cert")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     return args
@@ -934,6 +939,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     server = StandinServer((args.host, args.port), config)
     host, port = server.server_address[:2]
+    scheme = "http"
+    if args.tls_cert:
+        # The real service is HTTPS only; this lets tests prove the packaged libcurl finds its CA bundle.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
 
     def stop(signum, frame):
         server.stopping.set()
@@ -950,7 +962,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(temp, "w") as handle:
             handle.write(f"{port}\n")
         os.replace(temp, args.port_file)
-    print(f"LISTENING {host}:{port}", flush=True)
+    print(f"LISTENING {host}:{port}" + (" TLS" if scheme == "https" else ""), flush=True)
 
     try:
         # The selector wakes twice a second to notice shutdown(): idle cost

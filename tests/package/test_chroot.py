@@ -1,0 +1,130 @@
+"""The deployment zip is self-contained: unpacked into an otherwise empty root (a static busybox
+as /bin/sh and a CA bundle where Amazon Linux keeps it), chrooted, it serves invocations through
+the RIE (running outside) against an HTTPS stand-in endpoint. Nothing of Debian is used at run
+time: this is the closest thing to Amazon Linux this machine can run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+
+import harness  # noqa: E402
+
+ZIP = REPO / "dist" / "summarizer-lambda.zip"
+BUSYBOX = Path("/bin/busybox")
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def make_root(base: Path, ca_bundle: Path | None) -> Path:
+    """An empty root: the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle."""
+    assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
+    assert BUSYBOX.is_file(), "/bin/busybox is missing: apt-get install busybox-static"
+    root = base / "root"
+    task = root / "var" / "task"
+    task.mkdir(parents=True)
+    with zipfile.ZipFile(ZIP) as archive:
+        for member in archive.infolist():
+            archive.extract(member, task)
+            mode = member.external_attr >> 16
+            if mode:
+                os.chmod(task / member.filename, mode & 0o777)
+    (root / "bin").mkdir()
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    (root / "bin" / "sh").symlink_to("busybox")
+    (root / "tmp").mkdir()
+    if ca_bundle is not None:
+        certs = root / "etc" / "pki" / "tls" / "certs"
+        certs.mkdir(parents=True)
+        shutil.copy(ca_bundle, certs / "ca-bundle.crt")
+    return root
+
+
+def chrooted_bootstrap(base: Path, root: Path) -> Path:
+    """What the RIE starts: a host-side wrapper that enters the root and runs the zip's bootstrap."""
+    wrapper = base / "enter-root"
+    wrapper.write_text(f'#!/bin/sh\nexec chroot "{root}" /var/task/bootstrap\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def test_zip_layout():
+    with zipfile.ZipFile(ZIP) as archive:
+        names = set(archive.namelist())
+        bootstrap = archive.getinfo("bootstrap")
+        assert (bootstrap.external_attr >> 16) & 0o111, "bootstrap must be executable"
+        assert archive.read("bootstrap").startswith(b"#!/bin/sh\n")
+    assert "bin/summarizer" in names
+    assert "lib/ld-linux-x86-64.so.2" in names
+    assert {"lib/libc.so.6", "lib/libcurl.so.4", "lib/libcrypto.so.3"} <= names
+
+
+def test_serves_invocations_over_tls_from_an_empty_root(tmp_path, certificate):
+    cert, key = certificate
+    root = make_root(tmp_path, ca_bundle=cert)
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN, "--tls-cert", str(cert), "--tls-key", str(key)) as standin:
+        assert standin.url.startswith("https://")
+        standin.reset()  # opens the control connection now, so "connections" counts only the function's
+        env = harness.function_env(standin.url)
+        env["LAMBDA_TASK_ROOT"] = "/var/task"
+        with harness.Lambda(chrooted_bootstrap(tmp_path, root), env, timeout=10) as function:
+            for _ in range(3):
+                status, _, body = function.invoke({"inputs": "Gold rose 1%. The dollar slipped."})
+                assert status == 200, function.output()
+                assert json.loads(body)[0]["generated_text"] == "Gold rose 1%."
+            status, _, body = function.invoke({
+                "version": "2.0", "requestContext": {"http": {"method": "POST"}},
+                "headers": {"content-type": "text/plain"}, "body": "Oil fell. Stocks rose."})
+            assert json.loads(json.loads(body)["body"])[0]["generated_text"] == "Oil fell."
+            pids = function.bootstrap_pids()
+            assert len(pids) == 1, [open(f"/proc/{p}/cmdline").read() for p in pids]
+        assert standin.stats()["succeeded"] == 4
+        assert standin.stats()["connections"] == 1  # one TLS connection, kept alive
+
+
+def test_missing_ca_bundle_is_a_clear_init_error(tmp_path, certificate):
+    root = make_root(tmp_path, ca_bundle=None)
+    env = harness.function_env("https://runtime.sagemaker.us-east-1.amazonaws.com")
+    with harness.Lambda(chrooted_bootstrap(tmp_path, root), env, timeout=10) as function:
+        status, _, body = function.invoke({"inputs": "Anything."})
+    assert status == 502
+    error = json.loads(body)
+    assert error["errorType"] == "InvalidConfiguration"
+    assert "no CA certificate bundle found" in error["errorMessage"]
+
+
+def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, tmp_path_factory):
+    cert, key = certificate
+    other = tmp_path_factory.mktemp("other") / "other.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+         "-keyout", str(other.with_suffix(".key")), "-out", str(other)],
+        check=True, capture_output=True, timeout=60)
+    root = make_root(tmp_path, ca_bundle=other)
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN, "--tls-cert", str(cert), "--tls-key", str(key)) as standin:
+        with harness.Lambda(chrooted_bootstrap(tmp_path, root), harness.function_env(standin.url), timeout=10) as function:
+            _, _, body = function.invoke({"inputs": "Anything."})
+    error = json.loads(body)
+    assert error["errorType"] == "UpstreamUnreachable"
+    assert "TLS" in error["errorMessage"]
