@@ -28,9 +28,11 @@ let package = Package(
         .target(name: "Summarizer", dependencies: ["LambdaRuntime", "LambdaEvents", "SageMakerRuntime"]),
         .executableTarget(name: "bootstrap", dependencies: ["Summarizer"]),
 
-        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
+        // A scriptable loopback HTTP server shared by the unit tests (not part of the product).
+        .target(name: "TestHTTPServer", path: "Tests/TestHTTPServer"),
+        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestHTTPServer"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "TestHTTPServer"]),
         .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime"]),
         .testTarget(name: "LambdaEventsTests", dependencies: ["LambdaEvents"], exclude: ["Fixtures"]),
         .testTarget(name: "SummarizerTests", dependencies: ["Summarizer"]),

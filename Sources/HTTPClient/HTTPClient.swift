@@ -67,8 +67,10 @@ public final class HTTPClient {
         }
         // libcurl would otherwise add `Expect: 100-continue` to large POSTs and wait a round trip.
         headerList = curl_slist_append(headerList, "Expect:")
-        if !request.headers.contains(where: { $0.name.lowercased() == "accept" }) {
-            headerList = curl_slist_append(headerList, "Accept:")
+        // libcurl's defaults (`Accept: */*`, and a form content type on POST) would be sent
+        // unless named here; "Name:" with no value removes a header.
+        for name in ["Accept", "Content-Type"] where !request.headers.contains(where: { $0.name.caseInsensitiveEquals(name) }) {
+            headerList = curl_slist_append(headerList, "\(name):")
         }
 
         let code: CURLcode = request.body.withUnsafeBytes { body in

@@ -82,13 +82,15 @@ public struct Logger: Sendable {
         }
     }
 
+    /// One line per event: CloudWatch splits a text log event at every newline, so messages
+    /// and values with line breaks or other control characters are escaped.
     static func textLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
         var line = "[\(level.name)]"
         if let requestID { line += "\t\(requestID)" }
-        line += "\t" + message
+        line += "\t" + (JSONText.needsQuoting(message, forValue: false) ? String(JSONText.quoted(message).dropFirst().dropLast()) : message)
         for (key, value) in fields {
             switch value {
-            case .string(let text): line += " \(key)=\(text.contains(" ") ? JSONText.quoted(text) : text)"
+            case .string(let text): line += " \(key)=\(JSONText.needsQuoting(text, forValue: true) ? JSONText.quoted(text) : text)"
             case .int(let number): line += " \(key)=\(number)"
             case .double(let number): line += " \(key)=\(JSONText.number(number))"
             }
@@ -149,8 +151,19 @@ enum JSONText {
         return out + "\""
     }
 
+    /// Milliseconds are logged to the microsecond; huge values are written as they are
+    /// (scaling them first would overflow to `inf`, which is not JSON).
+    /// Control characters always; for `key=value` fields also what would make the value ambiguous.
+    static func needsQuoting(_ text: String, forValue: Bool) -> Bool {
+        text.unicodeScalars.contains { scalar in
+            scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
+                || (forValue && (scalar == " " || scalar == "\"" || scalar == "="))
+        } || (forValue && text.isEmpty)
+    }
+
     static func number(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
+        guard abs(value) < 1e15 else { return String(value) }
         return String((value * 1000).rounded() / 1000)
     }
 }

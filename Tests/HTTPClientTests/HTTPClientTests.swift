@@ -1,0 +1,521 @@
+import Foundation
+import HTTPClient
+import Testing
+import TestHTTPServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `request` and returns the error it threw, or `nil` on success.
+private func sendError(_ client: HTTPClient, _ request: HTTPRequest) -> HTTPClientError? {
+    do {
+        _ = try client.send(request)
+        return nil
+    } catch {
+        return error
+    }
+}
+
+private func makeClient() throws -> HTTPClient {
+    // Loopback tests must not go through a proxy someone has set in the environment.
+    try HTTPClient(configuration: .init(honorsProxyEnvironment: false))
+}
+
+private func get(_ url: String, headers: [HTTPHeader] = [], timeout: Int? = 10_000) -> HTTPRequest {
+    HTTPRequest(method: .get, url: url, headers: headers, totalTimeoutMilliseconds: timeout)
+}
+
+private func post(_ url: String, _ body: [UInt8], headers: [HTTPHeader] = [], timeout: Int? = 30_000) -> HTTPRequest {
+    HTTPRequest(method: .post, url: url, headers: headers, body: Data(body), totalTimeoutMilliseconds: timeout)
+}
+
+/// Deterministic pseudo-random bytes (every value 0...255 occurs, NULs and invalid UTF-8 included).
+private func pseudoRandomBytes(_ count: Int, seed: UInt64 = 0x9E37_79B9_7F4A_7C15) -> [UInt8] {
+    var state = seed
+    var bytes = [UInt8](repeating: 0, count: count)
+    bytes.withUnsafeMutableBufferPointer { buffer in
+        for index in 0..<count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            buffer[index] = UInt8(truncatingIfNeeded: state >> 33)
+        }
+    }
+    return bytes
+}
+
+private let echo: TestHTTPServer.Handler = { request in
+    ScriptedResponse(status: 200, headers: [("Content-Type", "application/octet-stream")], body: request.body)
+}
+
+private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+}
+
+@Suite struct RoundTripTests {
+    @Test func getRoundTrip() throws {
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, headers: [("Content-Type", "text/plain")], body: "hello, world"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(get("\(server.baseURL)/some/path?x=1&y=%20z"))
+
+        #expect(response.status == 200)
+        #expect(response.body == Data("hello, world".utf8))
+        #expect(response.header("Content-Type") == "text/plain")
+        let requests = server.requests
+        try #require(requests.count == 1)
+        #expect(requests[0].method == "GET")
+        #expect(requests[0].path == "/some/path?x=1&y=%20z")
+        #expect(requests[0].version == "HTTP/1.1")
+        #expect(requests[0].header("Host") == server.authority)
+        #expect(requests[0].body.isEmpty)
+        #expect(server.protocolErrors.isEmpty)
+    }
+
+    @Test func postRoundTripWithBinaryBytes() throws {
+        let server = try TestHTTPServer(handler: echo)
+        defer { server.stop() }
+        let client = try makeClient()
+        // Every byte value, NULs and CR LF CR LF (which must not end anything) included.
+        let body: [UInt8] = Array(0...255) + Array("\r\n\r\n".utf8) + [0, 0, 0xFF, 0xFE] + Array(255...255)
+
+        let response = try client.send(post("\(server.baseURL)/echo", body))
+
+        #expect(response.status == 200)
+        #expect(Array(response.body) == body)
+        let requests = server.requests
+        try #require(requests.count == 1)
+        #expect(requests[0].method == "POST")
+        #expect(requests[0].path == "/echo")
+        #expect(requests[0].body == body)
+        #expect(requests[0].header("Content-Length") == String(body.count))
+        #expect(requests[0].header("Transfer-Encoding") == nil)
+    }
+
+    @Test func fiveMegabytePostIsSentAndReceivedExactlyWithoutExpectContinue() throws {
+        let server = try TestHTTPServer(handler: echo)
+        defer { server.stop() }
+        let client = try makeClient()
+        let body = pseudoRandomBytes(5 * 1024 * 1024)
+
+        let response = try client.send(post("\(server.baseURL)/large", body, headers: [
+            HTTPHeader(name: "Content-Type", value: "application/octet-stream"),
+        ]))
+
+        #expect(response.status == 200)
+        #expect(response.body.count == body.count)
+        #expect(Array(response.body) == body)
+        let requests = server.requests
+        try #require(requests.count == 1)
+        #expect(requests[0].body.count == body.count)
+        #expect(requests[0].body == body)
+        #expect(requests[0].header("Content-Length") == String(body.count))
+        #expect(requests[0].header("Expect") == nil, "libcurl's Expect: 100-continue costs a round trip")
+        #expect(requests[0].values("Content-Type") == ["application/octet-stream"])
+    }
+
+    @Test func emptyPost() throws {
+        let server = try TestHTTPServer(handler: echo)
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(post("\(server.baseURL)/empty", []))
+
+        #expect(response.status == 200)
+        #expect(response.body.isEmpty)
+        let requests = server.requests
+        try #require(requests.count == 1)
+        #expect(requests[0].method == "POST")
+        #expect(requests[0].header("Content-Length") == "0")
+        #expect(requests[0].body.isEmpty)
+    }
+
+    @Test func headersAreSentAsGiven() throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 204), ScriptedResponse(status: 204)])
+        defer { server.stop() }
+        let client = try makeClient()
+        let headers = [
+            HTTPHeader(name: "Content-Type", value: "application/json"),
+            HTTPHeader(name: "X-Amz-Date", value: "20150830T123600Z"),
+            HTTPHeader(name: "Authorization", value: "AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc"),
+            HTTPHeader(name: "x-lower-case", value: "value with  two spaces"),
+            HTTPHeader(name: "X-Repeated", value: "one"),
+            HTTPHeader(name: "X-Repeated", value: "two"),
+        ]
+
+        _ = try client.send(post("\(server.baseURL)/h", Array(#"{"a":1}"#.utf8), headers: headers))
+        _ = try client.send(get("\(server.baseURL)/accept", headers: [HTTPHeader(name: "Accept", value: "application/json")]))
+
+        let requests = server.requests
+        try #require(requests.count == 2)
+        let sent = requests[0]
+        for header in headers where header.name != "X-Repeated" {
+            #expect(sent.values(header.name) == [header.value], "\(header.name)")
+            #expect(sent.headers.contains { $0.name == header.name }, "header name case kept: \(header.name)")
+        }
+        #expect(sent.values("X-Repeated") == ["one", "two"])
+        #expect(sent.header("Expect") == nil)
+        #expect(sent.header("Accept") == nil, "no Accept unless the caller gives one")
+        #expect(requests[1].values("Accept") == ["application/json"])
+    }
+
+    // libcurl adds `Content-Type: application/x-www-form-urlencoded` to a POST unless told not
+    // to; the client must suppress it (this failed before HTTPClient.swift removed the default).
+    @Test func postWithoutContentTypeSendsNoContentType() throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 204), ScriptedResponse(status: 204)])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        _ = try client.send(post("\(server.baseURL)/raw", Array("a=b".utf8)))
+        _ = try client.send(post("\(server.baseURL)/typed", Array("a=b".utf8), headers: [
+            HTTPHeader(name: "content-type", value: "text/plain; charset=utf-8"),
+        ]))
+
+        let requests = server.requests
+        try #require(requests.count == 2)
+        #expect(requests[0].header("Content-Type") == nil)
+        #expect(requests[1].values("Content-Type") == ["text/plain; charset=utf-8"], "a lower-case name still counts as given")
+    }
+
+    @Test func responseHeadersAreParsedAndLookedUpCaseInsensitively() throws {
+        let server = try TestHTTPServer(script: [
+            .raw(
+                "HTTP/1.1 200 OK\r\n"
+                    + "Content-Type: application/json\r\n"
+                    + "X-Custom-Header:   padded value \t\r\n"
+                    + "x-dup: first\r\n"
+                    + "X-Dup: second\r\n"
+                    + "X-Empty:\r\n"
+                    + "X-Url: http://example.com:8080/a?b=c\r\n"
+                    + "Content-Length: 2\r\n"
+                    + "\r\n"
+                    + "{}"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(get("\(server.baseURL)/"))
+
+        #expect(response.status == 200)
+        #expect(response.body == Data("{}".utf8))
+        #expect(response.header("content-type") == "application/json")
+        #expect(response.header("CONTENT-TYPE") == "application/json")
+        #expect(response.header("x-custom-header") == "padded value")
+        #expect(response.headers.contains(HTTPHeader(name: "X-Custom-Header", value: "padded value")), "names keep their case")
+        #expect(response.header("X-DUP") == "first")
+        #expect(response.headers.filter { $0.name.lowercased() == "x-dup" }.map(\.value) == ["first", "second"])
+        #expect(response.header("X-Empty") == "")
+        #expect(response.header("X-Url") == "http://example.com:8080/a?b=c")
+        #expect(response.header("Missing") == nil)
+        #expect(response.header("X-Custom-Heade") == nil)
+        #expect(response.headers.count == 7, "no status line or blank line among the headers: \(response.headers)")
+    }
+
+    @Test func onlyTheLastHeaderBlockCounts() throws {
+        let server = try TestHTTPServer(script: [
+            .raw(
+                "HTTP/1.1 100 Continue\r\nX-Phase: continue\r\n\r\n"
+                    + "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nX-Phase: early\r\n\r\n"
+                    + "HTTP/1.1 201 Created\r\nX-Phase: final\r\nContent-Length: 4\r\n\r\ndone"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(post("\(server.baseURL)/", Array("x".utf8)))
+
+        #expect(response.status == 201)
+        #expect(response.body == Data("done".utf8))
+        #expect(response.header("X-Phase") == "final")
+        #expect(response.header("Link") == nil)
+        #expect(response.headers.map(\.name) == ["X-Phase", "Content-Length"])
+    }
+
+    @Test func chunkedResponseBodyIsDecoded() throws {
+        let server = try TestHTTPServer(script: [
+            .raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
+            ScriptedResponse(status: 200, body: "after"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(get("\(server.baseURL)/chunked"))
+        #expect(response.body == Data("hello, world".utf8))
+        // The chunked body was framed correctly, so the connection stays usable.
+        #expect(try client.send(get("\(server.baseURL)/after")).body == Data("after".utf8))
+        #expect(server.acceptedConnections == 1)
+    }
+
+    @Test(arguments: [301, 302, 400, 403, 404, 413, 500, 503])
+    func nonSuccessStatusIsAResponseNotAnError(status: Int) throws {
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(
+                status: status, headers: [("Location", "/elsewhere"), ("Content-Type", "application/json")],
+                body: #"{"message":"status \#(status)"}"#),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let response = try client.send(get("\(server.baseURL)/status"))
+
+        #expect(response.status == status)
+        #expect(response.body == Data(#"{"message":"status \#(status)"}"#.utf8))
+        #expect(response.header("Location") == "/elsewhere")
+        #expect(server.requests.count == 1, "redirects are not followed")
+    }
+}
+
+@Suite struct ConnectionTests {
+    @Test func fiftyRequestsShareOneConnection() throws {
+        let server = try TestHTTPServer(handler: { request in
+            ScriptedResponse(status: 200, body: "\(request.method) \(request.path) \(request.body.count)")
+        })
+        defer { server.stop() }
+        let client = try makeClient()
+
+        for index in 0..<50 {
+            let body = Array(repeating: UInt8(index), count: index * 100)
+            let response = index.isMultiple(of: 2)
+                ? try client.send(get("\(server.baseURL)/get/\(index)"))
+                : try client.send(post("\(server.baseURL)/post/\(index)", body))
+            let expected = index.isMultiple(of: 2) ? "GET /get/\(index) 0" : "POST /post/\(index) \(body.count)"
+            #expect(response.body == Data(expected.utf8))
+        }
+
+        #expect(server.requests.count == 50)
+        #expect(server.acceptedConnections == 1)
+        #expect(server.requests.allSatisfy { $0.connection == 1 })
+    }
+
+    @Test func idleConnectionClosedByServerIsReplacedTransparently() throws {
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, body: "first", closeAfter: true),
+            ScriptedResponse(status: 200, body: "second"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
+        // The response did not say `Connection: close`: the client still holds the connection
+        // when the server drops it (as Lambda's thaw after a long freeze does).
+        #expect(server.waitUntil { server.closedConnections == 1 })
+
+        let second = try client.send(get("\(server.baseURL)/2"))
+
+        #expect(second.status == 200)
+        #expect(second.body == Data("second".utf8))
+        #expect(server.acceptedConnections == 2)
+        #expect(server.requests.map(\.connection) == [1, 2])
+        #expect(server.requests.map(\.path) == ["/1", "/2"])
+    }
+
+    @Test func reusedConnectionDroppedWithoutAnAnswerIsRetriedOnANewOne() throws {
+        // The race the previous test avoids: the server drops the kept-alive connection just as
+        // the next request goes out. libcurl re-sends the request once on a fresh connection, so
+        // the caller sees a normal answer, and the server sees the request twice (delivery is
+        // at-least-once for a request that died with its connection unanswered).
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, body: "first"),
+            .closeWithoutAnswering(),
+            ScriptedResponse(status: 200, body: "retried"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
+        let second = try client.send(post("\(server.baseURL)/2", Array("payload".utf8)))
+
+        #expect(second.body == Data("retried".utf8))
+        #expect(server.requests.map { "\($0.path) \($0.connection) \($0.bodyText)" } == ["/1 1 ", "/2 1 payload", "/2 2 payload"])
+    }
+
+    @Test func connectionCloseHeaderIsHonoured() throws {
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, headers: [("Connection", "close")], body: "bye", closeAfter: true),
+            ScriptedResponse(status: 200, body: "hello again"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("bye".utf8))
+        #expect(try client.send(post("\(server.baseURL)/2", Array("x".utf8))).body == Data("hello again".utf8))
+        #expect(server.acceptedConnections == 2)
+    }
+
+    @Test func totalTimeoutIsEnforced() throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 200, body: "too late", delay: 2)])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let start = ContinuousClock.now
+        let error = sendError(client, get("\(server.baseURL)/slow", timeout: 300))
+        let elapsed = elapsedMilliseconds(since: start)
+
+        guard case .timedOut = error else {
+            Issue.record("expected .timedOut, got \(String(describing: error))")
+            return
+        }
+        #expect(elapsed >= 250, "gave up after \(elapsed) ms, before the 300 ms timeout")
+        #expect(elapsed < 1_500, "took \(elapsed) ms for a 300 ms timeout")
+        #expect(error?.isConnectionFailure == false)
+    }
+
+    @Test func clientIsUsableAfterATimeout() throws {
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, body: "too late", delay: 2),
+            ScriptedResponse(status: 200, body: "on time"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        guard case .timedOut = sendError(client, get("\(server.baseURL)/slow", timeout: 200)) else {
+            Issue.record("expected a timeout")
+            return
+        }
+        let response = try client.send(get("\(server.baseURL)/fast"))
+
+        #expect(response.body == Data("on time".utf8))
+        // The timed-out connection still had a response in flight: it must not be reused.
+        #expect(server.acceptedConnections == 2)
+    }
+
+    @Test(arguments: [1_000 as Int?, nil])
+    func slowAnswerWithinTheTimeoutSucceeds(timeout: Int?) throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 200, body: "worth the wait", delay: 0.4)])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let start = ContinuousClock.now
+        let response = try client.send(get("\(server.baseURL)/slow", timeout: timeout))
+
+        #expect(response.body == Data("worth the wait".utf8))
+        #expect(elapsedMilliseconds(since: start) >= 350)
+    }
+
+    @Test func connectionRefused() throws {
+        let refusing = try RefusingPort()
+        let client = try makeClient()
+
+        let start = ContinuousClock.now
+        let error = sendError(client, get("http://127.0.0.1:\(refusing.port)/", timeout: 5_000))
+
+        guard case .couldNotConnect = error else {
+            Issue.record("expected .couldNotConnect, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isConnectionFailure == true)
+        #expect(elapsedMilliseconds(since: start) < 3_000)
+    }
+
+    @Test(arguments: ["http://exa mple.com/", "notaprotocol://host/path", "", "http://127.0.0.1:99999/"])
+    func invalidURL(url: String) throws {
+        let client = try makeClient()
+
+        let error = sendError(client, get(url, timeout: 2_000))
+
+        #expect(error == .invalidURL(url))
+        #expect(error?.isConnectionFailure == false)
+    }
+
+    @Test func serverClosingWithoutAnsweringIsAReceiveFailure() throws {
+        let server = try TestHTTPServer(script: [.closeWithoutAnswering()])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let error = sendError(client, post("\(server.baseURL)/nothing", Array("payload".utf8)))
+
+        guard case .receiveFailed = error else {
+            Issue.record("expected .receiveFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isConnectionFailure == true)
+        #expect(server.requests.count == 1, "the request reached the server exactly once")
+    }
+
+    @Test func truncatedBodyIsAReceiveFailure() throws {
+        let server = try TestHTTPServer(script: [
+            .raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", closeAfter: true),
+            ScriptedResponse(status: 200, body: "complete"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let error = sendError(client, get("\(server.baseURL)/truncated"))
+
+        guard case .receiveFailed = error else {
+            Issue.record("expected .receiveFailed, got \(String(describing: error))")
+            return
+        }
+        // And the client recovers on a new connection.
+        #expect(try client.send(get("\(server.baseURL)/whole")).body == Data("complete".utf8))
+        #expect(server.acceptedConnections == 2)
+    }
+
+    @Test func responsesDoNotLeakIntoEachOther() throws {
+        let large = pseudoRandomBytes(300_000, seed: 7)
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, headers: [("X-First", "1")], body: large),
+            ScriptedResponse(status: 404, headers: [("X-Second", "2")], body: "small"),
+            ScriptedResponse(status: 204),
+        ])
+        defer { server.stop() }
+        let client = try makeClient()
+
+        let first = try client.send(get("\(server.baseURL)/1"))
+        let second = try client.send(get("\(server.baseURL)/2"))
+        let third = try client.send(get("\(server.baseURL)/3"))
+
+        #expect(Array(first.body) == large)
+        #expect(second.status == 404)
+        #expect(second.body == Data("small".utf8))
+        #expect(second.header("X-First") == nil)
+        #expect(second.header("X-Second") == "2")
+        #expect(third.status == 204)
+        #expect(third.body.isEmpty)
+        #expect(third.header("X-Second") == nil)
+        // The first body must survive the client's buffer reuse.
+        #expect(Array(first.body) == large)
+    }
+}
+
+@Suite struct ErrorAndWhitespaceTests {
+    @Test(arguments: [
+        ("", ""),
+        ("a", "a"),
+        ("  value  ", "value"),
+        ("\t\r\n value with  inner  spaces \r\n", "value with  inner  spaces"),
+        ("   ", ""),
+        ("\r\n", ""),
+        ("\r", ""),
+        ("\n\n", ""),
+        (" \t", ""),
+        ("x\u{0B}", "x\u{0B}"),  // vertical tab is not HTTP whitespace
+        ("\u{A0}x\u{A0}", "\u{A0}x\u{A0}"),  // nor is a no-break space
+        ("é ", "é"),
+        (" e\u{301}", "e\u{301}"),
+    ])
+    func trimmingHTTPWhitespace(input: String, expected: String) {
+        let trimmed = input.trimmingHTTPWhitespace()
+        #expect(Array(trimmed.unicodeScalars) == Array(expected.unicodeScalars))
+    }
+
+    @Test func trimmingASubstring() {
+        let line = "Content-Type:  text/plain \r\n"
+        let colon = line.firstIndex(of: ":")!
+        #expect(line[line.index(after: colon)...].trimmingHTTPWhitespace() == "text/plain")
+    }
+
+    @Test func connectionFailureClassification() {
+        #expect(HTTPClientError.couldNotConnect("x").isConnectionFailure)
+        #expect(HTTPClientError.sendFailed("x").isConnectionFailure)
+        #expect(HTTPClientError.receiveFailed("x").isConnectionFailure)
+        #expect(!HTTPClientError.timedOut("x").isConnectionFailure)
+        #expect(!HTTPClientError.invalidURL("x").isConnectionFailure)
+        #expect(!HTTPClientError.tlsFailure("x").isConnectionFailure)
+        #expect(!HTTPClientError.other(code: 1, detail: "x").isConnectionFailure)
+        #expect(HTTPClientError.timedOut("after 300 ms").description.contains("after 300 ms"))
+        #expect(HTTPClientError.invalidURL("bad://").description.contains("bad://"))
+    }
+}

@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+import TestHTTPServer
+@testable import LambdaRuntime
+
+/// Logs one line at every level and returns the lines that came out.
+private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.Format) throws -> [String] {
+    let capture = try LogCapture()
+    let logger = Logger(minimumLevel: minimumLevel, format: format, fileDescriptor: capture.writeFD)
+    for level in Logger.Level.allCases {
+        logger.log(level, "message at \(level.name)")
+    }
+    return capture.finishLines()
+}
+
+@Suite struct JSONTextTests {
+    @Test(arguments: nastyStrings)
+    func quotedParsesBackToTheSameString(text: String) throws {
+        let quoted = JSONText.quoted(text)
+
+        #expect(!quoted.utf8.contains { $0 < 0x20 }, "raw control characters in \(quoted)")
+        #expect(quoted.hasPrefix("\"") && quoted.hasSuffix("\""))
+        let parsed = try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String]
+        #expect(parsed?.count == 1)
+        #expect(sameScalars(parsed?.first, text), "\(quoted) parsed as \(String(describing: parsed))")
+    }
+
+    @Test func quotedEscapes() {
+        #expect(JSONText.quoted("") == #""""#)
+        #expect(JSONText.quoted(#"a"b\c"#) == #""a\"b\\c""#)
+        #expect(JSONText.quoted("\n\r\t") == #""\n\r\t""#)
+        #expect(JSONText.quoted("\u{0}\u{1}\u{1F}\u{7F}") == #""\u0000\u0001\u001f\u007f""#)
+        #expect(JSONText.quoted("é 🧪") == "\"é 🧪\"")
+    }
+
+    @Test func numbers() throws {
+        #expect(JSONText.number(0.5) == "0.5")
+        #expect(JSONText.number(1.23456) == "1.235")
+        #expect(JSONText.number(.nan) == "null")
+        #expect(JSONText.number(.infinity) == "null")
+        #expect(JSONText.number(-.infinity) == "null")
+        for value in [0.0, -0.0, 3.0, -2.5, 123_456_789.125, 1e-9, 1e21] {
+            let parsed = try JSONSerialization.jsonObject(with: Data("[\(JSONText.number(value))]".utf8)) as? [Double]
+            #expect(parsed?.count == 1, "\(JSONText.number(value)) is not a JSON number")
+        }
+    }
+
+    // Scaling a huge value before rounding once overflowed to `inf`, which is not JSON.
+    @Test(arguments: [1e306, -1e306, Double.greatestFiniteMagnitude])
+    func hugeFiniteNumbersStayValidJSON(value: Double) throws {
+        let text = JSONText.number(value)
+        let parsed = try? JSONSerialization.jsonObject(with: Data("[\(text)]".utf8)) as? [Double]
+        #expect(parsed?.first == value, "\(value) written as \(text)")
+
+        let capture = try LogCapture()
+        Logger(format: .json, fileDescriptor: capture.writeFD).log(.info, "measured", ["value": .double(value)])
+        let line = try #require(capture.finishLines().first)
+        #expect((try? jsonObject(line)) != nil, "not JSON: \(line)")
+    }
+}
+
+@Suite struct LoggerTests {
+    @Test func textLinesStayOneLinePerEvent() throws {
+        let capture = try LogCapture()
+        Logger(format: .text, fileDescriptor: capture.writeFD)
+            .log(.error, "first\nsecond\rthird", requestID: "r-1", ["detail": "a b\nc", "plain": "ok", "empty": ""])
+        let lines = try capture.finishLines()
+        #expect(lines.count == 1)
+        #expect(lines.first == "[ERROR]\tr-1\tfirst\\nsecond\\rthird detail=\"a b\\nc\" plain=ok empty=\"\"")
+    }
+
+    @Test(arguments: [
+        ([:], Logger.Format.text, Logger.Level.info),
+        (["AWS_LAMBDA_LOG_FORMAT": "JSON"], .json, .info),
+        (["AWS_LAMBDA_LOG_FORMAT": "json"], .json, .info),
+        (["AWS_LAMBDA_LOG_FORMAT": "Text"], .text, .info),
+        (["AWS_LAMBDA_LOG_FORMAT": "yaml"], .text, .info),
+        (["AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "WARN"], .json, .warn),
+        (["AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "debug"], .json, .debug),
+        (["AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "TRACE"], .json, .trace),
+        (["AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "Fatal"], .json, .fatal),
+        (["AWS_LAMBDA_LOG_LEVEL": "ERROR"], .text, .error),
+        (["AWS_LAMBDA_LOG_LEVEL": "VERBOSE"], .text, .info),
+        (["AWS_LAMBDA_LOG_LEVEL": ""], .text, .info),
+    ] as [([String: String], Logger.Format, Logger.Level)])
+    func fromEnvironment(environment: [String: String], format: Logger.Format, level: Logger.Level) throws {
+        let configured = Logger.fromEnvironment(environment)
+        #expect(configured.format == format)
+        #expect(configured.minimumLevel == level)
+
+        // What actually gets written with that configuration.
+        let lines = try linesLoggedAtEveryLevel(minimumLevel: configured.minimumLevel, format: configured.format)
+
+        let expected = Logger.Level.allCases.filter { $0 >= level }
+        #expect(lines.count == expected.count, "\(lines)")
+        for (line, expectedLevel) in zip(lines, expected) {
+            switch format {
+            case .json:
+                let object = try jsonObject(line)
+                #expect(object["level"] as? String == expectedLevel.name)
+                #expect(object["message"] as? String == "message at \(expectedLevel.name)")
+            case .text:
+                #expect(line == "[\(expectedLevel.name)]\tmessage at \(expectedLevel.name)")
+            }
+        }
+    }
+
+    @Test func levelsBelowTheMinimumAreNotWrittenNorEvaluated() throws {
+        let capture = try LogCapture()
+        let logger = Logger(minimumLevel: .warn, format: .json, fileDescriptor: capture.writeFD)
+        nonisolated(unsafe) var evaluations = 0
+        func expensive(_ text: String) -> String {
+            evaluations += 1
+            return text
+        }
+
+        logger.log(.trace, expensive("trace"))
+        logger.log(.debug, expensive("debug"))
+        logger.log(.info, expensive("info"))
+        logger.log(.warn, expensive("warn"))
+        logger.log(.error, expensive("error"))
+
+        let lines = capture.finishLines()
+        #expect(lines.count == 2)
+        #expect(try lines.map { try jsonObject($0)["message"] as? String } == ["warn", "error"])
+        #expect(evaluations == 2)
+        #expect(!logger.isEnabled(.info))
+        #expect(logger.isEnabled(.warn))
+        #expect(logger.isEnabled(.fatal))
+    }
+
+    @Test func jsonLineCarriesTimestampLevelRequestIDMessageAndFields() throws {
+        let capture = try LogCapture()
+        let logger = Logger(minimumLevel: .info, format: .json, fileDescriptor: capture.writeFD)
+        let message = "summarised \"3\" articles\nin 1.5 s \u{1} 📈"
+        let before = Date()
+
+        logger.log(.error, message, requestID: "8476a536-e9f4", [
+            "count": 3,
+            "ratio": .double(0.25),
+            "nan": .double(.nan),
+            "endpoint": "financial-summarizer",
+            "weird \"key\"\n": .string("tab\there"),
+        ])
+
+        let lines = capture.finishLines()
+        try #require(lines.count == 1, "one write, one line: \(lines)")
+        let object = try jsonObject(lines[0])
+        #expect(Set(object.keys) == ["timestamp", "level", "requestId", "message", "count", "ratio", "nan", "endpoint", "weird \"key\"\n"])
+        #expect(object["level"] as? String == "ERROR")
+        #expect(object["requestId"] as? String == "8476a536-e9f4")
+        #expect(sameScalars(object["message"] as? String, message))
+        #expect(object["count"] as? Int == 3)
+        #expect(object["ratio"] as? Double == 0.25)
+        #expect(object["nan"] is NSNull)
+        #expect(object["endpoint"] as? String == "financial-summarizer")
+        #expect(object["weird \"key\"\n"] as? String == "tab\there")
+
+        let timestamp = try #require(object["timestamp"] as? String)
+        #expect(timestamp.wholeMatch(of: /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/) != nil, "\(timestamp)")
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let date = try #require(formatter.date(from: timestamp))
+        #expect(abs(date.timeIntervalSince(before)) < 10, "timestamp \(timestamp) is not now")
+    }
+
+    @Test(arguments: nastyStrings)
+    func jsonLineStaysOneValidLineForAnyMessage(message: String) throws {
+        let capture = try LogCapture()
+        let logger = Logger(format: .json, fileDescriptor: capture.writeFD)
+
+        logger.log(.info, message, requestID: message, ["field": .string(message)])
+
+        let lines = capture.finishLines()
+        try #require(lines.count == 1, "\(lines)")
+        let object = try jsonObject(lines[0])
+        #expect(sameScalars(object["message"] as? String, message))
+        #expect(sameScalars(object["requestId"] as? String, message))
+        #expect(sameScalars(object["field"] as? String, message))
+    }
+
+    @Test func jsonLineWithoutRequestID() throws {
+        let capture = try LogCapture()
+        Logger(format: .json, fileDescriptor: capture.writeFD).log(.info, "cold start")
+        let object = try jsonObject(try #require(capture.finishLines().first))
+        #expect(Set(object.keys) == ["timestamp", "level", "message"])
+    }
+
+    @Test func textLine() throws {
+        let capture = try LogCapture()
+        let logger = Logger(minimumLevel: .info, format: .text, fileDescriptor: capture.writeFD)
+
+        logger.log(.info, "invoked", requestID: "req-1", ["count": 3, "endpoint": "two words", "ratio": .double(0.5), "plain": "x"])
+        logger.log(.warn, "no request")
+
+        #expect(capture.finishLines() == [
+            "[INFO]\treq-1\tinvoked count=3 endpoint=\"two words\" ratio=0.5 plain=x",
+            "[WARN]\tno request",
+        ])
+    }
+
+    @Test(arguments: [
+        ("trace", Logger.Level.trace), ("DEBUG", .debug), ("Info", .info), ("warn", .warn),
+        ("ERROR", .error), ("fatal", .fatal),
+    ])
+    func levelNames(name: String, level: Logger.Level) {
+        #expect(Logger.Level(name: name) == level)
+        #expect(Logger.Level(name: level.name) == level)
+    }
+
+    @Test func unknownLevelNames() {
+        #expect(Logger.Level(name: "WARNING") == nil)
+        #expect(Logger.Level(name: "") == nil)
+        #expect(Logger.Level.trace < .debug && .debug < .info && .info < .warn && .warn < .error && .error < .fatal)
+    }
+}
+
+@Suite struct LambdaContextTests {
+    @Test func remainingMillisecondsAgainstAGivenNow() {
+        let context = LambdaContext(requestID: "r", deadlineMilliseconds: 1_700_000_010_000)
+        #expect(context.remainingMilliseconds(now: 1_700_000_000_000) == 10_000)
+        #expect(context.remainingMilliseconds(now: 1_700_000_010_000) == 0)
+        #expect(context.remainingMilliseconds(now: 1_700_000_010_250) == -250)
+    }
+
+    @Test func remainingMillisecondsAgainstTheWallClock() {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let context = LambdaContext(requestID: "r", deadlineMilliseconds: now + 5_000)
+
+        let remaining = context.remainingMilliseconds()
+
+        #expect(remaining <= 5_000)
+        #expect(remaining > 3_000, "\(remaining)")
+        #expect(LambdaContext(requestID: "r", deadlineMilliseconds: now - 1_000).remainingMilliseconds() < 0)
+    }
+
+    @Test func clocks() {
+        let wall = WallClock.nowMilliseconds()
+        #expect(abs(wall - Int64(Date().timeIntervalSince1970 * 1000)) < 1_000)
+        let start = MonotonicClock.nowNanoseconds()
+        #expect(MonotonicClock.nowNanoseconds() >= start)
+        #expect(MonotonicClock.millisecondsSince(start) >= 0)
+        #expect(MonotonicClock.millisecondsSince(start) < 10_000)
+    }
+}
