@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
+        // The modules behind the binary, for the fuzz targets in Fuzz/.
+        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "HTTPClient"]),
     ],
     targets: [
         .systemLibrary(

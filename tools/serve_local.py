@@ -63,7 +63,6 @@ import http.client
 import http.server
 import ipaddress
 import json
-import os
 import re
 import secrets
 import signal
@@ -100,6 +99,7 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "
 GATEWAY_OWNED = HOP_BY_HOP | {"content-length", "date"}
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 STAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 token
 
 
 # --------------------------------------------------------------------------
@@ -185,8 +185,7 @@ def is_textual(media_type: str) -> bool:
 
 def grouped_headers(request: Request) -> list[tuple[str, list[str]]]:
     """Headers grouped case-insensitively (first spelling wins), in order,
-    without hop-by-hop ones, plus the X-Forwarded-* and X-Amzn-Trace-Id headers
-    API Gateway adds."""
+    without hop-by-hop ones, plus the X-Forwarded-* headers API Gateway adds."""
     groups: dict[str, tuple[str, list[str]]] = {}
     for name, value in request.headers:
         if name.lower() in HOP_BY_HOP:
@@ -200,8 +199,6 @@ def grouped_headers(request: Request) -> list[tuple[str, list[str]]]:
     put("X-Forwarded-For", ", ".join([*(forwarded[1] if forwarded else []), request.source_ip]))
     put("X-Forwarded-Port", str(request.port))
     put("X-Forwarded-Proto", "http")
-    if "x-amzn-trace-id" not in groups:
-        put("X-Amzn-Trace-Id", trace_id(request.time_epoch_ms))
     return list(groups.values())
 
 
@@ -365,13 +362,17 @@ def _status(value: Any) -> int:
 
 
 def _header_value(name: str, value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+    if not HEADER_NAME.match(name):
+        raise BadAnswer(f"{name!r} is not a valid header name")
     if isinstance(value, bool):
-        return "true" if value else "false"
-    raise BadAnswer(f"header {name!r} has a value that is not a string: {value!r}")
+        value = "true" if value else "false"
+    elif isinstance(value, (int, float)):
+        value = str(value)
+    elif not isinstance(value, str):
+        raise BadAnswer(f"header {name!r} has a value that is not a string: {value!r}")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise BadAnswer(f"header {name!r} has a line break in its value")
+    return value
 
 
 def _body(answer: dict[str, Any], flag_name: str = "isBase64Encoded") -> bytes:
@@ -498,6 +499,10 @@ class Gateway:
 
     def handle(self, request: Request) -> tuple[Response, str]:
         """The gateway's answer to REQUEST and the request id it gave it."""
+        trace = request.header("x-amzn-trace-id")
+        if trace is None:  # the gateway starts a trace
+            trace = trace_id(request.time_epoch_ms)
+            request.headers.append(("X-Amzn-Trace-Id", trace))
         if self.format == "v1":
             request_id = str(uuid.uuid4())
             event = v1_event(request, stage=self.stage, request_id=request_id,
@@ -509,9 +514,7 @@ class Gateway:
         response.headers.append(("x-amzn-RequestId", request_id))
         if self.format == "v1":
             response.headers.append(("x-amz-apigw-id", event["requestContext"]["extendedRequestId"]))
-            response.headers.append(("X-Amzn-Trace-Id", event["multiValueHeaders"]["X-Amzn-Trace-Id"][-1]
-                                     if "X-Amzn-Trace-Id" in event["multiValueHeaders"]
-                                     else trace_id(request.time_epoch_ms)))
+            response.headers.append(("X-Amzn-Trace-Id", trace))
         else:
             response.headers.append(("Apigw-Requestid", request_id))
         return response, request_id
@@ -775,7 +778,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def serve(args: argparse.Namespace) -> int:
-    env = None
     with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin:
         env = harness.function_env(standin.url)
         if args.cors_origins is not None:

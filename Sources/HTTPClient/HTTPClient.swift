@@ -154,7 +154,7 @@ public final class HTTPClient {
 }
 
 /// Collects a response's header lines and body from libcurl's callbacks.
-private final class ResponseSink {
+final class ResponseSink {
     private(set) var headers: [HTTPHeader] = []
     private var body: [UInt8] = []
 

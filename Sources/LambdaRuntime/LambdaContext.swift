@@ -1,3 +1,5 @@
+import HTTPClient
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,6 +32,24 @@ public struct LambdaContext: Sendable, Equatable {
         self.traceID = traceID
         self.clientContext = clientContext
         self.cognitoIdentity = cognitoIdentity
+    }
+
+    /// Reads the `Lambda-Runtime-*` headers of a `/next` answer; the request id and the deadline
+    /// are required, the rest optional.
+    public init(nextResponseHeaders response: HTTPResponse) throws(RuntimeAPIError) {
+        guard let requestID = response.header("Lambda-Runtime-Aws-Request-Id"), !requestID.isEmpty else {
+            throw .missingHeader("Lambda-Runtime-Aws-Request-Id")
+        }
+        guard let deadline = response.header("Lambda-Runtime-Deadline-Ms").flatMap(Int64.init), deadline > 0 else {
+            throw .missingHeader("Lambda-Runtime-Deadline-Ms")
+        }
+        self.init(
+            requestID: requestID,
+            deadlineMilliseconds: deadline,
+            invokedFunctionARN: response.header("Lambda-Runtime-Invoked-Function-Arn") ?? "",
+            traceID: response.header("Lambda-Runtime-Trace-Id"),
+            clientContext: response.header("Lambda-Runtime-Client-Context"),
+            cognitoIdentity: response.header("Lambda-Runtime-Cognito-Identity"))
     }
 
     /// Milliseconds left before Lambda ends the invocation (negative once it has passed).

@@ -54,28 +54,16 @@ public final class RuntimeClient {
         guard response.status == 200 else {
             throw .unexpectedStatus(endpoint: "/next", status: response.status, body: Self.preview(response.body))
         }
-        guard let requestID = response.header("Lambda-Runtime-Aws-Request-Id"), !requestID.isEmpty else {
-            throw .missingHeader("Lambda-Runtime-Aws-Request-Id")
-        }
-        guard let deadline = response.header("Lambda-Runtime-Deadline-Ms").flatMap(Int64.init) else {
-            throw .missingHeader("Lambda-Runtime-Deadline-Ms")
-        }
-        let context = LambdaContext(
-            requestID: requestID,
-            deadlineMilliseconds: deadline,
-            invokedFunctionARN: response.header("Lambda-Runtime-Invoked-Function-Arn") ?? "",
-            traceID: response.header("Lambda-Runtime-Trace-Id"),
-            clientContext: response.header("Lambda-Runtime-Client-Context"),
-            cognitoIdentity: response.header("Lambda-Runtime-Cognito-Identity"))
+        let context = try LambdaContext(nextResponseHeaders: response)
         return Invocation(context: context, event: response.body)
     }
 
     public func respond(requestID: String, body: Data) throws(RuntimeAPIError) {
-        try post("/runtime/invocation/\(requestID)/response", body: body, errorType: nil)
+        try post("/runtime/invocation/\(Self.pathSegment(requestID))/response", body: body, errorType: nil)
     }
 
     public func reportError(requestID: String, _ error: FunctionError) throws(RuntimeAPIError) {
-        try post("/runtime/invocation/\(requestID)/error", body: error.jsonBody(), errorType: error.headerValue)
+        try post("/runtime/invocation/\(Self.pathSegment(requestID))/error", body: error.jsonBody(), errorType: error.headerValue)
     }
 
     public func reportInitError(_ error: FunctionError) throws(RuntimeAPIError) {
@@ -102,6 +90,22 @@ public final class RuntimeClient {
         } catch {
             throw .transport(error)
         }
+    }
+
+    /// Request ids are UUIDs; encoding anything else keeps an odd id from changing the URL's path.
+    static func pathSegment(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                out += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return out
     }
 
     private static func preview(_ body: Data) -> String {

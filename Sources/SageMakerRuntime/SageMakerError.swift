@@ -60,7 +60,7 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
 
     /// Builds the error from a non-2xx answer: `x-amzn-ErrorType` (`Code:namespace…`) names it,
     /// the JSON body carries `message` and, for ModelError, the model's own status and message.
-    static func from(status: Int, headers: [HTTPHeader], body: Data) -> SageMakerError {
+    public static func from(status: Int, headers: [HTTPHeader], body: Data) -> SageMakerError {
         struct ErrorBody: Decodable {
             var message: String?
             var Message: String?

@@ -1,0 +1,39 @@
+// Event detection, envelope decoding and the HTTP front: any bytes Lambda could deliver.
+import Foundation
+import FuzzDriver
+@testable import LambdaEvents
+@testable import Summarizer
+
+@_cdecl("FuzzEvents_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { start, count in fuzzOne(UnsafeRawPointer(start) ?? UnsafeRawPointer(bitPattern: 1)!, count) }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let data = Data(bytes: start, count: count)
+    guard let value = try? JSONDecoder().decode(JSONValue.self, from: data) else { return 0 }
+    switch LambdaEvent.classify(value) {
+    case .direct(let payload):
+        if let request = try? SummarizeRequest.from(payload) {
+            _ = try? JSONEncoder().encode(request)
+        }
+    case .http(let event):
+        let front = HTTPFront(cors: CORSPolicy(allowedOrigins: ["https://news.example.com"]))
+        let response: HTTPEventResponse
+        if event.method == "OPTIONS" {
+            response = front.preflight(event)
+        } else {
+            do {
+                _ = try front.payload(of: event)
+                response = front.success(Data("[]".utf8), for: event)
+            } catch {
+                response = front.failure(error, requestID: "fuzz", for: event)
+            }
+        }
+        let encoded = response.encoded(for: event)
+        // Whatever came in, what goes back must be a JSON document.
+        guard (try? JSONSerialization.jsonObject(with: encoded)) != nil else { fatalError("invalid response JSON") }
+    }
+    return 0
+}

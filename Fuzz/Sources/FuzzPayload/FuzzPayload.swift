@@ -1,0 +1,25 @@
+// Payload decoding and validation: a request either decodes and re-encodes as JSON, or is
+// refused with a message.
+import Foundation
+import FuzzDriver
+@testable import Summarizer
+
+@_cdecl("FuzzPayload_main")
+func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv) { start, count in fuzzOne(UnsafeRawPointer(start) ?? UnsafeRawPointer(bitPattern: 1)!, count) }
+}
+
+@_cdecl("LLVMFuzzerTestOneInput")
+func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let data = Data(bytes: start, count: count)
+    do {
+        let request = try SummarizeRequest.decode(json: data)
+        let encoded = try JSONEncoder().encode(request)
+        guard (try? SummarizeRequest.decode(json: encoded)) == request else { fatalError("round trip changed the request") }
+    } catch let error as PayloadError {
+        guard !error.description.isEmpty else { fatalError("empty error message") }
+    } catch {
+        fatalError("unexpected error \(error)")
+    }
+    return 0
+}

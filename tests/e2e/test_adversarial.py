@@ -1,0 +1,147 @@
+"""Whatever the internet sends, the answer is a clear 4xx (or, for a direct invocation, a function
+error) and the same process serves the next request. Nothing the caller sends changes where the
+request goes or which headers reach SageMaker."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+import harness
+from conftest import BOOTSTRAP
+
+ALLOWED_SAGEMAKER_HEADERS = {
+    "host", "content-type", "accept", "content-length", "x-amz-date", "x-amz-security-token",
+    "authorization", "x-amzn-sagemaker-inference-id", "x-amzn-trace-id",
+}
+
+
+@pytest.fixture(scope="module")
+def function(standin):
+    with harness.Lambda(BOOTSTRAP, harness.function_env(standin.url), timeout=10) as fn:
+        fn.invoke({"inputs": "Warm-up. Second."})
+        fn.initial_pids = fn.bootstrap_pids()
+        yield fn
+        assert fn.bootstrap_pids() == fn.initial_pids, "the bootstrap restarted"
+
+
+def proxy(body, content_type="application/json", base64_body=False, **extra):
+    event = {
+        "version": "2.0", "routeKey": "POST /summarize", "rawPath": "/summarize",
+        "headers": {"content-type": content_type} if content_type is not None else None,
+        "requestContext": {"http": {"method": "POST", "path": "/summarize"}, "requestId": "adv-1"},
+        "body": body, "isBase64Encoded": base64_body,
+    }
+    event.update(extra)
+    return event
+
+
+def answer(function, event):
+    status, _, body = function.invoke(event)
+    assert status == 200, body
+    return json.loads(body)
+
+
+DEEP = '{"inputs": "x", "parameters": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+HUGE_NUMBER = '{"inputs": "x", "parameters": {"max_length": ' + "9" * 10_000 + "}}"
+
+HTTP_CASES = {
+    "nested-100000-deep": (proxy(DEEP), 400),
+    "huge-number": (proxy(HUGE_NUMBER), 400),
+    "invalid-utf8-text": (proxy(base64.b64encode(b"\xc3\x28 bad \xff").decode(), "text/plain", True), 400),
+    "invalid-utf8-json": (proxy(base64.b64encode(b'{"inputs": "\xff\xfe"}').decode(), "application/json", True), 400),
+    "nul-bytes-only": (proxy('{"inputs": "\\u0000\\u0000"}'), 400),
+    "100000-empty-strings": (proxy(json.dumps({"inputs": [""] * 100_000})), 400),
+    "parameters-wrong-types": (proxy(json.dumps({"inputs": "x", "parameters": {"num_beams": [1], "do_sample": 1}})), 400),
+    "parameters-not-object": (proxy(json.dumps({"inputs": "x", "parameters": "fast"})), 400),
+    "invalid-base64": (proxy("!!!!", base64_body=True), 400),
+    "headers-null-body-null": (proxy(None, None), 400),
+    "odd-content-type": (proxy('{"inputs": 5}', "APPLICATION/JSON ; Charset=\"UTF-8\" ; boundary=x"), 400),
+    "odd-unsupported-type": (proxy("x", "multipart/form-data; boundary=----x"), 415),
+    "non-object-json-body": (proxy("[1, 2, 3]"), 400),
+    "null-json-body": (proxy("null"), 400),
+}
+
+
+@pytest.mark.parametrize("case", HTTP_CASES)
+def test_hostile_http_requests_get_a_clear_4xx(function, standin, case):
+    event, status = HTTP_CASES[case]
+    response = answer(function, event)
+    assert response["statusCode"] == status, response
+    error = json.loads(response["body"])["error"]
+    assert error["type"] and error["message"]
+    assert standin.stats()["invocations"] == 0
+
+
+def test_duplicate_keys_are_decoded_without_crashing(function):
+    response = answer(function, proxy('{"inputs": "First. One.", "inputs": "Second. Two."}'))
+    assert response["statusCode"] in (200, 400)
+
+
+def test_nul_bytes_inside_an_article_are_passed_on_as_text(function, standin):
+    response = answer(function, proxy(json.dumps({"inputs": "Shares rose\u0000 sharply. Then fell."})))
+    assert response["statusCode"] == 200
+    assert standin.stats()["invocations"] == 1
+
+
+DIRECT_CASES = {
+    "string": '"summarise this"',
+    "number": "42",
+    "array": '["a", "b"]',
+    "null": "null",
+    "true": "true",
+    "nested": DEEP,
+    "huge-number": HUGE_NUMBER,
+    "empty-strings": json.dumps({"inputs": [""] * 100_000}),
+    "not-json": "<xml/>",
+    "invalid-utf8": b'{"inputs": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("case", DIRECT_CASES)
+def test_hostile_direct_events_are_function_errors(function, standin, case):
+    status, _, body = function.invoke(DIRECT_CASES[case])
+    assert status == 200
+    error = json.loads(body)
+    assert error["errorType"] == "InvalidPayload", error
+    assert error["errorMessage"]
+    assert standin.stats()["invocations"] == 0
+
+
+def test_six_megabyte_event_is_refused_cleanly(function, standin):
+    # Lambda refuses events over 6 MiB (+100 bytes) before the function runs; one just inside
+    # the limit still makes a SageMaker body over its 6 MiB limit, refused without a call.
+    status, _, body = function.invoke(json.dumps({"inputs": "x" * (6 * 1024 * 1024)}))
+    assert status == 200
+    error = json.loads(body)
+    assert error["errorType"] == "PayloadTooLarge"
+    assert "6291456" in error["errorMessage"]
+    assert standin.stats()["invocations"] == 0
+
+
+def test_caller_cannot_steer_the_sagemaker_request(function, standin):
+    hostile_headers = {
+        "content-type": "application/json",
+        "host": "evil.example.com",
+        "x-forwarded-host": "evil.example.com",
+        "x-amzn-sagemaker-target-model": "other-model.tar.gz",
+        "x-amzn-sagemaker-target-variant": "shadow",
+        "x-amzn-sagemaker-custom-attributes": "admin=true",
+        "x-amz-security-token": "caller-token",
+        "authorization": "AWS4-HMAC-SHA256 Credential=EVIL",
+        "x-amz-target": "SageMaker.DeleteEndpoint",
+    }
+    event = proxy(json.dumps({"inputs": "Bonds rallied. Yields fell."}), rawPath="/../../endpoints/other/invocations")
+    event["headers"] = hostile_headers
+    event["requestContext"]["http"]["path"] = "/../../endpoints/other/invocations"
+    event["queryStringParameters"] = {"EndpointName": "other"}
+    response = answer(function, event)
+    assert response["statusCode"] == 200
+    sent = standin.stats()["last_request"]
+    assert sent["path"] == "/endpoints/financial-summarizer/invocations"
+    names = {name.lower() for name in sent["headers"]}
+    assert names <= ALLOWED_SAGEMAKER_HEADERS, names - ALLOWED_SAGEMAKER_HEADERS
+    assert sent["headers"]["X-Amz-Security-Token"] == harness.SESSION_TOKEN
+    assert "EVIL" not in sent["headers"]["Authorization"]

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Deploy the summariser with CloudFormation (template.json) and talk to the deployed stack.
+#
+#   tools/deploy.sh deploy [Key=Value ...]   package dist/summarizer-lambda.zip, create/update the stack, print InvokeUrl
+#   tools/deploy.sh invoke-remote            POST events/article.txt (text/plain) to the stack's InvokeUrl
+#   tools/deploy.sh logs                     follow the function's log group (bounded: LOGS_SECONDS)
+#   tools/deploy.sh rehearse [Key=Value ...] run `deploy` against a throw-away moto_server on 127.0.0.1
+#
+# Key=Value arguments are extra template parameters, e.g. CreateApiKey=true CorsAllowedOrigin=https://app.example.com.
+#
+# Environment:
+#   STACK           stack name (default sagemaker-summarizer); also the function and API name
+#   ENDPOINT_NAME   SageMaker endpoint to call (lower case); required when the stack does not exist yet
+#   BUCKET          S3 bucket for the code package; default sagemaker-summarizer-artifacts-<account>-<region>,
+#                   created (private, owned by this account) if it does not exist
+#   AWS_REGION / AWS_DEFAULT_REGION / the CLI profile's region: where to deploy
+#   AWS_ENDPOINT_URL  send every AWS call there (moto_server, LocalStack); honoured by the CLI itself
+#                     (botocore >= 1.31), so it reaches the S3 upload inside `package` too
+#   ARTICLE         file invoke-remote sends (default events/article.txt)
+#   LOGS_SINCE      how far back logs starts (default 10m; s, m, h or d)
+#   LOGS_SECONDS    how long logs follows before it stops (default 300), LOGS_POLL_SECONDS between polls (default 2)
+#
+# Needs the AWS CLI (v1 or v2), curl, python3 (for `logs` on CLI v1 and for `rehearse`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+STACK=${STACK:-sagemaker-summarizer}
+ZIP=dist/summarizer-lambda.zip
+PACKAGED=dist/packaged.json
+
+die() { echo "deploy.sh: $*" >&2; exit 1; }
+say() { echo "deploy.sh: $*" >&2; }
+
+region() {
+    local r=${AWS_REGION:-${AWS_DEFAULT_REGION:-}}
+    [[ -n "$r" ]] || r=$(aws configure get region 2>/dev/null || true)
+    [[ -n "$r" ]] || die "no region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the CLI profile)"
+    echo "$r"
+}
+
+# The CLI v1 reads AWS_DEFAULT_REGION, not AWS_REGION: pin one region for every call below.
+use_region() {
+    AWS_DEFAULT_REGION=$(region)
+    export AWS_DEFAULT_REGION
+}
+
+stack_exists() {
+    aws cloudformation describe-stacks --stack-name "$STACK" >/dev/null 2>&1
+}
+
+stack_output() {
+    local value
+    value=$(aws cloudformation describe-stacks --stack-name "$STACK" \
+        --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue | [0]" --output text) \
+        || die "cannot read stack $STACK (deployed? right region/account?)"
+    [[ "$value" != "None" ]] || value=""
+    echo "$value"
+}
+
+# The artifact bucket: $BUCKET, or one per account and region that this script creates once.
+artifact_bucket() {
+    if [[ -n "${BUCKET:-}" ]]; then
+        echo "$BUCKET"
+        return
+    fi
+    local account bucket
+    account=$(aws sts get-caller-identity --query Account --output text) || die "cannot identify the AWS account (credentials?)"
+    bucket="sagemaker-summarizer-artifacts-$account-$AWS_DEFAULT_REGION"
+    if aws s3api head-bucket --bucket "$bucket" --expected-bucket-owner "$account" >/dev/null 2>&1; then
+        echo "$bucket"
+        return
+    fi
+    say "creating artifact bucket $bucket"
+    if [[ "$AWS_DEFAULT_REGION" == "us-east-1" ]]; then
+        aws s3api create-bucket --bucket "$bucket" >/dev/null
+    else
+        aws s3api create-bucket --bucket "$bucket" \
+            --create-bucket-configuration "LocationConstraint=$AWS_DEFAULT_REGION" >/dev/null
+    fi || die "cannot create $bucket (taken by another account? set BUCKET)"
+    aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
+        BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+    echo "$bucket"
+}
+
+cmd_deploy() {
+    [[ -f "$ZIP" ]] || die "$ZIP is missing: build it first (tools/package.sh)"
+    use_region
+    local overrides=("$@")
+    if [[ -n "${ENDPOINT_NAME:-}" ]]; then
+        overrides=("EndpointName=$ENDPOINT_NAME" "${overrides[@]}")
+    elif ! stack_exists; then
+        die "set ENDPOINT_NAME to the SageMaker endpoint to call (the stack $STACK does not exist yet)"
+    fi
+    local bucket
+    bucket=$(artifact_bucket)
+
+    say "packaging $ZIP into s3://$bucket/$STACK/"
+    aws cloudformation package --template-file template.json --s3-bucket "$bucket" --s3-prefix "$STACK" \
+        --use-json --output-template-file "$PACKAGED" >/dev/null
+
+    say "deploying stack $STACK in $AWS_DEFAULT_REGION"
+    # Parameters not given keep their previous value on an update (the CLI sends UsePreviousValue).
+    local args=(--template-file "$PACKAGED" --stack-name "$STACK" --capabilities CAPABILITY_IAM
+        --no-fail-on-empty-changeset --tags "application=sagemaker-summarizer")
+    if (( ${#overrides[@]} )); then
+        args+=(--parameter-overrides "${overrides[@]}")
+    fi
+    aws cloudformation deploy "${args[@]}"
+
+    local url
+    url=$(stack_output InvokeUrl)
+    [[ -n "$url" ]] || die "the stack has no InvokeUrl output"
+    echo "$url"
+}
+
+cmd_invoke_remote() {
+    use_region
+    local article=${ARTICLE:-events/article.txt} url key_id
+    [[ -f "$article" ]] || die "no article at $article"
+    url=$(stack_output InvokeUrl)
+    [[ -n "$url" ]] || die "stack $STACK has no InvokeUrl output"
+    local headers=(-H "Content-Type: text/plain; charset=utf-8")
+    key_id=$(stack_output ApiKeyId)
+    if [[ -n "$key_id" ]]; then
+        local key
+        key=$(aws apigateway get-api-key --api-key "$key_id" --include-value --query value --output text)
+        # Through a file descriptor, so the key is not in the process list.
+        exec 3<<<"x-api-key: $key"
+        headers+=(-H @/dev/fd/3)
+    fi
+    say "POST $article to $url"
+    curl --silent --show-error --max-time 35 --fail-with-body -X POST "${headers[@]}" \
+        --data-binary "@$article" "$url"
+    echo
+}
+
+# Seconds from 30s / 10m / 2h / 1d (or a bare number of seconds).
+seconds_of() {
+    local value=$1 number unit
+    [[ "$value" =~ ^([0-9]+)([smhd]?)$ ]] || die "bad duration $value (use e.g. 30s, 10m, 2h, 1d)"
+    number=${BASH_REMATCH[1]}
+    unit=${BASH_REMATCH[2]}
+    case "$unit" in
+        h) echo $(( number * 3600 )) ;;
+        d) echo $(( number * 86400 )) ;;
+        m) echo $(( number * 60 )) ;;
+        *) echo "$number" ;;
+    esac
+}
+
+cmd_logs() {
+    use_region
+    local group since follow poll
+    group=$(stack_output LogGroupName)
+    [[ -n "$group" ]] || die "stack $STACK has no LogGroupName output"
+    since=$(seconds_of "${LOGS_SINCE:-10m}")
+    follow=$(seconds_of "${LOGS_SECONDS:-300}")
+    poll=$(seconds_of "${LOGS_POLL_SECONDS:-2}")
+    say "following $group for ${follow}s (LOGS_SECONDS)"
+
+    # CLI v2 has `logs tail`; v1 does not, so poll filter-log-events there.
+    if aws logs tail help >/dev/null 2>&1; then
+        timeout --foreground "$follow" aws logs tail "$group" --follow --since "${since}s" --format short || true
+        return
+    fi
+
+    local state
+    state=$(mktemp -d)
+    trap 'rm -rf "$state"' RETURN
+    local start_ms=$(( ($(date +%s) - since) * 1000 ))
+    local deadline=$(( $(date +%s) + follow ))
+    echo "$start_ms" >"$state/start"
+    : >"$state/seen"
+    while :; do
+        # The window restarts at the newest timestamp seen, and event ids already printed are
+        # skipped: events that share that millisecond are neither lost nor printed twice.
+        aws logs filter-log-events --log-group-name "$group" --start-time "$(cat "$state/start")" \
+            --output json >"$state/page.json"
+        python3 - "$state" <<'PY'
+import datetime, json, os, sys
+state = sys.argv[1]
+with open(os.path.join(state, "page.json")) as f:
+    events = json.load(f).get("events", [])
+with open(os.path.join(state, "seen")) as f:
+    seen = set(f.read().split())
+start = int(open(os.path.join(state, "start")).read())
+events.sort(key=lambda e: (e["timestamp"], e.get("eventId", "")))
+with open(os.path.join(state, "seen"), "a") as out:
+    for event in events:
+        if event["eventId"] in seen:
+            continue
+        seen.add(event["eventId"])
+        out.write(event["eventId"] + "\n")
+        when = datetime.datetime.fromtimestamp(event["timestamp"] / 1000, datetime.timezone.utc)
+        print(when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z", event["message"].rstrip("\n"), flush=True)
+        start = max(start, event["timestamp"])
+with open(os.path.join(state, "start"), "w") as f:
+    f.write(str(start))
+PY
+        (( $(date +%s) + poll < deadline )) || break
+        sleep "$poll"
+    done
+}
+
+# `deploy` against a moto_server started here on 127.0.0.1 with fake credentials: checks the
+# template and this script's CloudFormation wiring without an AWS account. Nothing runs the function.
+cmd_rehearse() {
+    command -v moto_server >/dev/null || die "moto_server not found: pip install 'moto[server]'"
+    local port dir pid
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+    dir=$(mktemp -d)
+    moto_server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+    local waited=0
+    until curl --silent --max-time 1 --output /dev/null "http://127.0.0.1:$port/moto-api/"; do
+        (( waited++ < 100 )) || { cat "$dir/moto.log" >&2; die "moto_server did not start on 127.0.0.1:$port"; }
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/moto.log" >&2; die "moto_server exited"; }
+        sleep 0.2
+    done
+    # Only the fake account: no profile, no real credentials, no real endpoint.
+    unset AWS_PROFILE AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_CLOUDFORMATION AWS_REGION BUCKET
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+    export AWS_DEFAULT_REGION=us-east-1 AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+    export ENDPOINT_NAME=${ENDPOINT_NAME:-summarizer-rehearsal}
+    say "rehearsing against moto_server at $AWS_ENDPOINT_URL"
+    cmd_deploy "$@"
+    aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text
+    aws cloudformation list-stack-resources --stack-name "$STACK" \
+        --query 'StackResourceSummaries[].[LogicalResourceId,ResourceType,ResourceStatus]' --output text
+}
+
+case "${1:-}" in
+    deploy) shift; cmd_deploy "$@" ;;
+    invoke-remote) shift; cmd_invoke_remote "$@" ;;
+    logs) shift; cmd_logs "$@" ;;
+    rehearse) shift; cmd_rehearse "$@" ;;
+    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
