@@ -21,6 +21,7 @@ import base64
 import datetime
 import hashlib
 import json
+import os
 import random
 import string
 import sys
@@ -384,6 +385,7 @@ def main():
         "count": len(vectors),
         "vectors": vectors,
     }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as out:
         json.dump(document, out, indent=1, ensure_ascii=False)
         out.write("\n")
