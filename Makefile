@@ -7,15 +7,21 @@ SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize
 BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
-.PHONY: help deps build package run invoke test unit-test e2e-test sanitize fuzz fuzz-smoke clean
+.PHONY: help deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
+	deploy invoke-remote logs rehearse-deploy clean
 
 help:
 	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
 	@echo "make invoke EVENT=events/x.json   the same with another event"
+	@echo "make serve [FORMAT=v1|v2] [PORT=3000]  a local API Gateway on 127.0.0.1 in front of the function"
 	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
 	@echo "make sanitize                 unit tests under AddressSanitizer/LeakSanitizer and ThreadSanitizer"
 	@echo "make fuzz [FUZZ_SECONDS=300]  libFuzzer targets, each for FUZZ_SECONDS"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
+	@echo "make deploy ENDPOINT_NAME=x   package, then create/update the CloudFormation stack; prints the URL"
+	@echo "make invoke-remote            POST events/article.txt to the deployed API"
+	@echo "make logs                     follow the deployed function's log group"
+	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
 
 deps:
 	@tools/install-deps.sh
@@ -32,6 +38,11 @@ run: build
 invoke: build
 	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
 
+FORMAT ?= v1
+PORT ?= 3000
+serve: build
+	python3 tools/serve_local.py --bootstrap $(BOOTSTRAP) --format $(FORMAT) --port $(PORT)
+
 test: deps unit-test package e2e-test
 
 unit-test:
@@ -39,7 +50,7 @@ unit-test:
 	SIGV4_VECTORS=$(CURDIR)/.build/botocore-vectors.json swift test
 
 e2e-test:
-	BOOTSTRAP=$(CURDIR)/$(BOOTSTRAP) python3 -m pytest -q -p no:cacheprovider tools/tests tests/e2e tests/package
+	BOOTSTRAP=$(CURDIR)/$(BOOTSTRAP) python3 -m pytest -q -p no:cacheprovider tools/tests tests/e2e tests/package tests/deploy
 
 # AddressSanitizer (with LeakSanitizer) and ThreadSanitizer over the unit tests. XCTest's own
 # runner leaks a few objects at exit; .ci/lsan.supp suppresses exactly that library.
@@ -53,6 +64,19 @@ fuzz: deps
 
 fuzz-smoke:
 	FUZZ_SECONDS=30 tools/fuzz.sh
+
+# STACK, ENDPOINT_NAME, BUCKET and AWS_REGION come from the environment (see tools/deploy.sh).
+deploy: package
+	tools/deploy.sh deploy
+
+invoke-remote:
+	tools/deploy.sh invoke-remote
+
+logs:
+	tools/deploy.sh logs
+
+rehearse-deploy: package
+	tools/deploy.sh rehearse
 
 clean:
 	rm -rf .build .build-* .tools dist

@@ -105,7 +105,8 @@ cmd_deploy() {
     if (( ${#overrides[@]} )); then
         args+=(--parameter-overrides "${overrides[@]}")
     fi
-    aws cloudformation deploy "${args[@]}"
+    # Progress to stderr: stdout is only the URL, for scripts.
+    aws cloudformation deploy "${args[@]}" >&2
 
     local url
     url=$(stack_output InvokeUrl)
@@ -205,17 +206,19 @@ PY
 # `deploy` against a moto_server started here on 127.0.0.1 with fake credentials: checks the
 # template and this script's CloudFormation wiring without an AWS account. Nothing runs the function.
 cmd_rehearse() {
-    command -v moto_server >/dev/null || die "moto_server not found: pip install 'moto[server]'"
-    local port dir pid
+    python3 -c 'import moto.server' 2>/dev/null || die "moto is not installed: pip install -r requirements-dev.txt"
+    # Globals, not locals: the EXIT trap runs after this function has returned.
+    local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
-    dir=$(mktemp -d)
-    moto_server -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
-    pid=$!
-    trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+    moto_dir=$(mktemp -d)
+    # moto with one fix (outputs after a change set), see tests/deploy/moto_server.py.
+    python3 tests/deploy/moto_server.py -H 127.0.0.1 -p "$port" >"$moto_dir/moto.log" 2>&1 &
+    moto_pid=$!
+    trap 'kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -rf "$moto_dir"' EXIT
     local waited=0
     until curl --silent --max-time 1 --output /dev/null "http://127.0.0.1:$port/moto-api/"; do
-        (( waited++ < 100 )) || { cat "$dir/moto.log" >&2; die "moto_server did not start on 127.0.0.1:$port"; }
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/moto.log" >&2; die "moto_server exited"; }
+        (( waited++ < 100 )) || { cat "$moto_dir/moto.log" >&2; die "moto_server did not start on 127.0.0.1:$port"; }
+        kill -0 "$moto_pid" 2>/dev/null || { cat "$moto_dir/moto.log" >&2; die "moto_server exited"; }
         sleep 0.2
     done
     # Only the fake account: no profile, no real credentials, no real endpoint.

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config zip unzip busybox-static)
+apt_packages=(libcurl4-openssl-dev libssl-dev pkg-config zip unzip curl busybox-static)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -6,6 +6,13 @@
 # library the binary needs, and `bootstrap` starts the binary through that loader: nothing of
 # the host's userland is used at run time, and the same zip runs on provided.al2 and
 # provided.al2023.
+#
+# libcurl is not Debian's: tools/build-curl.sh builds the same libcurl.so.4 (same Debian source,
+# soname and CURL_OPENSSL_4 symbol version) with HTTP(S) on OpenSSL only, which needs nothing
+# but libssl, libcrypto and libc; Debian's would drag in 27 more libraries (GnuTLS, Kerberos,
+# LDAP, SASL, libssh2, nghttp2, libidn2, libpsl, brotli, zstd, p11-kit, ...). dist/package/MANIFEST
+# (also in the zip) lists every file with its origin and what needs it; a library that is not in
+# the `why` table below fails the build, so a new dependency cannot slip into the package.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,19 +25,88 @@ rm -rf "$out" "$zip_path"
 mkdir -p "$out/bin" "$out/lib"
 strip --strip-all -o "$out/bin/summarizer" "$binary"
 
-# Every library the loader resolves, the loader itself included (ldd prints it without "=>").
+curl_libdir="$PWD/$(tools/build-curl.sh)"
+
+# Why each library is in the package. Anything else ldd finds is an error (see the header).
+declare -A why=(
+    [ld-linux-x86-64.so.2]="dynamic loader; bootstrap starts bin/summarizer through it (the host's glibc may be older)"
+    [libc.so.6]="C library"
+    [libm.so.6]="math functions of the Swift stdlib (exp, log, pow, hypotf, ...)"
+    [libstdc++.so.6]="C++ runtime of the Swift runtime and stdlib (linked statically, they still need it)"
+    [libgcc_s.so.1]="unwinder (_Unwind_Backtrace of Swift crash backtraces, C++ exceptions)"
+    [libcurl.so.4]="HTTP client (Runtime API, SageMaker InvokeEndpoint)"
+    [libssl.so.3]="TLS of libcurl (https to SageMaker, https proxies)"
+    [libcrypto.so.3]="SHA-256/HMAC of SigV4 signing; crypto of libssl"
+)
+
+# Every library the loader resolves, the loader itself included (ldd prints it without "=>"),
+# with the minimal libcurl found first. ldd reports missing libraries and symbol versions as
+# "not found", on stdout or stderr.
+ldd_output=$(LD_LIBRARY_PATH="$curl_libdir" ldd "$out/bin/summarizer" 2>&1)
+if grep -q "not found" <<<"$ldd_output"; then
+    echo "package: ldd $out/bin/summarizer:" >&2; echo "$ldd_output" >&2; exit 1
+fi
 loader=""
+declare -A origin=()
 while read -r name arrow path _; do
-    if [[ "$arrow" == "=>" && -n "$path" && "$path" != "not" ]]; then
+    if [[ "$arrow" == "=>" && -n "$path" ]]; then
         cp -L "$path" "$out/lib/$name"
+        origin[$name]=$path
     elif [[ "$name" == /*ld-linux* ]]; then
         loader=$(basename "$name")
         cp -L "$name" "$out/lib/$loader"
+        origin[$loader]=$name
     fi
-done < <(ldd "$out/bin/summarizer")
+done <<<"$ldd_output"
 [[ -n "$loader" ]] || { echo "package: no dynamic loader found in ldd output" >&2; exit 1; }
+[[ "${origin[libcurl.so.4]:-}" == "$curl_libdir/libcurl.so.4" ]] \
+    || { echo "package: libcurl.so.4 resolved to ${origin[libcurl.so.4]:-nothing}, not $curl_libdir" >&2; exit 1; }
+for name in "${!origin[@]}"; do
+    [[ -n "${why[$name]:-}" ]] || {
+        echo "package: $name (${origin[$name]}) is a new dependency: say why in tools/package.sh, or get rid of it" >&2
+        exit 1
+    }
+done
 strip --strip-unneeded "$out"/lib/*.so* 2>/dev/null || true
 chmod 755 "$out/lib/$loader"
+
+# Where a library comes from: its Debian package and version, or the minimal curl build.
+provenance() {
+    local path=$1 candidate package
+    if [[ "$path" == "$curl_libdir/"* ]]; then
+        sed -n 's/^source: \(curl [^ ]*\).*/\1 (Debian source, minimal build)/p' "$curl_libdir/../BUILDINFO"
+        return
+    fi
+    for candidate in "$path" "$(readlink -f "$path")"; do
+        for candidate in "$candidate" "${candidate#/usr}" "/usr$candidate"; do
+            package=$(dpkg-query -S "$candidate" 2>/dev/null | head -n1 | cut -d: -f1) || true
+            if [[ -n "$package" ]]; then
+                echo "$package $(dpkg-query -W -f='${Version}' "$package")"
+                return
+            fi
+        done
+    done
+    echo "unknown"
+}
+
+# Who needs what: DT_NEEDED of the binary and of every bundled library.
+declare -A needed_by=()
+for object in "$out/bin/summarizer" "$out"/lib/*; do
+    for name in $(objdump -p "$object" | awk '$1 == "NEEDED" { print $2 }'); do
+        needed_by[$name]+="${needed_by[$name]:+, }${object#"$out/"}"
+    done
+done
+needed_by[$loader]="bootstrap${needed_by[$loader]:+, ${needed_by[$loader]}}"
+{
+    echo "# $zip_path: every file, where it comes from and what needs it (written by tools/package.sh)"
+    echo "bootstrap: sh script, runs bin/summarizer through lib/$loader with --library-path lib"
+    echo "bin/summarizer: the Swift binary, stripped (Swift stdlib linked statically)"
+    for name in $(ls "$out/lib"); do
+        echo "lib/$name: ${why[$name]} [$(provenance "${origin[$name]}")]; needed by ${needed_by[$name]:-nothing}"
+    done
+    echo "# libcurl build:"
+    sed 's/^/#   /' "$curl_libdir/../BUILDINFO"
+} > "$out/MANIFEST"
 
 # POSIX sh only (busybox ash on the test chroot, bash on Amazon Linux): no dirname, no readlink.
 cat > "$out/bootstrap" <<SCRIPT
@@ -42,8 +118,9 @@ chmod 755 "$out/bootstrap" "$out/bin/summarizer"
 
 # Fixed timestamps so the same inputs give the same zip.
 find "$out" -exec touch -h -d '2026-01-01 00:00:00' {} +
-(cd "$out" && zip -q -X -9 -r "../$(basename "$zip_path")" bootstrap bin lib)
+(cd "$out" && zip -q -X -9 -r "../$(basename "$zip_path")" bootstrap bin lib MANIFEST)
 
 unpacked=$(du -sb "$out" | cut -f1)
 zipped=$(stat -c %s "$zip_path")
+grep -v '^#' "$out/MANIFEST" | sed 's/^/package:   /'
 echo "package: $zip_path $(( zipped / 1024 )) KiB zipped, $(( unpacked / 1024 )) KiB unpacked, $(ls "$out/lib" | wc -l) libraries"

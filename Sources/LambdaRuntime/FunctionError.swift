@@ -36,7 +36,7 @@ public struct FunctionError: Error, Sendable, Equatable {
             let stackTrace: [String]
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return (try? encoder.encode(Body(errorMessage: message, errorType: type, stackTrace: []))) ?? Data()
     }
 }

@@ -115,8 +115,9 @@ struct HTTPFront {
             var error: ErrorBody
             var requestId: String
         }
+        // Sorted, so every error body reads the same way: error{message, type}, then requestId.
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         let document = Document(
             error: .init(type: problem.type, message: problem.message, modelStatusCode: problem.modelStatusCode),
             requestId: requestID)

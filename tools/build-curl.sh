@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# Build the minimal libcurl.so.4 that tools/package.sh bundles instead of Debian's.
+#
+# Debian's libcurl4 (OpenSSL flavour) is built with every protocol and feature and pulls 27 more
+# shared libraries into the package (GnuTLS via librtmp, Kerberos, LDAP, SASL, libssh2, nghttp2,
+# libidn2, libpsl, brotli, zstd, p11-kit, ...). The bootstrap only speaks HTTP/1.1, plain to the
+# Runtime API and over TLS (OpenSSL) to SageMaker, optionally through an http(s)_proxy. So this
+# builds the very same library from the very same Debian source package (upstream 7.88.1 plus all
+# of Debian's patches for the OpenSSL flavour, security fixes included), with the same soname
+# (libcurl.so.4) and the same symbol version (CURL_OPENSSL_4), but configured with HTTP(S),
+# proxies, the threaded resolver and OpenSSL only. Its only dependencies are libssl, libcrypto
+# and libc. The binary is still linked against Debian's libcurl at build time; the loader in
+# the package resolves it to this one at run time.
+#
+# Output: .build-curl/<debian version>/lib/libcurl.so.4 (and BUILDINFO next to lib/). Progress
+# goes to stderr; the only line on stdout is the lib directory, for tools/package.sh.
+# Idempotent: does nothing when that library exists and was built with the same options.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# The source package of the libcurl4-openssl-dev the binary is linked against, so both are the
+# same release. apt checks what it downloads against the mirror's signed Sources index; the .dsc
+# (which carries the checksums of the upstream tarball and Debian's patches, checked by
+# dpkg-source) is also pinned for the release this was written against. A newer Debian security
+# update builds unpinned, with a note; the export check below still compares it with Debian's.
+pinned_version=7.88.1-10+deb12u15
+pinned_dsc_sha256=2744f12e3aef161c0361743fa1b318296b122e566e47f381e4a63320fbcc23f4
+codename=bookworm
+installed=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
+deb_version=${CURL_DEB_VERSION:-${installed:-$pinned_version}}
+dsc_sha256=""
+[[ "$deb_version" == "$pinned_version" ]] && dsc_sha256=$pinned_dsc_sha256
+
+# Everything not listed is either off by default in 7.88.1 (WebSockets, ECH, hyper, HTTP/3,
+# c-ares, libgsasl, wolfssh, libssh) or wanted: HTTP, HTTPS, proxies (http_proxy/https_proxy,
+# HTTPS proxies, Basic proxy auth), IPv6, the threaded resolver (timeouts cover DNS), verbose
+# error strings (CURLOPT_ERRORBUFFER and curl_easy_strerror texts end up in errorMessage).
+# The CA defaults are Debian's, so behaviour matches the library the binary was built against
+# (the bootstrap passes its own CURLOPT_CAINFO anyway). No zlib: the bootstrap never sets
+# CURLOPT_ACCEPT_ENCODING, so libcurl never asks for nor decodes compressed bodies.
+configure_args=(
+    --disable-dependency-tracking --disable-silent-rules --disable-static --enable-shared
+    --enable-symbol-hiding --enable-versioned-symbols
+    --with-openssl --with-ca-path=/etc/ssl/certs --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt
+    --enable-http --enable-proxy --enable-ipv6 --enable-threaded-resolver --enable-verbose
+    --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict
+    --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp
+    --disable-gopher --disable-mqtt --disable-websockets
+    --disable-ntlm --disable-ntlm-wb --disable-tls-srp --disable-kerberos-auth
+    --disable-negotiate-auth --without-gssapi
+    --disable-cookies --disable-hsts --disable-alt-svc --disable-doh --disable-mime --disable-netrc
+    --disable-unix-sockets --disable-manual --disable-libcurl-option --disable-progress-meter
+    --without-zlib --without-brotli --without-zstd --without-libpsl --without-libidn2
+    --without-nghttp2 --without-ngtcp2 --without-nghttp3 --without-quiche --without-msh3
+    --without-librtmp --without-libssh2 --without-libssh --without-wolfssh --without-libgsasl
+    --without-hyper --disable-ares
+)
+
+prefix=".build-curl/$deb_version"
+libdir="$prefix/lib"
+buildinfo="$prefix/BUILDINFO"
+signature="debian $deb_version; configure ${configure_args[*]}"
+
+# Everything goes to stderr but the lib directory, printed last on the original stdout (fd 3).
+exec 3>&1 1>&2
+say() { echo "build-curl: $*"; }
+
+if [[ -f "$libdir/libcurl.so.4" && -f "$buildinfo" ]] && [[ "$(head -n1 "$buildinfo")" == "$signature" ]]; then
+    say "$libdir/libcurl.so.4 is up to date"
+    echo "$libdir" >&3
+    exit 0
+fi
+started=$SECONDS
+
+# Build tools: dpkg-dev (dpkg-source, dpkg-buildflags), a C toolchain, OpenSSL's headers.
+apt_packages=(dpkg-dev build-essential libssl-dev pkg-config xz-utils patch ca-certificates)
+missing=()
+for package in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    say "apt-get install ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [[ -z "$dsc_sha256" ]]; then
+    say "note: building curl $deb_version, newer than the pinned $pinned_version: trusting apt's signed index for its checksums"
+fi
+
+# The Debian mirror this machine already uses for $codename (deb822 .sources or one-line .list).
+detect_mirror() {
+    {
+        for f in /etc/apt/sources.list.d/*.sources; do
+            [[ -f "$f" ]] || continue
+            awk -v s="$codename" 'BEGIN { RS = ""; FS = "\n" } {
+                u = ""; su = ""; on = 1
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); u = $i }
+                    else if ($i ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", $i); su = " " $i " " }
+                    else if ($i ~ /^Enabled:[ \t]*no/) { on = 0 }
+                }
+                if (on && u != "" && index(su, " " s " ")) { split(u, a, " "); print a[1] }
+            }' "$f"
+        done
+        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+            [[ -f "$f" ]] || continue
+            awk -v s="$codename" '$1 == "deb" {
+                i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                if ($(i + 1) == s) print $i
+            }' "$f"
+        done
+    } | head -n1
+}
+mirror="${CURL_SOURCE_MIRROR:-$(detect_mirror)}"
+mirror="${mirror:-http://deb.debian.org/debian}"
+
+# Fetch the source package with an apt configuration of its own: only a deb-src entry for
+# $codename on that mirror, lists and cache under .build-curl/apt; the system's apt is untouched.
+work=".build-curl/src"
+dsc="$work/curl_${deb_version}.dsc"
+mkdir -p "$work"
+verified() {
+    if [[ -n "$dsc_sha256" ]]; then echo "$dsc_sha256  $dsc" | sha256sum -c --status 2>/dev/null; else [[ -f "$dsc" ]]; fi
+}
+if ! verified; then
+    apt_dir="$PWD/.build-curl/apt"
+    mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    signed_by=""
+    [[ -f "$keyring" ]] && signed_by="[signed-by=$keyring] "
+    echo "deb-src $signed_by$mirror $codename main" > "$apt_dir/sources.list.d/curl-src.list"
+    apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
+              -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+    [ "$(id -u)" -eq 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
+    say "fetching source package curl $deb_version from $mirror ($codename, deb-src)"
+    apt-get "${apt_opts[@]}" -qq update
+    (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only "curl=$deb_version") >/dev/null || {
+        say "curl $deb_version is not on $mirror: set CURL_SOURCE_MIRROR (e.g. a snapshot.debian.org URL) or update the pin in $0"
+        exit 1
+    }
+    verified || { say "checksum mismatch for $dsc (expected sha256 $dsc_sha256)"; exit 1; }
+fi
+say "source $(basename "$dsc") sha256 $(sha256sum "$dsc" | cut -d' ' -f1)${dsc_sha256:+ (pinned)}"
+
+# dpkg-source checks the tarballs against the .dsc and applies Debian's whole patch series.
+# The last two patches turn the tree into the GnuTLS and NSS flavours (debian/rules pops them
+# with quilt before building libcurl4): revert them, as libcurl.vers.in must say CURL_OPENSSL_4.
+src="$work/curl-$deb_version"
+rm -rf "$src"
+dpkg-source -x "$dsc" "$src" >"$work/dpkg-source.log" 2>&1 || { cat "$work/dpkg-source.log"; exit 1; }
+for patch in 99_nss.patch 90_gnutls.patch; do
+    [[ "$(grep -v '^#' "$src/debian/patches/series" | grep . | tail -n2)" == *"$patch"* ]] \
+        || { say "$patch is no longer among the last patches of the series"; exit 1; }
+    patch -d "$src" -R -p1 -s --no-backup-if-mismatch < "$src/debian/patches/$patch"
+done
+grep -q '^CURL_@CURL_LT_SHLIB_VERSIONED_FLAVOUR@4$' "$src/lib/libcurl.vers.in" \
+    || { say "lib/libcurl.vers.in does not define CURL_<flavour>4"; exit 1; }
+say "unpacked $src: upstream $(sed -n 's/^#define LIBCURL_VERSION "\(.*\)"/\1/p' "$src/include/curl/curlver.h") + $(( $(grep -v '^#' "$src/debian/patches/series" | grep -c .) - 2 )) Debian patches (GnuTLS/NSS flavour patches reverted)"
+
+# Debian's compiler and linker flags for this package (debian/rules: hardening=+all). The
+# upstream configure script is used as shipped: the Debian patches that touch configure.ac or
+# Makefile.am concern GSS-API, LDAP and zsh completions, all disabled or not built here, and
+# AM_MAINTAINER_MODE keeps make from regenerating the build system.
+eval "$(cd "$src" && DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+say "configure (HTTP/HTTPS with OpenSSL only)"
+(cd "$src" && ./configure --prefix=/usr "${configure_args[@]}") >"$work/configure.log" 2>&1 \
+    || { tail -n 30 "$work/configure.log"; say "configure failed, see $work/configure.log"; exit 1; }
+say "make -C lib -j2"
+make -C "$src/lib" -j2 >"$work/make.log" 2>&1 \
+    || { tail -n 30 "$work/make.log"; say "make failed, see $work/make.log"; exit 1; }
+
+built=$(readlink -f "$src/lib/.libs/libcurl.so.4")
+
+# What makes it a drop-in for Debian's: soname, symbol version, every exported function.
+objdump -p "$built" | grep -Eq 'SONAME +libcurl\.so\.4$' || { say "soname is not libcurl.so.4"; exit 1; }
+objdump -p "$built" | grep -Eq ' CURL_OPENSSL_4$' || { say "CURL_OPENSSL_4 is not defined"; exit 1; }
+exports() { nm -D --defined-only "$1" | awk '$2 ~ /^[TDBRVW]$/ && $3 ~ /@/ { print $3 }' | sort; }
+debian_lib=/usr/lib/x86_64-linux-gnu/libcurl.so.4
+if [[ -f "$debian_lib" ]]; then
+    lacking=$(comm -23 <(exports "$debian_lib") <(exports "$built"))
+    [[ -z "$lacking" ]] || { say "exports missing compared with $debian_lib:"; echo "$lacking"; exit 1; }
+fi
+needed=$(objdump -p "$built" | awk '$1 == "NEEDED" { print $2 }' | tr '\n' ' ')
+for library in $needed; do
+    case "$library" in libssl.so.3 | libcrypto.so.3 | libc.so.6) ;; *) say "unexpected dependency $library"; exit 1 ;; esac
+done
+
+rm -rf "$prefix"
+mkdir -p "$libdir"
+cp "$built" "$libdir/libcurl.so.4"
+{
+    echo "$signature"
+    echo "source: curl $deb_version (Debian source package, .dsc sha256 $(sha256sum "$dsc" | cut -d' ' -f1)), GnuTLS/NSS flavour patches reverted"
+    echo "CFLAGS: ${CFLAGS//"$PWD/$src"/<src>}"
+    echo "CPPFLAGS: $CPPFLAGS"
+    echo "LDFLAGS: $LDFLAGS"
+    echo "features: $(sh "$src/curl-config" --features | tr '\n' ' ')"
+    echo "protocols: $(sh "$src/curl-config" --protocols | tr '\n' ' ')"
+    echo "needs: $needed"
+    echo "exports: $(exports "$built" | wc -l) symbols, version CURL_OPENSSL_4"
+} > "$buildinfo"
+sed 's/^/build-curl:   /' "$buildinfo" | tail -n +2
+say "built $libdir/libcurl.so.4 ($(( $(stat -c %s "$libdir/libcurl.so.4") / 1024 )) KiB unstripped) in $(( SECONDS - started )) s"
+echo "$libdir" >&3
