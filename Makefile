@@ -8,7 +8,7 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy invoke-remote logs rehearse-deploy clean
+	deploy invoke-remote logs rehearse-deploy soak soak-smoke clean
 
 help:
 	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
@@ -17,6 +17,7 @@ help:
 	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
 	@echo "make sanitize                 unit tests under AddressSanitizer/LeakSanitizer and ThreadSanitizer"
 	@echo "make fuzz [FUZZ_SECONDS=300]  libFuzzer targets, each for FUZZ_SECONDS"
+	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
 	@echo "make deploy ENDPOINT_NAME=x   package, then create/update the CloudFormation stack; prints the URL"
 	@echo "make invoke-remote            POST events/article.txt to the deployed API"
@@ -64,6 +65,12 @@ fuzz: deps
 
 fuzz-smoke:
 	FUZZ_SECONDS=30 tools/fuzz.sh
+
+soak: build
+	python3 tools/soak.py --bootstrap $(BOOTSTRAP) --json .build/soak.json
+
+soak-smoke: build
+	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
 
 # STACK, ENDPOINT_NAME, BUCKET and AWS_REGION come from the environment (see tools/deploy.sh).
 deploy: package

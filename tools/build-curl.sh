@@ -73,18 +73,7 @@ fi
 started=$SECONDS
 
 # Build tools: dpkg-dev (dpkg-source, dpkg-buildflags), a C toolchain, OpenSSL's headers.
-apt_packages=(dpkg-dev build-essential libssl-dev pkg-config xz-utils patch ca-certificates)
-missing=()
-for package in "${apt_packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    say "apt-get install ${missing[*]}"
-    sudo_cmd=""
-    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+tools/apt-install.sh dpkg-dev build-essential libssl-dev pkg-config xz-utils patch ca-certificates
 
 if [[ -z "$dsc_sha256" ]]; then
     say "note: building curl $deb_version, newer than the pinned $pinned_version: trusting apt's signed index for its checksums"

@@ -92,6 +92,8 @@ FAULT_MODES = (
     "service_unavailable",
     "internal_failure",
     "internal_dependency",
+    "validation_error",
+    "access_denied",
     "model_error",
     "slow",
     "hang",
@@ -126,6 +128,21 @@ SERVICE_FAULTS = {
         "InternalDependencyException",
         "Your request caused an exception with an internal dependency. "
         "Contact customer support.",
+    ),
+    # What SageMaker says when the endpoint is deleted while the function runs, and what IAM
+    # says when the role loses its policy: signed correctly, refused all the same.
+    "validation_error": (
+        400,
+        "ValidationError",
+        f"Endpoint financial-summarizer of account {ACCOUNT_ID} not found.",
+    ),
+    "access_denied": (
+        403,
+        "AccessDeniedException",
+        f"User: arn:aws:sts::{ACCOUNT_ID}:assumed-role/summarizer-role/summarizer is not authorized "
+        "to perform: sagemaker:InvokeEndpoint on resource: "
+        f"arn:aws:sagemaker:us-east-1:{ACCOUNT_ID}:endpoint/financial-summarizer because no "
+        "identity-based policy allows the sagemaker:InvokeEndpoint action",
     ),
 }
 
