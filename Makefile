@@ -8,7 +8,8 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy invoke-remote logs rehearse-deploy soak soak-smoke clean
+	deploy invoke-remote logs rehearse-deploy soak soak-smoke \
+	bench bench-smoke clean
 
 help:
 	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
@@ -17,6 +18,7 @@ help:
 	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
 	@echo "make sanitize                 unit tests under AddressSanitizer/LeakSanitizer and ThreadSanitizer"
 	@echo "make fuzz [FUZZ_SECONDS=300]  libFuzzer targets, each for FUZZ_SECONDS"
+	@echo "make bench                    Swift vs the Python handler vs a C floor under the RIE; rewrites bench/RESULTS.md and bench/results.svg"
 	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
 	@echo "make deploy ENDPOINT_NAME=x   package, then create/update the CloudFormation stack; prints the URL"
@@ -65,6 +67,15 @@ fuzz: deps
 
 fuzz-smoke:
 	FUZZ_SECONDS=30 tools/fuzz.sh
+
+bench: package
+	bench/setup.sh
+	python3 bench/run.py
+
+# Tiny counts, for CI: keeps the benchmark from rotting; writes under .build-bench/quick/.
+bench-smoke: package
+	bench/setup.sh
+	python3 bench/run.py --quick
 
 soak: build
 	python3 tools/soak.py --bootstrap $(BOOTSTRAP) --json .build/soak.json

@@ -153,37 +153,51 @@ public final class HTTPClient {
     }
 }
 
-/// Collects a response's header lines and body from libcurl's callbacks.
+/// Collects a response's header lines and body from libcurl's callbacks. Works on the raw bytes:
+/// this runs for every header line of every request, three requests an invocation.
 final class ResponseSink {
     private(set) var headers: [HTTPHeader] = []
-    private var body: [UInt8] = []
+    private var body = Data()
+
+    /// Bodies announced larger than this still arrive whole, just without space reserved up front.
+    private static let largestReservation = 16 * 1024 * 1024
 
     func reset() {
         headers.removeAll(keepingCapacity: true)
-        body.removeAll(keepingCapacity: true)
+        body = Data()
     }
 
     func appendBody(_ bytes: UnsafeRawBufferPointer) {
-        body.append(contentsOf: bytes)
+        body.append(bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     /// libcurl calls this once per header line, status line and final blank line included,
     /// and again for every response of a redirect or `100 Continue`: only the last block counts.
-    func appendHeaderLine(_ bytes: UnsafeRawBufferPointer) {
-        let line = String(decoding: bytes, as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+    func appendHeaderLine(_ line: UnsafeRawBufferPointer) {
+        if line.starts(with: "HTTP/".utf8) {
             headers.removeAll(keepingCapacity: true)
             return
         }
-        guard let colon = line.firstIndex(of: ":") else { return }
-        let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingHTTPWhitespace()
-        headers.append(HTTPHeader(name: name, value: value))
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = colon + 1
+        var end = line.count
+        while start < end, isWhitespace(line[start]) { start += 1 }
+        while end > start, isWhitespace(line[end - 1]) { end -= 1 }
+        let header = HTTPHeader(
+            name: String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
+            value: String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self))
+        // Room for the whole body at once: growing by doubling would hold up to twice a large body.
+        if header.name.utf8.count == 14, header.name.lowercased() == "content-length",
+           let length = Int(header.value), length > 0, length <= Self.largestReservation {
+            body.reserveCapacity(length)
+        }
+        headers.append(header)
     }
 
+    /// Hands the body over without copying it.
     func takeBody() -> Data {
-        let data = Data(body)
-        body.removeAll(keepingCapacity: body.count <= 64 * 1024)
-        return data
+        defer { body = Data() }
+        return body
     }
 }

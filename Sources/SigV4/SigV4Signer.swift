@@ -148,7 +148,12 @@ public final class SigV4Signer {
     /// Each path segment URI-encoded; with `normalize`, dot segments resolved and empty segments dropped.
     static func canonicalURI(_ path: String, normalize: Bool) -> String {
         guard !path.isEmpty else { return "/" }
-        guard normalize else { return percentEncode(path, keepingSlash: true) }
+        // Without dots or empty segments an absolute path is already normal (InvokeEndpoint's are).
+        let utf8 = path.utf8
+        let slash = UInt8(ascii: "/")
+        let alreadyNormal = utf8.first == slash && !utf8.contains(UInt8(ascii: "."))
+            && !zip(utf8, utf8.dropFirst()).contains { $0 == slash && $1 == slash }
+        guard normalize && !alreadyNormal else { return percentEncode(path, keepingSlash: true) }
 
         var segments: [Substring] = []
         for segment in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -190,25 +195,41 @@ public final class SigV4Signer {
             if values[name] == nil { order.append(name) }
             values[name, default: []].append(collapseWhitespace(header.value))
         }
-        let names = order.sorted(by: { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+        let names = order.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
         let canonical = names.map { "\($0):\(values[$0]!.joined(separator: ","))\n" }.joined()
         return (canonical, names.joined(separator: ";"))
     }
 
+    /// Trimmed, with runs of spaces, tabs, CR and LF made one space. Values that need no change
+    /// (all of ours) come back as they are, without a copy.
     private static func collapseWhitespace(_ value: String) -> String {
-        var result = ""
-        result.reserveCapacity(value.utf8.count)
-        var pendingSpace = false
-        for character in value {
-            if character == " " || character == "\t" || character == "\n" || character == "\r" || character == "\r\n" {
-                pendingSpace = !result.isEmpty
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        let utf8 = value.utf8
+        var previousWasSpace = true  // so a leading space counts as a change
+        var needsChange = false
+        for byte in utf8 {
+            if isWhitespace(byte) {
+                if previousWasSpace || byte != 0x20 { needsChange = true; break }
+                previousWasSpace = true
             } else {
-                if pendingSpace { result.append(" ") }
-                pendingSpace = false
-                result.append(character)
+                previousWasSpace = false
             }
         }
-        return result
+        guard needsChange || (previousWasSpace && !utf8.isEmpty) else { return value }
+
+        var result: [UInt8] = []
+        result.reserveCapacity(utf8.count)
+        var pendingSpace = false
+        for byte in utf8 {
+            if isWhitespace(byte) {
+                pendingSpace = !result.isEmpty
+            } else {
+                if pendingSpace { result.append(0x20) }
+                pendingSpace = false
+                result.append(byte)
+            }
+        }
+        return String(decoding: result, as: UTF8.self)
     }
 
     /// RFC 3986 encoding as SigV4 defines it: only `A-Z a-z 0-9 - _ . ~` stay as they are.

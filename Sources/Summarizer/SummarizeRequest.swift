@@ -8,8 +8,8 @@ import Foundation
 
 /// The payload a caller sends and the model receives:
 /// `{"inputs": "article" | ["article", …], "parameters": {…}}`, the Hugging Face inference format.
-public struct SummarizeRequest: Sendable, Equatable, Encodable {
-    public enum Inputs: Sendable, Equatable, Encodable {
+public struct SummarizeRequest: Sendable, Equatable {
+    public enum Inputs: Sendable, Equatable {
         case single(String)
         case batch([String])
 
@@ -20,13 +20,6 @@ public struct SummarizeRequest: Sendable, Equatable, Encodable {
             }
         }
 
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            switch self {
-            case .single(let text): try container.encode(text)
-            case .batch(let texts): try container.encode(texts)
-            }
-        }
     }
 
     public var inputs: Inputs
@@ -37,6 +30,17 @@ public struct SummarizeRequest: Sendable, Equatable, Encodable {
         self.parameters = parameters
     }
 
+    /// What is sent to the endpoint: the checked payload, nothing else of the event.
+    public var jsonValue: JSONValue {
+        var object: [String: JSONValue] = [:]
+        switch inputs {
+        case .single(let text): object["inputs"] = .string(text)
+        case .batch(let texts): object["inputs"] = .array(texts.map(JSONValue.string))
+        }
+        if let parameters { object["parameters"] = .object(parameters.values) }
+        return .object(object)
+    }
+
     /// The fields a payload may have. Anything else is rejected, so a typo (`input`,
     /// `paramters`) is reported instead of silently ignored.
     static let fields: Set<String> = ["inputs", "parameters"]
@@ -45,7 +49,7 @@ public struct SummarizeRequest: Sendable, Equatable, Encodable {
     public static func decode(json: Data) throws(PayloadError) -> SummarizeRequest {
         let value: JSONValue
         do {
-            value = try JSONDecoder().decode(JSONValue.self, from: json)
+            value = try JSONValue(parsing: json)
         } catch {
             throw PayloadError(field: nil, JSONProblem.describe(error))
         }
@@ -101,7 +105,7 @@ public struct SummarizeRequest: Sendable, Equatable, Encodable {
 /// Hugging Face generation parameters. The ones the model's `generate` checks are typed and
 /// range-checked here, so a caller learns of a mistake before paying for a model call; others
 /// are passed on unchanged.
-public struct GenerationParameters: Sendable, Equatable, Encodable {
+public struct GenerationParameters: Sendable, Equatable {
     public var values: [String: JSONValue]
 
     enum Kind {
@@ -187,10 +191,6 @@ public struct GenerationParameters: Sendable, Equatable, Encodable {
         default: nil
         }
     }
-
-    public func encode(to encoder: any Encoder) throws {
-        try values.encode(to: encoder)
-    }
 }
 
 /// A payload the function refuses, with the field at fault (`inputs`, `parameters.top_k`, …).
@@ -209,14 +209,9 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 }
 
-/// Short, caller-facing descriptions of JSONDecoder failures.
+/// Short, caller-facing descriptions of documents that are not JSON.
 enum JSONProblem {
-    static func describe(_ error: any Error) -> String {
-        // FoundationEssentials' decoder says no more than "not valid JSON" (no position), and
-        // reports nesting beyond its limit the same way.
-        if case DecodingError.dataCorrupted(let context) = error, let underlying = context.underlyingError {
-            return "the payload is not valid JSON: \(String(describing: underlying).prefix(200))"
-        }
-        return "the payload is not valid JSON"
+    static func describe(_ error: JSONParseError) -> String {
+        "the payload is not valid JSON: \(error)"
     }
 }

@@ -18,7 +18,6 @@ public struct SummarizerHandler: LambdaHandler {
     let logger: Logger
     let sageMaker: SageMakerRuntimeClient
     let front: HTTPFront
-    private let encoder: JSONEncoder
 
     public init(configuration: Configuration, logger: Logger) throws(FunctionError) {
         self.configuration = configuration
@@ -35,8 +34,6 @@ public struct SummarizerHandler: LambdaHandler {
             throw FunctionError(.runtime, type: "InvalidConfiguration", message: "cannot create the SageMaker client: \(error)")
         }
         front = HTTPFront(cors: configuration.cors)
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
     }
 
     /// The handler as the deployed function configures it, or the init error that explains why not.
@@ -55,7 +52,7 @@ public struct SummarizerHandler: LambdaHandler {
         var metrics = SageMakerRuntimeClient.CallMetrics()
         let event: Result<LambdaEvent, PayloadError>
         do {
-            event = .success(LambdaEvent.classify(try JSONDecoder().decode(JSONValue.self, from: invocation.event)))
+            event = .success(LambdaEvent.classify(try JSONValue(parsing: invocation.event)))
         } catch {
             event = .failure(PayloadError(field: nil, JSONProblem.describe(error)))
         }
@@ -142,12 +139,7 @@ public struct SummarizerHandler: LambdaHandler {
         _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
         inferenceID: String? = nil
     ) throws(SummarizeFailure) -> Data {
-        let body: Data
-        do {
-            body = try encoder.encode(request)
-        } catch {
-            throw .invalidPayload(PayloadError(field: nil, "cannot be encoded as JSON: \(error)"))
-        }
+        let body = request.jsonValue.serialized()
         guard body.count <= HTTPFront.maximumBodyBytes else { throw .payloadTooLarge(bytes: body.count) }
         if logger.isEnabled(.debug) {
             // Articles can be long and private: only a debug level shows a short preview.
@@ -178,7 +170,7 @@ public struct SummarizerHandler: LambdaHandler {
             throw .upstream(error)
         }
         // The answer goes back as JSON, so it has to be JSON; the model's text is kept for the error.
-        guard (try? JSONDecoder().decode(JSONValue.self, from: response.body)) != nil else {
+        guard (try? JSONValue.validate(response.body)) != nil else {
             throw .invalidModelResponse(String(decoding: response.body.prefix(200), as: UTF8.self))
         }
         return response.body

@@ -7,11 +7,11 @@ import Testing
 
     func event(_ file: String) throws -> LambdaEvent {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(file))
-        return LambdaEvent.classify(try JSONDecoder().decode(JSONValue.self, from: data))
+        return LambdaEvent.classify(try JSONValue(parsing: data))
     }
 
     func event(json: String) throws -> LambdaEvent {
-        LambdaEvent.classify(try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)))
+        LambdaEvent.classify(try JSONValue(parsing: Data(json.utf8)))
     }
 
     func http(_ file: String) throws -> HTTPEvent {

@@ -12,11 +12,14 @@ func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let data = Data(bytes: start, count: count)
-    guard let value = try? JSONDecoder().decode(JSONValue.self, from: data) else { return 0 }
+    guard let value = try? JSONValue(parsing: data) else { return 0 }
+    // What the parser accepts, its writer gives back unchanged.
+    guard (try? JSONValue(parsing: value.serialized())) == value else { fatalError("serialization does not round-trip") }
     switch LambdaEvent.classify(value) {
     case .direct(let payload):
         if let request = try? SummarizeRequest.from(payload) {
-            _ = try? JSONEncoder().encode(request)
+            let body = request.jsonValue.serialized()
+            guard (try? JSONValue.validate(body)) != nil else { fatalError("invalid request JSON") }
         }
     case .http(let event):
         let front = HTTPFront(cors: CORSPolicy(allowedOrigins: ["https://news.example.com"]))

@@ -1,0 +1,786 @@
+#!/usr/bin/env python3
+"""`make bench`: the packaged Swift bootstrap against the Python handler it
+replaces and against a C floor, all under AWS's Runtime Interface Emulator
+(RIE) on loopback, calling the SageMaker stand-in.
+
+    python3 bench/run.py [--quick] [--starts N] [--invocations N]
+                         [--callgrind-invocations N] [--results PATH] [--strict]
+
+Needs `make package` (dist/) and bench/setup.sh (valgrind, the Python venv,
+the RIE).  Prints a table with the Swift/Python and Swift/floor ratios and a
+PASS/FAIL per target; a full run rewrites bench/RESULTS.md and
+bench/results.svg, a --quick run (CI smoke) writes them under
+.build-bench/quick/ instead.  Raw figures go to .build-bench/last-run.json.
+Exit status: 0 when the benchmark ran (whatever the targets say; --strict
+makes a missed target exit 3), 1 when it could not run.
+
+The three functions (see bench/RESULTS.md, "Method", for why each is measured
+the way it is):
+  swift   dist/package/bootstrap (sh -> bundled loader -> bin/summarizer)
+  python  bench/baseline/bootstrap (sh -> python3 -m awslambdaric handler.handler)
+  floor   bench/floor/floor.c: /next, one pre-signed POST, /response on raw sockets
+
+Phases, each interleaved round-robin between the three so that machine drift
+hits them alike: cold starts (a fresh RIE per start), warm invocations (one
+RIE per function, blocks of invocations in rotating order), then the 5 MB
+batch (swift, python) and callgrind (swift).  Everything binds 127.0.0.1 on
+free ports; every wait has a time limit; every process started is stopped
+on the way out, also on an error, Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(BENCH))
+
+import harness  # noqa: E402  (tools/ on the path above)
+import cgprofile  # noqa: E402
+import report  # noqa: E402
+from netutil import KeepAliveInvoker, RecordingProxy  # noqa: E402
+
+BUILD = REPO / ".build-bench"
+PACKAGE = REPO / "dist" / "package"
+PACKAGE_ZIP = REPO / "dist" / "summarizer-lambda.zip"
+SWIFT_UNSTRIPPED = REPO / ".build" / "release" / "bootstrap"
+VENV = BUILD / "venv"
+PYTHON_DEPS = BUILD / "python-deps"
+BASELINE = BENCH / "baseline"
+EVENT_FILE = REPO / "events" / "console-test.json"
+ARTICLE_FILE = REPO / "events" / "article.txt"
+
+FUNCTION_TIMEOUT_S = 60  # the RIE's function (and init) timeout
+INVOKE_TIMEOUT_S = 90  # client-side bound on any one invocation
+FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
+TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version / demangle
+
+# The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
+LARGE_BATCH_BYTES = 5_000_000
+
+
+class BenchError(RuntimeError):
+    """The benchmark could not run (as opposed to: a target was missed)."""
+
+
+@dataclass
+class Function:
+    """One of the three functions under test."""
+
+    key: str
+    label: str
+    bootstrap: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self, standin_url: str) -> dict[str, str]:
+        env = harness.function_env(standin_url)
+        # Real Lambda sets AWS_DEFAULT_REGION too (function_env leaves it out, as the RIE
+        # does), and botocore reads only that one: without it boto3 has no region.
+        env["AWS_DEFAULT_REGION"] = env["AWS_REGION"]
+        env.update(self.extra_env)
+        return env
+
+
+# --------------------------------------------------------------------------
+# Preparation
+# --------------------------------------------------------------------------
+
+
+def run_tool(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, **kwargs)
+
+
+def build_native() -> dict[str, Path]:
+    """Compile the floor and the exec-stamping wrapper (cheap; always fresh)."""
+    out = BUILD / "bin"
+    out.mkdir(parents=True, exist_ok=True)
+    built = {}
+    # The floor is fully static (see floor.c): no loader work at start, a true floor.
+    for name, source, flags in (("floor", BENCH / "floor" / "floor.c", ["-static", "-lcrypto"]),
+                                ("stamp_exec", BENCH / "stamp_exec.c", [])):
+        target = out / name
+        result = run_tool(["cc", "-O2", "-Wall", "-o", str(target), str(source), *flags])
+        if result.returncode != 0:
+            raise BenchError(f"cc {name}.c failed (run bench/setup.sh?):\n{result.stderr}")
+        built[name] = target
+    return built
+
+
+def check_prerequisites() -> None:
+    missing = []
+    if not (PACKAGE / "bootstrap").is_file() or not PACKAGE_ZIP.is_file():
+        missing.append("dist/package and dist/summarizer-lambda.zip: run `make package`")
+    if not os.access(harness.RIE_PATH, os.X_OK):
+        missing.append(f"{harness.RIE_PATH}: run bench/setup.sh")
+    if not (VENV / "bin" / "python3").exists() or not PYTHON_DEPS.is_dir():
+        missing.append(".build-bench/venv and python-deps: run bench/setup.sh")
+    if missing:
+        raise BenchError("missing:\n  " + "\n  ".join(missing))
+
+
+def large_event(target_bytes: int) -> tuple[bytes, int]:
+    """A batch of distinct articles whose JSON payload is just under TARGET_BYTES.
+
+    Each article is the sample article with a numbered lead sentence, so no
+    two are alike (nothing can be deduplicated) and every one is a realistic
+    ~1.1 kB of English prose."""
+    article = ARTICLE_FILE.read_text().strip()
+    head = b'{"inputs":['
+    tail = b'],"parameters":{"num_return_sequences":3,"max_length":96}}'
+    items: list[bytes] = []
+    size = len(head) + len(tail)
+    while True:
+        item = json.dumps(f"Report {len(items) + 1} of the day. {article}").encode()
+        if size + len(item) + 1 > target_bytes:
+            break
+        items.append(item)
+        size += len(item) + 1
+    body = head + b",".join(items) + tail
+    return body, len(items)
+
+
+def deployed_files(floor_binary: Path) -> list[Path]:
+    """Every file the three functions map: the Swift package, the floor, and the
+    Python interpreter, its shared library and C extensions, and the venv."""
+    interpreter = (VENV / "bin" / "python3").resolve()
+    base = interpreter.parent.parent
+    roots = [PACKAGE, floor_binary, BASELINE, VENV / "lib", interpreter,
+             *base.glob("lib/libpython3*.so*"), *base.glob("lib/python3*/lib-dynload")]
+    files = []
+    for root in roots:
+        files += [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else [root]
+    return files
+
+
+def evict_from_page_cache(files: list[Path]) -> None:
+    """Drop FILES from the page cache, so each function loads its own files the way
+    a fresh start does.
+
+    Why: VmHWM counts the file-backed pages a process maps, and how many pages one
+    fault maps depends on how the file sits in the page cache.  A binary freshly
+    written (e.g. by `strip -o` in tools/package.sh, just before `make bench`) is
+    cached in large folios that are mapped whole: the Swift process then shows
+    ~5 MB more RSS than after the same file was read back in by page faults
+    (measured: 19.8 vs 14.8 MB).  Evicting first makes the figure independent of
+    how the files were last written.  Only unmapped, clean pages go (dirty ones are
+    flushed first); other processes lose nothing but a re-read."""
+    for path in files:
+        with contextlib.suppress(OSError):
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fdatasync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def machine_info() -> dict:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    def first_line(argv: list[str]) -> str:
+        try:
+            result = run_tool(argv)
+            return (result.stdout or result.stderr).strip().splitlines()[0]
+        except (OSError, subprocess.SubprocessError, IndexError):
+            return "unavailable"
+
+    commit = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = first_line(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "kernel": platform.release(),
+        "os": first_line(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+        "swift": first_line(["swift", "--version"]),
+        "python": first_line([str(VENV / "bin" / "python3"), "--version"]),
+        "valgrind": first_line(["valgrind", "--version"]),
+        "cc": first_line(["cc", "--version"]),
+        "commit": commit + (" (with uncommitted changes)" if dirty not in ("", "unavailable") else ""),
+        "load_before": os.getloadavg(),
+    }
+
+
+# --------------------------------------------------------------------------
+# Measurements
+# --------------------------------------------------------------------------
+
+
+def vm_hwm_bytes(pid: int) -> int:
+    """Peak resident set size of PID (VmHWM, kB in /proc) in bytes."""
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError(f"no VmHWM for pid {pid}")
+
+
+def memory_breakdown(pid: int, count: int = 8) -> dict:
+    """Where PID's resident memory is now: RssAnon/RssFile from /proc/PID/status and
+    the largest mappings by Rss from /proc/PID/smaps, grouped by file (anonymous
+    mappings as [anon], plus [heap] and [stack]).  For the report's profile hints."""
+    status = {}
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
+                status[name] = int(value.split()[0]) * 1024
+    by_mapping: dict[str, int] = {}
+    current = "[anon]"
+    with open(f"/proc/{pid}/smaps") as handle:
+        for line in handle:
+            fields = line.split()
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                current = Path(fields[5]).name if len(fields) >= 6 and fields[5].startswith("/") else (
+                    fields[5] if len(fields) >= 6 else "[anon]")
+            elif fields and fields[0] == "Rss:":
+                by_mapping[current] = by_mapping.get(current, 0) + int(fields[1]) * 1024
+    largest = sorted(by_mapping.items(), key=lambda item: -item[1])[:count]
+    return {"status": status, "mappings": largest}
+
+
+def read_stamp(path: Path) -> tuple[int, int]:
+    """(CLOCK_MONOTONIC ns just before exec, pid) from stamp_exec."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            ns, pid = path.read_text().split()
+            return int(ns), int(pid)
+        time.sleep(0.01)
+    raise BenchError(f"stamp_exec wrote no stamp to {path}")
+
+
+def check_answer(function: Function, status: int, body: bytes) -> None:
+    # The RIE answers 200 for function errors too: only the body tells them apart.
+    if status != 200 or not body.startswith(b"[") or b'"errorType"' in body[:300]:
+        raise BenchError(f"{function.label} answered {status}: {body[:500]!r}")
+
+
+def cold_start(function: Function, standin: harness.StandIn, stamp_exec: Path, event: bytes, scratch: Path) -> dict:
+    """One cold start in a fresh RIE: exec stamp -> first /next seen by the proxy."""
+    stamp = scratch / f"{function.key}.stamp"
+    stamp.unlink(missing_ok=True)
+    proxy = RecordingProxy()
+    env = function.env(standin.url)
+    env.update(
+        BENCH_TARGET=str(function.bootstrap),
+        BENCH_STAMP_FILE=str(stamp),
+        BENCH_RUNTIME_API=f"127.0.0.1:{proxy.port}",
+    )
+    try:
+        with harness.Lambda(stamp_exec, env, timeout=FUNCTION_TIMEOUT_S) as fn:
+            proxy.upstream_port = fn.runtime_api_port
+            started = time.perf_counter()
+            status, _, body = fn.invoke(event, timeout=INVOKE_TIMEOUT_S)
+            first_invoke_s = time.perf_counter() - started
+            check_answer(function, status, body)
+            first_next_ns = proxy.wait_first_next(FIRST_NEXT_WAIT_S)
+            exec_ns, pid = read_stamp(stamp)
+            rie_init = re.search(r"Init Duration: ([\d.]+) ms", fn.output())
+    finally:
+        proxy.close()
+    if first_next_ns is None:
+        raise BenchError(f"{function.label}: the proxy never saw GET /next")
+    return {
+        "cold_ms": (first_next_ns - exec_ns) / 1e6,
+        "first_invoke_ms": first_invoke_s * 1e3,
+        "rie_init_ms": float(rie_init.group(1)) if rie_init else None,
+    }
+
+
+STANDIN_LINE = re.compile(r"^POST /endpoints/[^/ ]+/invocations 200 ([\d.]+)ms$", re.M)
+
+
+def standin_times_ms(standin: harness.StandIn, offset: int) -> tuple[list[float], int]:
+    """Service times the stand-in logged for InvokeEndpoint calls after OFFSET
+    (its own clock, from request dispatch to the last byte written)."""
+    text = standin.output()
+    return [float(m) for m in STANDIN_LINE.findall(text, offset)], len(text)
+
+
+def wait_standin_times(standin: harness.StandIn, offset: int, expected: int) -> list[float]:
+    """standin_times_ms, waiting (briefly) for the stand-in's log line: it writes
+    it just after the answer's last byte, so it can trail the answer."""
+    deadline = time.monotonic() + 2
+    while True:
+        times, _ = standin_times_ms(standin, offset)
+        if len(times) >= expected or time.monotonic() > deadline:
+            return times
+        time.sleep(0.01)
+
+
+def split_blocks(total: int, rounds: int) -> list[int]:
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
+
+
+def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch: Path) -> dict:
+    """Instructions per warm invocation of the Swift function, from callgrind.
+
+    The function runs under valgrind through the RIE exactly as packaged
+    (bundled loader and libraries).  Once the first invocation (init + cold
+    call) is answered, `callgrind_control --dump` writes the counts so far and
+    zeroes them; after N more invocations a second dump holds exactly N loop
+    iterations (the process is blocked in /next at both dumps, executing
+    nothing).  Instructions per warm invocation = total Ir of dump 2 / N.
+    """
+    out_dir = scratch / "callgrind"
+    out_dir.mkdir()
+    root = PACKAGE
+    loader = re.search(r'"\$root/lib/([^"]+)" --library-path', (root / "bootstrap").read_text())
+    if not loader:
+        raise BenchError("cannot find the loader in dist/package/bootstrap")
+    # The unstripped build of the same binary gives symbol names; use it only if
+    # it is byte-identical to the packaged one once stripped (same code, same counts).
+    binary, symbols = root / "bin" / "summarizer", False
+    if SWIFT_UNSTRIPPED.is_file():
+        stripped = out_dir / "stripped"
+        if run_tool(["strip", "--strip-all", "-o", str(stripped), str(SWIFT_UNSTRIPPED)]).returncode == 0:
+            if file_sha256(stripped) == file_sha256(binary):
+                binary, symbols = SWIFT_UNSTRIPPED, True
+            stripped.unlink()
+    bootstrap = out_dir / "bootstrap"
+    bootstrap.write_text(
+        "#!/bin/sh\n"
+        "# The packaged bootstrap's exec line, under callgrind.\n"
+        f'exec valgrind --tool=callgrind --callgrind-out-file="{out_dir}/callgrind.out.%p" '
+        f'"{root}/lib/{loader.group(1)}" --library-path "{root}/lib" "{binary}"\n'
+    )
+    bootstrap.chmod(0o755)
+
+    def dump(pid: int, label: str) -> None:
+        result = run_tool(["callgrind_control", "--dump=" + label, str(pid)])
+        if result.returncode != 0 or "OK" not in result.stdout:
+            raise BenchError(f"callgrind_control --dump failed: {result.stdout}{result.stderr}")
+
+    with harness.Lambda(bootstrap, standin_env(standin), timeout=300) as fn:
+        status, _, body = fn.invoke(event, timeout=300)
+        check_answer(SWIFT, status, body)
+        pids = fn.bootstrap_pids()
+        if len(pids) != 1:
+            raise BenchError(f"expected one function process under the RIE, found {pids}")
+        dump(pids[0], "init-and-first")
+        invoker = KeepAliveInvoker(fn.invoke_port, timeout=INVOKE_TIMEOUT_S)
+        try:
+            for _ in range(invocations):
+                status, body, _ = invoker.invoke(event)
+                check_answer(SWIFT, status, body)
+        finally:
+            invoker.close()
+        dump(pids[0], "warm")
+        # callgrind writes the dump asynchronously to the request: wait for both files.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            dumps = sorted(out_dir.glob(f"callgrind.out.{pids[0]}.*"), key=lambda p: int(p.suffix[1:]))
+            if len(dumps) >= 2 and all(total_ir(p) is not None for p in dumps[:2]):
+                break
+            time.sleep(0.1)
+        else:
+            raise BenchError(f"callgrind dumps missing in {out_dir}")
+    init_ir, warm_ir = total_ir(dumps[0]), total_ir(dumps[1])
+    return {
+        "invocations": invocations,
+        "init_and_first_ir": init_ir,
+        "warm_total_ir": warm_ir,
+        "ir_per_invocation": warm_ir / invocations,
+        "symbols": symbols,
+        "profile": top_functions(dumps[1], invocations),
+    }
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def total_ir(path: Path) -> int | None:
+    with contextlib.suppress(OSError):
+        match = re.search(r"^totals: (\d+)", path.read_text(errors="replace"), re.M)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def top_functions(dump: Path, invocations: int, count: int = 20) -> dict:
+    """Where the warm dump's instructions go, per invocation: the call tree from
+    main, the functions with the most self cost, and the split by object (binary
+    or library); Swift names demangled when the toolchain can.
+    (bench/cgprofile.py says why not callgrind_annotate.)"""
+    by_self, by_object, total = cgprofile.top(dump, count)
+
+    def rows(ranked: list[tuple[str, str, int]]) -> list[dict]:
+        return [{"function": fn, "object": obj, "ir_per_invocation": ir / invocations,
+                 "percent": 100 * ir / total} for fn, obj, ir in ranked]
+
+    functions = rows(by_self)
+    for row, name in zip(functions, demangle([row["function"] for row in functions])):
+        row["function"] = name
+    objects = [{"object": obj, "ir_per_invocation": ir / invocations, "percent": 100 * ir / total}
+               for obj, ir in sorted(by_object.items(), key=lambda item: -item[1])]
+
+    # The call tree from main, then the subtrees of the biggest functions it shares
+    # between callers (their cost split per caller is unknown to callgrind).
+    # Shared functions found in a subtree get theirs too, biggest first, up to six.
+    trees = [cgprofile.call_tree(dump)]
+    pending: dict[str, int] = {}
+    done: set[str] = set()
+    while True:
+        for depth, ir, chain, is_shared in trees[-1]:
+            if is_shared and chain[-1] not in done:
+                pending[chain[-1]] = max(pending.get(chain[-1], 0), ir)
+        candidates = [(name, ir) for name, ir in pending.items() if name not in done and ir >= 0.05 * total]
+        if not candidates or len(trees) > 6:
+            break
+        name = max(candidates, key=lambda item: item[1])[0]
+        done.add(name)
+        tree = cgprofile.call_tree(dump, root=name)
+        if tree:
+            trees.append(tree)
+    names = sorted({n for tree in trees for _, _, chain, _ in tree for n in chain})
+    pretty = dict(zip(names, demangle(names)))
+    rendered = []
+    for tree in trees:
+        lines = []
+        for depth, ir, chain, is_shared in tree:
+            label = [pretty[n] for n in chain]
+            text = label[0] if len(label) == 1 else " → ".join([label[0], "…", label[-1]] if len(label) > 2 else label)
+            lines.append(f"{'  ' * depth}{100 * ir / total:5.1f}% {ir / invocations:>10,.0f}  {text}"
+                         + ("  [shared: see below]" if is_shared else ""))
+        rendered.append("\n".join(lines))
+    return {"functions": functions, "objects": objects, "trees": rendered}
+
+
+def demangle(names: list[str]) -> list[str]:
+    """Swift symbol names made readable (others pass through); as is without swift."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        result = run_tool(["swift", "demangle", "--simplified", "--compact"], input="\n".join(names) + "\n")
+        lines = result.stdout.splitlines()
+        if result.returncode == 0 and len(lines) == len(names):
+            return lines
+    return names
+
+
+def standin_env(standin: harness.StandIn) -> dict[str, str]:
+    return SWIFT.env(standin.url)
+
+
+def tree_bytes(root: Path, exclude: tuple[str, ...] = ()) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+               and not any(part in exclude for part in p.relative_to(root).parts))
+
+
+def package_sizes(scratch: Path) -> dict:
+    """Deployable sizes.  Swift: the release zip and its folder as built.  Python:
+    handler + bootstrap + `pip install --target` of bench/requirements.txt, zipped
+    like package.sh zips (deflate, level 9) -- what a custom runtime or a zip that
+    does not rely on the managed runtime's boto3 deploys.  The interpreter itself
+    is not counted (the managed runtime provides it)."""
+    python_zip = scratch / "python-package.zip"
+    with zipfile.ZipFile(python_zip, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in ("handler.py", "bootstrap"):
+            archive.write(BASELINE / name, name)
+        for path in sorted(PYTHON_DEPS.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(PYTHON_DEPS).as_posix())
+    handler_only = scratch / "handler-only.zip"
+    with zipfile.ZipFile(handler_only, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.write(BASELINE / "handler.py", "handler.py")
+    return {
+        "swift_zip": PACKAGE_ZIP.stat().st_size,
+        "swift_unpacked": tree_bytes(PACKAGE),
+        "python_zip": python_zip.stat().st_size,
+        "python_unpacked": tree_bytes(PYTHON_DEPS) + sum((BASELINE / n).stat().st_size for n in ("handler.py", "bootstrap")),
+        "python_handler_only_zip": handler_only.stat().st_size,
+        "floor_unpacked": (BUILD / "bin" / "floor").stat().st_size,
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: every figure is a real sample)."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def summarize(values: list[float]) -> dict:
+    return {
+        "n": len(values),
+        "min": min(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
+
+
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+SWIFT = Function("swift", "Swift", PACKAGE / "bootstrap")
+
+
+def run(args: argparse.Namespace) -> dict:
+    check_prerequisites()
+    native = build_native()
+    event = EVENT_FILE.read_bytes()
+    big_event, big_count = large_event(args.large_bytes)
+    info = machine_info()
+
+    python = Function("python", "Python", BASELINE / "bootstrap", {
+        # The venv first: `python3` in the bootstrap is then the venv's interpreter.
+        "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    })
+    floor = Function("floor", "floor", native["floor"], {"FLOOR_EVENT_FILE": str(EVENT_FILE)})
+    functions = [SWIFT, python, floor]
+    results: dict = {"machine": info, "args": vars(args).copy(), "large_batch": {}}
+    results["args"]["command"] = " ".join(["python3", "bench/run.py", *sys.argv[1:]])
+
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        # One stand-in per function: its log then holds that function's calls only.
+        standins = {f.key: stack.enter_context(harness.StandIn("--session-token", harness.SESSION_TOKEN))
+                    for f in functions}
+
+        # ---- cold starts: a fresh RIE per start, round-robin, rotating the order.
+        # Evict the functions' files, then one unrecorded round reads them back in: the
+        # same page-cache state for every run (see evict_from_page_cache), and every
+        # recorded start finds its files cached.
+        evict_from_page_cache(deployed_files(native["floor"]))
+        cold = {f.key: [] for f in functions}
+        for round_index in range(args.starts + 1):
+            order = functions[round_index % 3:] + functions[:round_index % 3]
+            for function in order:
+                sample = cold_start(function, standins[function.key], native["stamp_exec"], event, scratch)
+                if round_index > 0:
+                    cold[function.key].append(sample)
+            progress(f"cold starts: round {round_index}/{args.starts}"
+                     + ("" if round_index else " (warm-up, not recorded)"))
+        results["cold"] = {
+            key: {
+                "cold_ms": summarize([s["cold_ms"] for s in samples]),
+                "first_invoke_ms": summarize([s["first_invoke_ms"] for s in samples]),
+                "rie_init_ms": summarize([s["rie_init_ms"] for s in samples if s["rie_init_ms"] is not None] or [0.0]),
+            }
+            for key, samples in cold.items()
+        }
+
+        # ---- warm: one RIE per function, kept for the warm and large phases.
+        live = {}
+        for function in functions:
+            standin = standins[function.key]
+            standin.reset()  # counters only; the log goes on, so note where this phase starts
+            _, log_start = standin_times_ms(standin, 0)
+            env = function.env(standin.url)
+            stamp = scratch / f"{function.key}-warm.stamp"
+            env.update(BENCH_TARGET=str(function.bootstrap), BENCH_STAMP_FILE=str(stamp))
+            fn = stack.enter_context(harness.Lambda(native["stamp_exec"], env, timeout=FUNCTION_TIMEOUT_S))
+            invoker = KeepAliveInvoker(fn.invoke_port, timeout=INVOKE_TIMEOUT_S)
+            stack.callback(invoker.close)
+            status, body, _ = invoker.invoke(event)
+            check_answer(function, status, body)
+            _, pid = read_stamp(stamp)
+            live[function.key] = {"fn": fn, "invoker": invoker, "pid": pid, "first_answer": body,
+                                  "hwm_after_first": vm_hwm_bytes(pid), "calls": 1, "log_start": log_start}
+
+        # The three must answer the same document (Python re-serialises it, so compare parsed).
+        answers = {key: json.loads(v["first_answer"]) for key, v in live.items()}
+        if not answers["swift"] == answers["python"] == answers["floor"]:
+            raise BenchError(f"the functions disagree on the answer: {answers}")
+
+        warmup = max(20, min(500, args.invocations // 10))
+        for function in functions:
+            entry = live[function.key]
+            for _ in range(warmup):
+                status, body, _ = entry["invoker"].invoke(event)
+                check_answer(function, status, body)
+            entry["calls"] += warmup
+            # Only the recorded invocations' service times count: wait for the warm-up's
+            # last log line, then note the offset.
+            wait_standin_times(standins[function.key], entry["log_start"], entry["calls"])
+            _, entry["log_offset"] = standin_times_ms(standins[function.key], 0)
+
+        latencies = {f.key: [] for f in functions}
+        blocks = split_blocks(args.invocations, 10)
+        for round_index, block in enumerate(blocks):
+            order = functions[round_index % 3:] + functions[:round_index % 3]
+            for function in order:
+                invoker, samples = live[function.key]["invoker"], latencies[function.key]
+                for _ in range(block):
+                    status, body, seconds = invoker.invoke(event)
+                    check_answer(function, status, body)
+                    samples.append(seconds * 1e3)
+                live[function.key]["calls"] += block
+            progress(f"warm: block {round_index + 1}/{len(blocks)}")
+
+        results["warm"] = {}
+        for function in functions:
+            entry, standin = live[function.key], standins[function.key]
+            service = wait_standin_times(standin, entry["log_offset"], args.invocations)
+            succeeded = standin.stats()["succeeded"]
+            # Every invocation must have reached the stand-in and passed its signature check:
+            # this is also what shows boto3 honoured AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
+            if succeeded != entry["calls"]:
+                raise BenchError(f"{function.label}: {entry['calls']} invocations but the stand-in "
+                                 f"answered {succeeded} successfully")
+            results["warm"][function.key] = {
+                "latency_ms": summarize(latencies[function.key]),
+                "standin_ms": summarize(service) if service else None,
+                "hwm_after_first": entry["hwm_after_first"],
+                "peak_rss": vm_hwm_bytes(entry["pid"]),
+                "memory": memory_breakdown(entry["pid"]),
+                # What the measured process is, once exec is done (for the report).
+                "cmdline": Path(f"/proc/{entry['pid']}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip(),
+                "warmup": warmup,
+            }
+
+        # ---- the 5 MB batch, in the warm processes: its latency, and what it adds to the peak.
+        batch = results["large_batch"] = {"bytes": len(big_event), "articles": big_count, "reps": args.large_reps}
+        for function in functions[:2]:
+            batch[function.key] = {"hwm_before": vm_hwm_bytes(live[function.key]["pid"]),
+                                   "latency_ms": [], "standin_ms": []}
+        for round_index in range(args.large_reps):
+            for function in (functions[:2] if round_index % 2 == 0 else functions[1::-1]):
+                entry, record = live[function.key], batch[function.key]
+                _, offset = standin_times_ms(standins[function.key], 0)
+                status, body, seconds = entry["invoker"].invoke(big_event)
+                check_answer(function, status, body)
+                if round_index == 0 and len(json.loads(body)) != big_count:
+                    raise BenchError(f"{function.label}: the batch answer does not have {big_count} entries")
+                record["latency_ms"].append(seconds * 1e3)
+                record["standin_ms"] += wait_standin_times(standins[function.key], offset, 1)
+                record["answer_bytes"] = len(body)
+            progress(f"5 MB batch: {round_index + 1}/{args.large_reps}")
+        for function in functions[:2]:
+            record = batch[function.key]
+            record["hwm_after"] = vm_hwm_bytes(live[function.key]["pid"])
+            record["added"] = record["hwm_after"] - record["hwm_before"]
+
+        # The warm RIEs are no longer needed; stop them before callgrind.
+        for entry in live.values():
+            entry["invoker"].close()
+            entry["fn"].stop()
+
+        # ---- instructions per warm invocation (Swift), under callgrind.
+        if args.callgrind_invocations > 0:
+            progress(f"callgrind: {args.callgrind_invocations} warm invocations")
+            results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
+
+        results["sizes"] = package_sizes(scratch)
+    info["load_after"] = os.getloadavg()
+    return results
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke: 2 starts, 50 invocations, 10 under callgrind, one batch; "
+                             "results under .build-bench/quick/, never bench/RESULTS.md")
+    parser.add_argument("--starts", type=int, help="cold starts per function (default 20)")
+    parser.add_argument("--invocations", type=int, help="measured warm invocations per function (default 5000)")
+    parser.add_argument("--callgrind-invocations", type=int,
+                        help="warm invocations under callgrind (default 200; 0 skips callgrind)")
+    parser.add_argument("--large-reps", type=int, help="5 MB batch invocations per function (default 3)")
+    parser.add_argument("--large-bytes", type=int, default=LARGE_BATCH_BYTES, help=argparse.SUPPRESS)
+    parser.add_argument("--results", type=Path,
+                        help="where to write the Markdown report; results.svg goes beside it "
+                             "(default bench/RESULTS.md, or .build-bench/quick/RESULTS.md with --quick)")
+    parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    parser.add_argument("--time-limit", type=int, default=900,
+                        help="abort (stopping every process) after this many seconds (default 900)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    defaults = {"starts": (20, 2), "invocations": (5000, 50), "callgrind_invocations": (200, 10),
+                "large_reps": (3, 1)}
+    for name, (full, smoke) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, smoke if quick else full)
+    if args.starts < 1 or args.invocations < 1 or args.large_reps < 1 or args.callgrind_invocations < 0:
+        parser.error("--starts, --invocations and --large-reps must be at least 1, "
+                     "--callgrind-invocations at least 0")
+    if args.results is None:
+        args.results = BUILD / "quick" / "RESULTS.md" if quick else BENCH / "RESULTS.md"
+    args.results = args.results.resolve()
+    # results.svg goes beside the report: in bench/ it would replace the published chart.
+    if quick and args.results.parent == BENCH:
+        parser.error("--quick never writes into bench/ (RESULTS.md, results.svg): "
+                     "its counts are too small to publish")
+    return args
+
+
+class Interrupted(BaseException):
+    """SIGTERM or the time limit: unwinds like Ctrl-C, through every cleanup."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def interrupt(signum, frame):
+        raise Interrupted("time limit reached" if signum == signal.SIGALRM else f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGALRM, interrupt)
+    signal.alarm(args.time_limit)
+    started = time.monotonic()
+    try:
+        results = run(args)
+    except BenchError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Interrupted) as error:
+        print(f"bench: interrupted ({str(error) or 'Ctrl-C'}); every process stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.alarm(0)
+    results["elapsed_s"] = time.monotonic() - started
+
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
+    targets = report.targets(results)
+    print(report.table(results, targets))
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    svg_path = args.results.parent / "results.svg"
+    svg_path.write_text(report.svg(results))
+    args.results.write_text(report.markdown(results, targets, svg_path.name))
+    print(f"\nbench: wrote {os.path.relpath(args.results)} and {os.path.relpath(svg_path)} "
+          f"in {results['elapsed_s']:.0f} s")
+    missed = [t for t in targets if not t["pass"]]
+    return 3 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
