@@ -91,10 +91,7 @@ class Function:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, standin_url: str) -> dict[str, str]:
-        env = harness.function_env(standin_url)
-        # Real Lambda sets AWS_DEFAULT_REGION too (function_env leaves it out, as the RIE
-        # does), and botocore reads only that one: without it boto3 has no region.
-        env["AWS_DEFAULT_REGION"] = env["AWS_REGION"]
+        env = harness.function_env(standin_url)  # AWS_DEFAULT_REGION included: boto3 reads only that
         env.update(self.extra_env)
         return env
 

@@ -9,9 +9,16 @@ seconds=${FUZZ_SECONDS:-300}
 targets=(FuzzEvents FuzzPayload FuzzBase64 FuzzSageMakerError FuzzRuntimeHeaders)
 scratch=.build-fuzz
 
-swift build --package-path Fuzz --scratch-path "$scratch" -c debug \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld 2>&1 \
-    | grep -vE "Cannot export local symbol|^\[" || true
+mkdir -p "$scratch"
+# A failed build must fail the run: otherwise old binaries from an earlier build would be fuzzed.
+# (lld's "Cannot export local symbol" lines are noise of the sanitizer runtime.)
+if ! swift build --package-path Fuzz --scratch-path "$scratch" -c debug \
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -use-ld=lld \
+    >"$scratch/build.log" 2>&1; then
+    grep -vE "Cannot export local symbol" "$scratch/build.log" | tail -40 >&2
+    echo "fuzz: building the fuzz targets failed (full log: $scratch/build.log)" >&2
+    exit 1
+fi
 mkdir -p "$scratch/crashes"
 
 status=0

@@ -19,10 +19,13 @@ API
 * ``Lambda(bootstrap, env, timeout=30, memory_size=128)`` -- the RIE running
   BOOTSTRAP; ``.invoke(event, timeout=None)`` -> ``(status, headers, body)``
   with header names lower-cased; ``.output()`` (RIE + bootstrap stdout and
-  stderr, interleaved); ``.bootstrap_pids()``; ``.pid``.
+  stderr, interleaved); ``.log_path`` (that output's file, while it runs);
+  ``.bootstrap_pids()``; ``.pid``.
 * ``function_env(standin_url)`` -- the environment our function runs with
-  locally (endpoint name, region, the stand-in's fake credentials + session
-  token, ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``).
+  locally (endpoint name, ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` as Lambda
+  sets both, the stand-in's fake credentials + session token,
+  ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``).
+* ``live_processes()`` -- (pid, ppid, session id) of every live process.
 
 How the RIE behaves (aws-sam-cli 1.170.0's aws-lambda-rie-x86_64, measured
 with throwaway fake bootstraps)
@@ -82,7 +85,7 @@ Bootstrap environment: the RIE passes its own whole environment through
 ``AWS_LAMBDA_LOG_STREAM_NAME=$LATEST``, ``AWS_LAMBDA_METADATA_API``,
 ``AWS_LAMBDA_METADATA_TOKEN``.  It does NOT add AWS_REGION,
 AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT or AWS_EXECUTION_ENV (real
-Lambda sets the first two; function_env() gives AWS_REGION only).  If
+Lambda sets the first two, and so does function_env()).  If
 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN are absent it
 sets them to the EMPTY string, so a credential provider must treat "" as
 missing.  The bootstrap's cwd is the RIE's cwd (here: the bootstrap's
@@ -166,6 +169,7 @@ def function_env(standin_url: str) -> dict[str, str]:
     return {
         "ENDPOINT_NAME": ENDPOINT_NAME,
         "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
@@ -193,7 +197,7 @@ def _proc_stat(pid: str) -> tuple[str, int, int] | None:
     return fields[0], int(fields[1]), int(fields[3])
 
 
-def _live_processes() -> list[tuple[int, int, int]]:
+def live_processes() -> list[tuple[int, int, int]]:
     """(pid, ppid, session id) of every live (non-zombie) process."""
     found = []
     for entry in os.listdir("/proc"):
@@ -211,7 +215,7 @@ def _family(leader: int) -> set[int]:
     it), and anything that calls setsid leaves the session but is still a
     descendant until its parent dies.
     """
-    processes = _live_processes()
+    processes = live_processes()
     family = {pid for pid, _, sid in processes if sid == leader}
     family.add(leader)
     grew = True
@@ -276,6 +280,12 @@ class _Process:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @property
+    def log_path(self) -> str | None:
+        """The file the process's output goes to while it runs (for streaming a long log)."""
+        path = self._dir and os.path.join(self._dir, "output.log")
+        return path if path and os.path.exists(path) else None
 
     def output(self) -> str:
         """Everything the process (and its children) printed so far."""
@@ -530,4 +540,4 @@ class Lambda(_Process):
         bootstrap; a new PID after a crash/timeout means it was restarted)."""
         if self.proc is None or self.proc.poll() is not None:
             return []
-        return sorted(pid for pid, ppid, _ in _live_processes() if ppid == self.proc.pid)
+        return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)

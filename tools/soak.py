@@ -71,9 +71,9 @@ REPO_ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 
 import harness  # noqa: E402
+from proxy_events import alb, fixture, http_v2, rest_v1  # noqa: E402
 import sagemaker_standin  # noqa: E402  (its model computes the expected summaries)
 
-FIXTURES = REPO_ROOT / "Tests" / "LambdaEventsTests" / "Fixtures"
 EVENTS = REPO_ROOT / "events"
 RESULT_KEY = "generated_text"  # the stand-in's default task, text2text-generation
 
@@ -207,52 +207,6 @@ def model_answer(payload: dict) -> Any:
     return sagemaker_standin.run_model(
         "application/json", json.dumps(payload).encode(), RESULT_KEY
     )
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=False) -> dict:
-    event = fixture("example-apigw-request.json")
-    event["httpMethod"] = method
-    event["requestContext"]["httpMethod"] = method
-    headers = {"Content-Type": "application/json"} if headers is None else headers
-    event["headers"] = headers
-    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
-    if isinstance(body, bytes) or base64_body:
-        raw = body if isinstance(body, bytes) else body.encode()
-        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    else:
-        event["body"], event["isBase64Encoded"] = body, False
-    return event
-
-
-def http_v2(body: str | bytes | None, method="POST", headers=None, base64_body=False,
-            name="example-apigw-v2-request-no-authorizer.json") -> dict:
-    event = fixture(name)
-    event["requestContext"]["http"]["method"] = method
-    event["headers"] = {"content-type": "application/json"} if headers is None else headers
-    if isinstance(body, bytes) or base64_body:
-        raw = body if isinstance(body, bytes) else body.encode()
-        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    else:
-        event["body"] = body
-        event.pop("isBase64Encoded", None)
-    return event
-
-
-def alb(body: str | None, multi=False) -> dict:
-    event = fixture("example-alb-lambda-target-request-headers-only.json")
-    event["httpMethod"] = "POST"
-    headers = dict(event["headers"], **{"content-type": "application/json"})
-    if multi:
-        del event["headers"]
-        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
-    else:
-        event["headers"] = headers
-    event["body"] = body
-    return event
 
 
 def encode(event: Any) -> bytes:
@@ -587,7 +541,7 @@ def summarizer_pid(function: harness.Lambda) -> int | None:
         return None
     pid = pids[0]
     for _ in range(3):
-        children = [p for p, ppid, _ in harness._live_processes() if ppid == pid]
+        children = [p for p, ppid, _ in harness.live_processes() if ppid == pid]
         if len(children) != 1:
             break
         pid = children[0]
@@ -683,12 +637,6 @@ class FaultPlanner:
             self.current = None if case.per_invocation else key
 
 
-def log_path(process: harness._Process) -> str | None:
-    directory = getattr(process, "_dir", None)
-    path = directory and os.path.join(directory, "output.log")
-    return path if path and os.path.exists(path) else None
-
-
 def scan_rie_log(function: harness.Lambda) -> dict[str, int]:
     """Counts of restart/crash markers in the RIE + bootstrap output."""
     markers = {
@@ -700,7 +648,7 @@ def scan_rie_log(function: harness.Lambda) -> dict[str, int]:
         "report": "REPORT RequestId",
     }
     counts = dict.fromkeys(markers, 0)
-    path = log_path(function)
+    path = function.log_path
     lines = open(path, "rb") if path else iter(function.output().encode().splitlines())
     try:
         for raw in lines:

@@ -4,64 +4,30 @@ SageMaker, and one bootstrap process serves the whole module."""
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 from pathlib import Path
 
 import pytest
 
 import harness
+import proxy_events
+from proxy_events import fixture
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / "Tests" / "LambdaEventsTests" / "Fixtures"
 ARTICLE = (REPO / "events" / "article.txt").read_text().strip()
 PAYLOAD = json.dumps({"inputs": ARTICLE, "parameters": {"num_return_sequences": 2}})
 
 
-def fixture(name):
-    return json.loads((FIXTURES / name).read_text())
+def rest_v1(body=PAYLOAD, **options):
+    return proxy_events.rest_v1(body, **options)
 
 
-def rest_v1(body=PAYLOAD, method="POST", headers=None, base64_body=False, multi=True):
-    event = fixture("example-apigw-request.json")
-    event["httpMethod"] = method
-    event["requestContext"]["httpMethod"] = method
-    headers = {"Content-Type": "application/json"} if headers is None else headers
-    event["headers"] = headers
-    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()} if multi else None
-    if isinstance(body, bytes) or base64_body:
-        raw = body if isinstance(body, bytes) else body.encode()
-        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    else:
-        event["body"], event["isBase64Encoded"] = body, False
-    return event
-
-
-def http_v2(body=PAYLOAD, method="POST", headers=None, base64_body=False, name="example-apigw-v2-request-no-authorizer.json"):
-    event = fixture(name)
-    event["requestContext"]["http"]["method"] = method
-    event["headers"] = {"content-type": "application/json"} if headers is None else headers
-    if isinstance(body, bytes) or base64_body:
-        raw = body if isinstance(body, bytes) else body.encode()
-        event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
-    else:
-        event["body"] = body
-        event.pop("isBase64Encoded", None)  # may be missing
-    return event
+def http_v2(body=PAYLOAD, **options):
+    return proxy_events.http_v2(body, **options)
 
 
 def alb(body=PAYLOAD, multi=False):
-    event = fixture("example-alb-lambda-target-request-headers-only.json")
-    event["httpMethod"] = "POST"
-    headers = dict(event["headers"], **{"content-type": "application/json"})
-    if multi:
-        del event["headers"]
-        event["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
-    else:
-        event["headers"] = headers
-    event["body"] = body
-    return event
+    return proxy_events.alb(body, multi)
 
 
 @pytest.fixture(scope="module")

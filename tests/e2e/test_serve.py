@@ -595,11 +595,11 @@ def test_sigterm_stops_the_server_the_rie_and_the_standin():
     try:
         assert curl(f"{server.url}/summarize").status == 405  # starts the bootstrap
         standin_pid, rie_pid = server.pids()
-        children = [pid for pid, ppid, _ in harness._live_processes() if ppid == rie_pid]
+        children = [pid for pid, ppid, _ in harness.live_processes() if ppid == rie_pid]
         assert children, "the RIE has no bootstrap running"
         assert server.stop() == 128 + signal.SIGTERM
         assert "stopped by signal 15" in server.output()
-        live = {pid for pid, _, _ in harness._live_processes()}
+        live = {pid for pid, _, _ in harness.live_processes()}
         assert not {standin_pid, rie_pid, *children} & live
     finally:
         server.close()

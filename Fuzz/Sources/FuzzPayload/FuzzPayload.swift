@@ -14,12 +14,10 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let data = Data(bytes: start, count: count)
     do {
         let request = try SummarizeRequest.decode(json: data)
-        let encoded = try JSONEncoder().encode(request)
+        let encoded = request.jsonValue.serialized()
         guard (try? SummarizeRequest.decode(json: encoded)) == request else { fatalError("round trip changed the request") }
-    } catch let error as PayloadError {
-        guard !error.description.isEmpty else { fatalError("empty error message") }
     } catch {
-        fatalError("unexpected error \(error)")
+        guard !error.description.isEmpty else { fatalError("empty error message") }
     }
     return 0
 }
