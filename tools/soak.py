@@ -287,8 +287,8 @@ DIRECT_INVALID_JSON = [
     (b'{"inputs": "unterminated', "not valid JSON"),
     (b'{"inputs": "x"} trailing', "not valid JSON"),
     (b"", "not valid JSON"),
-    # Not here: {"inputs": "x",} -- Foundation's JSONDecoder accepts trailing
-    # commas by design (swift-corelibs-foundation#4682), so it succeeds.
+    (b'{"inputs": "x",}', "not valid JSON"),
+    (b'{"inputs": ["a", "b",]}', "not valid JSON"),
     (b'{"inputs": "x" "y"}', "not valid JSON"),
     (b"{'inputs': 'x'}", "not valid JSON"),
     (b"\xff\xfe{}", None),
