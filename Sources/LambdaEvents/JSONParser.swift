@@ -80,11 +80,7 @@ private struct JSONParser {
         try enterContainer()
         var object: [String: JSONValue] = [:]
         skipWhitespace()
-        if peek == UInt8(ascii: "}") {
-            index += 1
-            depth -= 1
-            return .object(object)
-        }
+        if peek == UInt8(ascii: "}") { return leaveContainer(.object(object)) }
         while true {
             skipWhitespace()
             guard peek == UInt8(ascii: "\"") else { throw failure("expected a string key, found \(describeByte())") }
@@ -99,9 +95,7 @@ private struct JSONParser {
             case UInt8(ascii: ","):
                 index += 1
             case UInt8(ascii: "}"):
-                index += 1
-                depth -= 1
-                return keepsValues ? .object(object) : .null
+                return leaveContainer(keepsValues ? .object(object) : .null)
             default:
                 throw failure("expected ',' or '}' in an object, found \(describeByte())")
             }
@@ -112,11 +106,7 @@ private struct JSONParser {
         try enterContainer()
         var array: [JSONValue] = []
         skipWhitespace()
-        if peek == UInt8(ascii: "]") {
-            index += 1
-            depth -= 1
-            return .array(array)
-        }
+        if peek == UInt8(ascii: "]") { return leaveContainer(.array(array)) }
         while true {
             let value = try parseValue()
             if keepsValues { array.append(value) }
@@ -125,9 +115,7 @@ private struct JSONParser {
             case UInt8(ascii: ","):
                 index += 1
             case UInt8(ascii: "]"):
-                index += 1
-                depth -= 1
-                return keepsValues ? .array(array) : .null
+                return leaveContainer(keepsValues ? .array(array) : .null)
             default:
                 throw failure("expected ',' or ']' in an array, found \(describeByte())")
             }
@@ -140,6 +128,13 @@ private struct JSONParser {
             throw failure("nested deeper than \(JSONValue.maximumDepth) levels")
         }
         index += 1
+    }
+
+    /// Past the closing bracket.
+    private mutating func leaveContainer(_ value: JSONValue) -> JSONValue {
+        index += 1
+        depth -= 1
+        return value
     }
 
     /// From the opening quote to past the closing one. Runs without escapes are copied whole.
