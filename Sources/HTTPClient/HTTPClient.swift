@@ -41,6 +41,7 @@ public final class HTTPClient {
         self.configuration = configuration
         self.errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         self.errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        setPersistentOptions()
     }
 
     deinit {
@@ -56,12 +57,16 @@ public final class HTTPClient {
 
     /// Sends `request` and returns the whole response. A non-2xx status is a response, not an error.
     public func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
-        curl_easy_reset(handle)
         sink.reset()
         errorBuffer[0] = 0
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
-        defer { curl_slist_free_all(headerList) }
+        defer {
+            // The handle outlives this request: it must not keep pointers to what is freed here.
+            _ = ccurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, nil)
+            _ = ccurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, nil)
+            curl_slist_free_all(headerList)
+        }
         for header in request.headers {
             headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
         }
@@ -84,36 +89,20 @@ public final class HTTPClient {
         return HTTPResponse(status: status, headers: sink.headers, body: sink.takeBody())
     }
 
-    private func setOptions(
-        for request: HTTPRequest,
-        headers: UnsafeMutablePointer<curl_slist>?,
-        body: UnsafeRawBufferPointer
-    ) {
+    /// Options every request shares, set once: libcurl keeps them on the handle. (No
+    /// `curl_easy_reset` between requests: `setOptions` sets everything that varies.)
+    private func setPersistentOptions() {
         _ = ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
-        _ = ccurl_setopt_pointer(handle, CURLOPT_URL, request.url)
         _ = ccurl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         // Signals and multi-threaded resolvers do not mix; we never want SIGALRM from libcurl.
         _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         _ = ccurl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
-        _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
-        _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds ?? 0)
         if !configuration.honorsProxyEnvironment {
             _ = ccurl_setopt_pointer(handle, CURLOPT_PROXY, "")
         }
         if let caBundlePath = configuration.caBundlePath {
             _ = ccurl_setopt_pointer(handle, CURLOPT_CAINFO, caBundlePath)
         }
-
-        switch request.method {
-        case .get:
-            _ = ccurl_setopt_long(handle, CURLOPT_HTTPGET, 1)
-        case .post:
-            _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
-            // POSTFIELDS points at the caller's bytes: no copy of a multi-megabyte article.
-            _ = ccurl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
-            _ = ccurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafeRawPointer(errorBuffer))
-        }
-        _ = ccurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers)
 
         let context = Unmanaged.passUnretained(sink).toOpaque()
         _ = ccurl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
@@ -128,6 +117,28 @@ public final class HTTPClient {
             return size * count
         }
         _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+    }
+
+    /// What differs from one request to the next.
+    private func setOptions(
+        for request: HTTPRequest,
+        headers: UnsafeMutablePointer<curl_slist>?,
+        body: UnsafeRawBufferPointer
+    ) {
+        _ = ccurl_setopt_pointer(handle, CURLOPT_URL, request.url)
+        _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeoutMilliseconds)
+        _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, request.totalTimeoutMilliseconds ?? 0)
+        switch request.method {
+        case .get:
+            // Also turns a previous request's POST back into a GET.
+            _ = ccurl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+        case .post:
+            _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
+            // POSTFIELDS points at the caller's bytes: no copy of a multi-megabyte article.
+            _ = ccurl_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count))
+            _ = ccurl_setopt_pointer(handle, CURLOPT_POSTFIELDS, body.baseAddress ?? UnsafeRawPointer(errorBuffer))
+        }
+        _ = ccurl_setopt_pointer(handle, CURLOPT_HTTPHEADER, headers)
     }
 
     private func error(for code: CURLcode, request: HTTPRequest) -> HTTPClientError {

@@ -33,34 +33,37 @@ public struct HTTPEventResponse: Sendable, Equatable {
     /// - ALB: also `statusDescription`, and `multiValueHeaders` instead of `headers` when the
     ///   target group has them on (the request used them), since the ALB then reads only those.
     public func encoded(for request: HTTPEvent) -> Data {
-        let single = Dictionary(headers.map { ($0.name, $0.value) }, uniquingKeysWith: { first, second in "\(first), \(second)" })
-        var multi: [String: [String]] = [:]
-        for header in headers { multi[header.name, default: []].append(header.value) }
+        var single: [String: JSONValue] = [:]
+        var multi: [String: [JSONValue]] = [:]
+        for header in headers {
+            if case .string(let first)? = single[header.name] {
+                single[header.name] = .string("\(first), \(header.value)")
+            } else {
+                single[header.name] = .string(header.value)
+            }
+            multi[header.name, default: []].append(.string(header.value))
+        }
+        let multiValueHeaders = JSONValue.object(multi.mapValues(JSONValue.array))
 
-        let document: Document
+        var document: [String: JSONValue] = [
+            "statusCode": .int(status), "body": .string(body), "isBase64Encoded": .bool(false),
+        ]
         switch request.kind {
         case .restAPI:
-            document = Document(statusCode: status, headers: single, multiValueHeaders: multi, body: body)
+            document["headers"] = .object(single)
+            document["multiValueHeaders"] = multiValueHeaders
         case .httpAPI:
-            document = Document(statusCode: status, headers: single, cookies: [], body: body)
+            document["headers"] = .object(single)
+            document["cookies"] = .array([])
         case .applicationLoadBalancer:
-            document = request.usesMultiValueHeaders
-                ? Document(statusCode: status, statusDescription: Self.statusLine(status), multiValueHeaders: multi, body: body)
-                : Document(statusCode: status, statusDescription: Self.statusLine(status), headers: single, body: body)
+            document["statusDescription"] = .string(Self.statusLine(status))
+            if request.usesMultiValueHeaders {
+                document["multiValueHeaders"] = multiValueHeaders
+            } else {
+                document["headers"] = .object(single)
+            }
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return (try? encoder.encode(document)) ?? Data()
-    }
-
-    private struct Document: Encodable {
-        var statusCode: Int
-        var statusDescription: String? = nil
-        var headers: [String: String]? = nil
-        var multiValueHeaders: [String: [String]]? = nil
-        var cookies: [String]? = nil
-        var body: String
-        var isBase64Encoded = false
+        return JSONValue.object(document).serialized()
     }
 
     /// `200 OK`, as an ALB wants `statusDescription`.

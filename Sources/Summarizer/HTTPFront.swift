@@ -106,22 +106,10 @@ struct HTTPFront {
     /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
     /// quote the failure and an operator find it in the logs.
     func failure(_ problem: HTTPProblem, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
-        struct Document: Encodable {
-            struct ErrorBody: Encodable {
-                var type: String
-                var message: String
-                var modelStatusCode: Int?
-            }
-            var error: ErrorBody
-            var requestId: String
-        }
-        // Sorted, so every error body reads the same way: error{message, type}, then requestId.
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        let document = Document(
-            error: .init(type: problem.type, message: problem.message, modelStatusCode: problem.modelStatusCode),
-            requestId: requestID)
-        let body = (try? encoder.encode(document)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        var error: [String: JSONValue] = ["type": .string(problem.type), "message": .string(problem.message)]
+        if let modelStatusCode = problem.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
+        let document = JSONValue.object(["error": .object(error), "requestId": .string(requestID)])
+        let body = String(decoding: document.serialized(), as: UTF8.self)
         return HTTPEventResponse(
             status: problem.status,
             headers: [.init("Content-Type", "application/json")] + problem.headers + cors.responseHeaders(origin: event.headers["origin"]),
