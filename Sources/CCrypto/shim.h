@@ -1,9 +1,8 @@
 #ifndef CCRYPTO_SHIM_H
 #define CCRYPTO_SHIM_H
 
-// Only the one-shot digest and MAC functions, which exist unchanged from OpenSSL 1.0.2 to 3.x.
+// SHA-256 through EVP with an algorithm fetched once (OpenSSL 3, which the package bundles).
 #include <openssl/sha.h>
-#include <openssl/hmac.h>
 #include <openssl/evp.h>
 
 #endif
