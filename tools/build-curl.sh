@@ -6,7 +6,8 @@
 # libidn2, libpsl, brotli, zstd, p11-kit, ...). The bootstrap only speaks HTTP/1.1, plain to the
 # Runtime API and over TLS (OpenSSL) to SageMaker, optionally through an http(s)_proxy. So this
 # builds the very same library from the very same Debian source package (upstream 7.88.1 plus all
-# of Debian's patches for the OpenSSL flavour, security fixes included), with the same soname
+# of Debian's patches for the OpenSSL flavour, security fixes included, plus the few of ours in
+# tools/curl-patches/, none of which changes what goes on the wire), with the same soname
 # (libcurl.so.4) and the same symbol version (CURL_OPENSSL_4), but configured with HTTP(S),
 # proxies, the threaded resolver and OpenSSL only. Its only dependencies are libssl, libcrypto
 # and libc. The binary is still linked against Debian's libcurl at build time; the loader in
@@ -59,7 +60,10 @@ configure_args=(
 prefix=".build-curl/$deb_version"
 libdir="$prefix/lib"
 buildinfo="$prefix/BUILDINFO"
-signature="debian $deb_version; configure ${configure_args[*]}"
+# Our own patches, applied after Debian's (tools/curl-patches/README.md says what each is for).
+# Their checksums are part of the signature, so changing one rebuilds the library.
+patches=(tools/curl-patches/*.patch)
+signature="debian $deb_version; patches $(cat "${patches[@]}" | sha256sum | cut -c1-16); configure ${configure_args[*]}"
 
 # Everything goes to stderr but the lib directory, printed last on the original stdout (fd 3).
 exec 3>&1 1>&2
@@ -147,7 +151,11 @@ for patch in 99_nss.patch 90_gnutls.patch; do
 done
 grep -q '^CURL_@CURL_LT_SHLIB_VERSIONED_FLAVOUR@4$' "$src/lib/libcurl.vers.in" \
     || { say "lib/libcurl.vers.in does not define CURL_<flavour>4"; exit 1; }
-say "unpacked $src: upstream $(sed -n 's/^#define LIBCURL_VERSION "\(.*\)"/\1/p' "$src/include/curl/curlver.h") + $(( $(grep -v '^#' "$src/debian/patches/series" | grep -c .) - 2 )) Debian patches (GnuTLS/NSS flavour patches reverted)"
+for patch in "${patches[@]}"; do
+    patch -d "$src" -p1 -s --no-backup-if-mismatch --forward < "$patch" \
+        || { say "$patch does not apply to curl $deb_version"; exit 1; }
+done
+say "unpacked $src: upstream $(sed -n 's/^#define LIBCURL_VERSION "\(.*\)"/\1/p' "$src/include/curl/curlver.h") + $(( $(grep -v '^#' "$src/debian/patches/series" | grep -c .) - 2 )) Debian patches (GnuTLS/NSS flavour patches reverted) + ${#patches[@]} of ours"
 
 # Debian's compiler and linker flags for this package (debian/rules: hardening=+all). The
 # upstream configure script is used as shipped: the Debian patches that touch configure.ac or
@@ -183,6 +191,7 @@ cp "$built" "$libdir/libcurl.so.4"
 {
     echo "$signature"
     echo "source: curl $deb_version (Debian source package, .dsc sha256 $(sha256sum "$dsc" | cut -d' ' -f1)), GnuTLS/NSS flavour patches reverted"
+    echo "our patches: ${patches[*]##*/}"
     echo "CFLAGS: ${CFLAGS//"$PWD/$src"/<src>}"
     echo "CPPFLAGS: $CPPFLAGS"
     echo "LDFLAGS: $LDFLAGS"
