@@ -188,16 +188,32 @@ public final class SigV4Signer {
     /// Names lower-cased and sorted; values trimmed with inner whitespace runs collapsed;
     /// repeated names joined with commas in the order given.
     static func canonicalHeaders(_ headers: [Header]) -> (canonical: String, signed: String) {
-        var order: [String] = []
-        var values: [String: [String]] = [:]
-        for header in headers {
-            let name = header.name.lowercased()
-            if values[name] == nil { order.append(name) }
-            values[name, default: []].append(collapseWhitespace(header.value))
+        let names = headers.map { $0.name.lowercased() }
+        // Sorting indices with ties broken by position keeps repeated names in the order given.
+        let order = names.indices.sorted { a, b in
+            let (x, y) = (names[a].utf8, names[b].utf8)
+            return x.elementsEqual(y) ? a < b : x.lexicographicallyPrecedes(y)
         }
-        let names = order.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
-        let canonical = names.map { "\($0):\(values[$0]!.joined(separator: ","))\n" }.joined()
-        return (canonical, names.joined(separator: ";"))
+        var canonical = ""
+        var signed = ""
+        canonical.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 2 })
+        var previous: String?
+        for index in order {
+            let name = names[index]
+            if name == previous {
+                canonical.removeLast()  // the previous value's "\n": this value joins it
+                canonical += ","
+            } else {
+                if previous != nil { signed += ";" }
+                signed += name
+                canonical += name
+                canonical += ":"
+            }
+            canonical += collapseWhitespace(headers[index].value)
+            canonical += "\n"
+            previous = name
+        }
+        return (canonical, signed)
     }
 
     /// Trimmed, with runs of spaces, tabs, CR and LF made one space. Values that need no change
