@@ -37,20 +37,23 @@ public enum RuntimeAPIError: Error, Equatable, CustomStringConvertible {
 /// The Lambda Runtime API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html)
 /// over one kept-alive HTTP connection.
 public final class RuntimeClient {
-    private let baseURL: String
-    private let http: HTTPClient
+    private static let basePath = "/2018-06-01"
+    private let connection: PlainHTTPConnection
+    private let postTimeoutMilliseconds: Int
 
-    /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port`, no scheme.
-    public init(endpoint: String) throws(HTTPClientError) {
-        baseURL = "http://\(endpoint)/2018-06-01"
-        // A proxy set for the function's own traffic must never capture the Runtime API.
-        http = try HTTPClient(configuration: .init(honorsProxyEnvironment: false))
+    /// `endpoint` is `AWS_LAMBDA_RUNTIME_API`: `host:port`, no scheme. The Runtime API is on the
+    /// same host; the timeout on posts only guards against a wedged peer.
+    public init(endpoint: String, postTimeoutMilliseconds: Int = 10_000) throws(HTTPClientError) {
+        // Plain sockets, never a proxy: a proxy set for the function's own traffic must not
+        // capture the Runtime API.
+        connection = try PlainHTTPConnection(authority: endpoint)
+        self.postTimeoutMilliseconds = postTimeoutMilliseconds
     }
 
     /// Blocks until Lambda has an event. No total timeout: Lambda freezes the process while it
     /// waits, and a poll that timed out across a freeze would be answered 403 after the thaw.
     public func next() throws(RuntimeAPIError) -> Invocation {
-        let response = try send(HTTPRequest(method: .get, url: "\(baseURL)/runtime/invocation/next", totalTimeoutMilliseconds: nil))
+        let response = try send(.get, "/runtime/invocation/next", timeoutMilliseconds: nil)
         guard response.status == 200 else {
             throw .unexpectedStatus(endpoint: "/next", status: response.status, body: Self.preview(response.body))
         }
@@ -75,18 +78,18 @@ public final class RuntimeClient {
         if let errorType {
             headers.append(HTTPHeader(name: "Lambda-Runtime-Function-Error-Type", value: errorType))
         }
-        // The Runtime API is on the same host; 10 s only guards against a wedged peer.
-        let request = HTTPRequest(
-            method: .post, url: baseURL + path, headers: headers, body: body, totalTimeoutMilliseconds: 10_000)
-        let response = try send(request)
+        let response = try send(.post, path, headers: headers, body: body, timeoutMilliseconds: postTimeoutMilliseconds)
         guard (200..<300).contains(response.status) else {
             throw .unexpectedStatus(endpoint: path, status: response.status, body: Self.preview(response.body))
         }
     }
 
-    private func send(_ request: HTTPRequest) throws(RuntimeAPIError) -> HTTPResponse {
+    private func send(
+        _ method: HTTPMethod, _ path: String, headers: [HTTPHeader] = [], body: Data = Data(), timeoutMilliseconds: Int?
+    ) throws(RuntimeAPIError) -> HTTPResponse {
         do {
-            return try http.send(request)
+            return try connection.send(
+                method: method, path: Self.basePath + path, headers: headers, body: body, timeoutMilliseconds: timeoutMilliseconds)
         } catch {
             throw .transport(error)
         }
@@ -94,18 +97,29 @@ public final class RuntimeClient {
 
     /// Request ids are UUIDs; encoding anything else keeps an odd id from changing the URL's path.
     static func pathSegment(_ text: String) -> String {
+        // "." and ".." are dot segments: left as they are they would climb out of the path.
+        let isDotSegment = text == "." || text == ".."
+        if !text.isEmpty, !isDotSegment, text.utf8.allSatisfy(isUnreserved) { return text }
         var out = ""
         for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            if isUnreserved(byte) && !isDotSegment {
                 out.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
+            } else {
                 let hex = String(byte, radix: 16, uppercase: true)
                 out += "%" + (hex.count == 1 ? "0" + hex : hex)
             }
         }
         return out
+    }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
     }
 
     private static func preview(_ body: Data) -> String {

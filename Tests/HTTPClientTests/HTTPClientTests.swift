@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Runs `request` and returns the error it threw, or `nil` on success.
-private func sendError(_ client: HTTPClient, _ request: HTTPRequest) -> HTTPClientError? {
+private func sendError(_ client: TestClient, _ request: HTTPRequest) -> HTTPClientError? {
     do {
         _ = try client.send(request)
         return nil
@@ -17,9 +17,44 @@ private func sendError(_ client: HTTPClient, _ request: HTTPRequest) -> HTTPClie
     }
 }
 
-private func makeClient() throws -> HTTPClient {
-    // Loopback tests must not go through a proxy someone has set in the environment.
-    try HTTPClient(configuration: .init(honorsProxyEnvironment: false))
+/// The module's two HTTP/1.1 clients: libcurl's (`HTTPClient`, for SageMaker) and the
+/// plain-socket one (`PlainHTTPConnection`, for the Runtime API). Most behaviour here must hold
+/// for both, so most tests run once with each.
+enum Transport: String, CaseIterable, CustomTestStringConvertible {
+    case curl, plain
+    var testDescription: String { rawValue }
+}
+
+/// Either client behind `send(HTTPRequest)`.
+private final class TestClient {
+    private let curl: HTTPClient?
+    private var plain: PlainHTTPConnection?
+
+    init(_ transport: Transport) throws {
+        // Loopback tests must not go through a proxy someone has set in the environment.
+        curl = transport == .curl ? try HTTPClient(configuration: .init(honorsProxyEnvironment: false)) : nil
+    }
+
+    func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
+        if let curl { return try curl.send(request) }
+        // A plain connection serves one authority: the first request's.
+        let rest = request.url.dropFirst("http://".count)
+        guard request.url.hasPrefix("http://"), let slash = rest.firstIndex(of: "/") else { throw .invalidURL(request.url) }
+        let connection: PlainHTTPConnection
+        if let plain {
+            connection = plain
+        } else {
+            connection = try PlainHTTPConnection(authority: String(rest[..<slash]))
+            plain = connection
+        }
+        return try connection.send(
+            method: request.method, path: String(rest[slash...]), headers: request.headers, body: request.body,
+            timeoutMilliseconds: request.totalTimeoutMilliseconds)
+    }
+}
+
+private func makeClient(_ transport: Transport) throws -> TestClient {
+    try TestClient(transport)
 }
 
 private func get(_ url: String, headers: [HTTPHeader] = [], timeout: Int? = 10_000) -> HTTPRequest {
@@ -53,12 +88,12 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
 }
 
 @Suite struct RoundTripTests {
-    @Test func getRoundTrip() throws {
+    @Test(arguments: Transport.allCases) func getRoundTrip(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             ScriptedResponse(status: 200, headers: [("Content-Type", "text/plain")], body: "hello, world"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(get("\(server.baseURL)/some/path?x=1&y=%20z"))
 
@@ -75,10 +110,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.protocolErrors.isEmpty)
     }
 
-    @Test func postRoundTripWithBinaryBytes() throws {
+    @Test(arguments: Transport.allCases) func postRoundTripWithBinaryBytes(_ transport: Transport) throws {
         let server = try TestHTTPServer(handler: echo)
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
         // Every byte value, NULs and CR LF CR LF (which must not end anything) included.
         let body: [UInt8] = Array(0...255) + Array("\r\n\r\n".utf8) + [0, 0, 0xFF, 0xFE] + Array(255...255)
 
@@ -95,10 +130,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(requests[0].header("Transfer-Encoding") == nil)
     }
 
-    @Test func fiveMegabytePostIsSentAndReceivedExactlyWithoutExpectContinue() throws {
+    @Test(arguments: Transport.allCases) func fiveMegabytePostIsSentAndReceivedExactlyWithoutExpectContinue(_ transport: Transport) throws {
         let server = try TestHTTPServer(handler: echo)
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
         let body = pseudoRandomBytes(5 * 1024 * 1024)
 
         let response = try client.send(post("\(server.baseURL)/large", body, headers: [
@@ -117,10 +152,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(requests[0].values("Content-Type") == ["application/octet-stream"])
     }
 
-    @Test func emptyPost() throws {
+    @Test(arguments: Transport.allCases) func emptyPost(_ transport: Transport) throws {
         let server = try TestHTTPServer(handler: echo)
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(post("\(server.baseURL)/empty", []))
 
@@ -133,10 +168,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(requests[0].body.isEmpty)
     }
 
-    @Test func headersAreSentAsGiven() throws {
+    @Test(arguments: Transport.allCases) func headersAreSentAsGiven(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 204), ScriptedResponse(status: 204)])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
         let headers = [
             HTTPHeader(name: "Content-Type", value: "application/json"),
             HTTPHeader(name: "X-Amz-Date", value: "20150830T123600Z"),
@@ -164,10 +199,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
 
     // libcurl adds `Content-Type: application/x-www-form-urlencoded` to a POST unless told not
     // to; the client must suppress it (this failed before HTTPClient.swift removed the default).
-    @Test func postWithoutContentTypeSendsNoContentType() throws {
+    @Test(arguments: Transport.allCases) func postWithoutContentTypeSendsNoContentType(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 204), ScriptedResponse(status: 204)])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         _ = try client.send(post("\(server.baseURL)/raw", Array("a=b".utf8)))
         _ = try client.send(post("\(server.baseURL)/typed", Array("a=b".utf8), headers: [
@@ -180,7 +215,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(requests[1].values("Content-Type") == ["text/plain; charset=utf-8"], "a lower-case name still counts as given")
     }
 
-    @Test func responseHeadersAreParsedAndLookedUpCaseInsensitively() throws {
+    @Test(arguments: Transport.allCases) func responseHeadersAreParsedAndLookedUpCaseInsensitively(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             .raw(
                 "HTTP/1.1 200 OK\r\n"
@@ -195,7 +230,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
                     + "{}"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(get("\(server.baseURL)/"))
 
@@ -214,7 +249,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(response.headers.count == 7, "no status line or blank line among the headers: \(response.headers)")
     }
 
-    @Test func onlyTheLastHeaderBlockCounts() throws {
+    @Test(arguments: Transport.allCases) func onlyTheLastHeaderBlockCounts(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             .raw(
                 "HTTP/1.1 100 Continue\r\nX-Phase: continue\r\n\r\n"
@@ -222,7 +257,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
                     + "HTTP/1.1 201 Created\r\nX-Phase: final\r\nContent-Length: 4\r\n\r\ndone"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(post("\(server.baseURL)/", Array("x".utf8)))
 
@@ -233,13 +268,13 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(response.headers.map(\.name) == ["X-Phase", "Content-Length"])
     }
 
-    @Test func chunkedResponseBodyIsDecoded() throws {
+    @Test(arguments: Transport.allCases) func chunkedResponseBodyIsDecoded(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             .raw("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n"),
             ScriptedResponse(status: 200, body: "after"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(get("\(server.baseURL)/chunked"))
         #expect(response.body == Data("hello, world".utf8))
@@ -248,15 +283,15 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.acceptedConnections == 1)
     }
 
-    @Test(arguments: [301, 302, 400, 403, 404, 413, 500, 503])
-    func nonSuccessStatusIsAResponseNotAnError(status: Int) throws {
+    @Test(arguments: Transport.allCases, [301, 302, 400, 403, 404, 413, 500, 503])
+    func nonSuccessStatusIsAResponseNotAnError(_ transport: Transport, status: Int) throws {
         let server = try TestHTTPServer(script: [
             ScriptedResponse(
                 status: status, headers: [("Location", "/elsewhere"), ("Content-Type", "application/json")],
                 body: #"{"message":"status \#(status)"}"#),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let response = try client.send(get("\(server.baseURL)/status"))
 
@@ -268,12 +303,12 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
 }
 
 @Suite struct ConnectionTests {
-    @Test func fiftyRequestsShareOneConnection() throws {
+    @Test(arguments: Transport.allCases) func fiftyRequestsShareOneConnection(_ transport: Transport) throws {
         let server = try TestHTTPServer(handler: { request in
             ScriptedResponse(status: 200, body: "\(request.method) \(request.path) \(request.body.count)")
         })
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         for index in 0..<50 {
             let body = Array(repeating: UInt8(index), count: index * 100)
@@ -289,13 +324,13 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.requests.allSatisfy { $0.connection == 1 })
     }
 
-    @Test func idleConnectionClosedByServerIsReplacedTransparently() throws {
+    @Test(arguments: Transport.allCases) func idleConnectionClosedByServerIsReplacedTransparently(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             ScriptedResponse(status: 200, body: "first", closeAfter: true),
             ScriptedResponse(status: 200, body: "second"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
         // The response did not say `Connection: close`: the client still holds the connection
@@ -311,9 +346,9 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.requests.map(\.path) == ["/1", "/2"])
     }
 
-    @Test func reusedConnectionDroppedWithoutAnAnswerIsRetriedOnANewOne() throws {
+    @Test(arguments: Transport.allCases) func reusedConnectionDroppedWithoutAnAnswerIsRetriedOnANewOne(_ transport: Transport) throws {
         // The race the previous test avoids: the server drops the kept-alive connection just as
-        // the next request goes out. libcurl re-sends the request once on a fresh connection, so
+        // the next request goes out. Both clients re-send the request once on a fresh connection, so
         // the caller sees a normal answer, and the server sees the request twice (delivery is
         // at-least-once for a request that died with its connection unanswered).
         let server = try TestHTTPServer(script: [
@@ -322,7 +357,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
             ScriptedResponse(status: 200, body: "retried"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
         let second = try client.send(post("\(server.baseURL)/2", Array("payload".utf8)))
@@ -331,23 +366,23 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.requests.map { "\($0.path) \($0.connection) \($0.bodyText)" } == ["/1 1 ", "/2 1 payload", "/2 2 payload"])
     }
 
-    @Test func connectionCloseHeaderIsHonoured() throws {
+    @Test(arguments: Transport.allCases) func connectionCloseHeaderIsHonoured(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             ScriptedResponse(status: 200, headers: [("Connection", "close")], body: "bye", closeAfter: true),
             ScriptedResponse(status: 200, body: "hello again"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         #expect(try client.send(get("\(server.baseURL)/1")).body == Data("bye".utf8))
         #expect(try client.send(post("\(server.baseURL)/2", Array("x".utf8))).body == Data("hello again".utf8))
         #expect(server.acceptedConnections == 2)
     }
 
-    @Test func totalTimeoutIsEnforced() throws {
+    @Test(arguments: Transport.allCases) func totalTimeoutIsEnforced(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 200, body: "too late", delay: 2)])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let start = ContinuousClock.now
         let error = sendError(client, get("\(server.baseURL)/slow", timeout: 300))
@@ -362,13 +397,13 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(error?.isConnectionFailure == false)
     }
 
-    @Test func clientIsUsableAfterATimeout() throws {
+    @Test(arguments: Transport.allCases) func clientIsUsableAfterATimeout(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             ScriptedResponse(status: 200, body: "too late", delay: 2),
             ScriptedResponse(status: 200, body: "on time"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         guard case .timedOut = sendError(client, get("\(server.baseURL)/slow", timeout: 200)) else {
             Issue.record("expected a timeout")
@@ -381,11 +416,11 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.acceptedConnections == 2)
     }
 
-    @Test(arguments: [1_000 as Int?, nil])
-    func slowAnswerWithinTheTimeoutSucceeds(timeout: Int?) throws {
+    @Test(arguments: Transport.allCases, [1_000 as Int?, nil])
+    func slowAnswerWithinTheTimeoutSucceeds(_ transport: Transport, timeout: Int?) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 200, body: "worth the wait", delay: 0.4)])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let start = ContinuousClock.now
         let response = try client.send(get("\(server.baseURL)/slow", timeout: timeout))
@@ -394,9 +429,9 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(elapsedMilliseconds(since: start) >= 350)
     }
 
-    @Test func connectionRefused() throws {
+    @Test(arguments: Transport.allCases) func connectionRefused(_ transport: Transport) throws {
         let refusing = try RefusingPort()
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let start = ContinuousClock.now
         let error = sendError(client, get("http://127.0.0.1:\(refusing.port)/", timeout: 5_000))
@@ -411,7 +446,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
 
     @Test(arguments: ["http://exa mple.com/", "notaprotocol://host/path", "", "http://127.0.0.1:99999/"])
     func invalidURL(url: String) throws {
-        let client = try makeClient()
+        let client = try makeClient(.curl)
 
         let error = sendError(client, get(url, timeout: 2_000))
 
@@ -419,10 +454,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(error?.isConnectionFailure == false)
     }
 
-    @Test func serverClosingWithoutAnsweringIsAReceiveFailure() throws {
+    @Test(arguments: Transport.allCases) func serverClosingWithoutAnsweringIsAReceiveFailure(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [.closeWithoutAnswering()])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let error = sendError(client, post("\(server.baseURL)/nothing", Array("payload".utf8)))
 
@@ -434,13 +469,13 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.requests.count == 1, "the request reached the server exactly once")
     }
 
-    @Test func truncatedBodyIsAReceiveFailure() throws {
+    @Test(arguments: Transport.allCases) func truncatedBodyIsAReceiveFailure(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [
             .raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b", closeAfter: true),
             ScriptedResponse(status: 200, body: "complete"),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let error = sendError(client, get("\(server.baseURL)/truncated"))
 
@@ -453,7 +488,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(server.acceptedConnections == 2)
     }
 
-    @Test func responsesDoNotLeakIntoEachOther() throws {
+    @Test(arguments: Transport.allCases) func responsesDoNotLeakIntoEachOther(_ transport: Transport) throws {
         let large = pseudoRandomBytes(300_000, seed: 7)
         let server = try TestHTTPServer(script: [
             ScriptedResponse(status: 200, headers: [("X-First", "1")], body: large),
@@ -461,7 +496,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
             ScriptedResponse(status: 204),
         ])
         defer { server.stop() }
-        let client = try makeClient()
+        let client = try makeClient(transport)
 
         let first = try client.send(get("\(server.baseURL)/1"))
         let second = try client.send(get("\(server.baseURL)/2"))

@@ -235,6 +235,53 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         #expect(server.acceptedConnections == 1)
     }
 
+    @Test func connectionDroppedWhileFrozenIsReopenedWithoutFailingTheInvocation() throws {
+        // Lambda may freeze the process for minutes between invocations; the Runtime API can drop
+        // the idle connection meanwhile, and the next call must not fail for it.
+        let server = try TestHTTPServer(script: [
+            invocationResponse(requestID: "a"),
+            ScriptedResponse(status: 202, closeAfter: true),
+            invocationResponse(requestID: "b"),
+            .closeWithoutAnswering(),
+            ScriptedResponse(status: 202),
+        ])
+        defer { server.stop() }
+        let client = try RuntimeClient(endpoint: server.authority)
+
+        #expect(try client.next().context.requestID == "a")
+        try client.respond(requestID: "a", body: Data("1".utf8))
+        #expect(server.waitUntil { server.closedConnections == 1 })
+        #expect(try client.next().context.requestID == "b")
+        try client.respond(requestID: "b", body: Data("2".utf8))
+
+        #expect(server.requests.map { "\($0.connection) \($0.path)" } == [
+            "1 \(nextPath)", "1 /2018-06-01/runtime/invocation/a/response",
+            "2 \(nextPath)", "2 /2018-06-01/runtime/invocation/b/response",
+            "3 /2018-06-01/runtime/invocation/b/response",
+        ])
+    }
+
+    @Test func aWedgedRuntimeAPIFailsAPostInsteadOfHangingIt() throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 202, delay: 3)])
+        defer { server.stop() }
+        let client = try RuntimeClient(endpoint: server.authority, postTimeoutMilliseconds: 300)
+
+        let start = ContinuousClock.now
+        let error = runtimeError { () throws(RuntimeAPIError) in try client.respond(requestID: "slow", body: Data()) }
+
+        guard case .transport(.timedOut) = error else {
+            Issue.record("expected .transport(.timedOut), got \(String(describing: error))")
+            return
+        }
+        #expect(ContinuousClock.now - start < .seconds(2))
+    }
+
+    @Test(arguments: [("8476a536-e9f4-11e8-9739-2dfe598c3fcd", "8476a536-e9f4-11e8-9739-2dfe598c3fcd"),
+                      ("a/b?c#d", "a%2Fb%3Fc%23d"), ("..", "%2E%2E"), (".", "%2E"), ("a..b", "a..b"), ("", ""), ("é", "%C3%A9")])
+    func requestIDsStayInTheirPathSegment(id: String, segment: String) {
+        #expect(RuntimeClient.pathSegment(id) == segment)
+    }
+
     @Test func nextWaitsForAnEventWithoutATimeout() throws {
         // The long poll has no total timeout: an event that takes a while still arrives.
         let server = try TestHTTPServer(script: [

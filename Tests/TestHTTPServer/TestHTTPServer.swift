@@ -1,7 +1,5 @@
 // A loopback HTTP/1.1 server for tests: Glibc sockets, one background thread, scripted answers.
-//
-// NOTE: an identical copy lives in Tests/HTTPClientTests and Tests/LambdaRuntimeTests (each test
-// target needs its own). Keep them in sync, or move this into a shared test-support target.
+// Shared by the test targets that need a peer (HTTPClientTests, LambdaRuntimeTests).
 
 import Foundation
 #if canImport(Glibc)

@@ -1,0 +1,103 @@
+/// The status line and header fields of an HTTP/1.1 response, and what they say about framing
+/// (RFC 9112 §6): how long the body is and whether the connection stays open afterwards.
+struct HTTPResponseHead: Equatable {
+    var status: Int
+    var headers: [HTTPHeader]
+    var contentLength: Int?
+    var isChunked: Bool
+    var closesConnection: Bool
+    private var saidClose = false
+
+    /// `bytes` is the head without the blank line that ends it. Lines end in CRLF; a bare LF is
+    /// accepted as RFC 9112 allows.
+    init(parsing bytes: ArraySlice<UInt8>) throws(HTTPClientError) {
+        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).makeIterator()
+        guard let statusLine = lines.next().map(Self.droppingCR), let parsed = Self.statusLine(statusLine) else {
+            throw .receiveFailed("malformed status line")
+        }
+        status = parsed.status
+        headers = []
+        contentLength = nil
+        isChunked = false
+        closesConnection = !parsed.isHTTP11
+
+        while let rawLine = lines.next() {
+            let line = Self.droppingCR(rawLine)
+            if line.isEmpty { continue }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
+                  line[..<colon].allSatisfy(Self.isTokenByte) else {
+                throw .receiveFailed("malformed header line")
+            }
+            let header = HTTPHeader(
+                name: String(decoding: line[..<colon], as: UTF8.self),
+                value: String(decoding: Self.trimmed(line[(colon + 1)...]), as: UTF8.self))
+            try apply(header)
+            headers.append(header)
+        }
+        // With both, Transfer-Encoding wins, and the message may have been smuggled: do not reuse.
+        if isChunked && contentLength != nil {
+            contentLength = nil
+            closesConnection = true
+        }
+    }
+
+    private mutating func apply(_ header: HTTPHeader) throws(HTTPClientError) {
+        switch header.name.lowercased() {
+        case "content-length":
+            guard let length = Self.decimal(header.value), contentLength == nil || contentLength == length else {
+                throw .receiveFailed("invalid Content-Length \(header.value.prefix(40))")
+            }
+            contentLength = length
+        case "transfer-encoding":
+            let last = header.value.split(separator: ",").last.map { $0.trimmingHTTPWhitespace().lowercased() }
+            guard last == "chunked" else { throw .receiveFailed("unsupported Transfer-Encoding \(header.value.prefix(40))") }
+            isChunked = true
+        case "connection":
+            let options = header.value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
+            // `close` wins over anything else; `keep-alive` only matters to an HTTP/1.0 answer.
+            if options.contains("close") { closesConnection = true; saidClose = true }
+            if options.contains("keep-alive") && !saidClose { closesConnection = false }
+        default:
+            break
+        }
+    }
+
+    /// `HTTP/1.x SSS[ reason]`.
+    private static func statusLine(_ line: ArraySlice<UInt8>) -> (status: Int, isHTTP11: Bool)? {
+        let bytes = Array(line)
+        guard bytes.count >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[8] == 0x20,
+              bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1"),
+              bytes.count == 12 || bytes[12] == 0x20,
+              let status = decimal(String(decoding: bytes[9..<12], as: UTF8.self)), status >= 100 else {
+            return nil
+        }
+        return (status, bytes[7] == UInt8(ascii: "1"))
+    }
+
+    /// Digits only (no sign, no spaces), small enough for any body we would accept.
+    private static func decimal(_ text: String) -> Int? {
+        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int(text)
+    }
+
+    private static func droppingCR(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        line.last == 0x0D ? line.dropLast() : line
+    }
+
+    private static func trimmed(_ value: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        var value = value
+        while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+        while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
+        return value
+    }
+
+    /// RFC 9110 token characters: what a field name may be made of.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+}
