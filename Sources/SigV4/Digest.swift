@@ -38,14 +38,16 @@ public enum Digest {
         return sha256(outer)
     }
 
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(hexDigit(byte >> 4))
-            out.append(hexDigit(byte & 0x0f))
+    /// Lower-case hex. Concrete `[UInt8]`, not a generic sequence: called from other modules, a
+    /// generic version ran unspecialised, one protocol call per byte.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = hexDigit(byte >> 4)
+                out[2 * index + 1] = hexDigit(byte & 0x0f)
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static func hexDigit(_ nibble: UInt8) -> UInt8 {

@@ -250,21 +250,30 @@ public final class SigV4Signer {
 
     /// RFC 3986 encoding as SigV4 defines it: only `A-Z a-z 0-9 - _ . ~` stay as they are.
     static func percentEncode(_ text: some StringProtocol, keepingSlash: Bool) -> String {
-        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
-        for byte in text.utf8 {
+        func isKept(_ byte: UInt8) -> Bool {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                  UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"),
                  UInt8(ascii: "."), UInt8(ascii: "~"):
-                out.append(byte)
-            case UInt8(ascii: "/") where keepingSlash:
-                out.append(byte)
+                true
+            case UInt8(ascii: "/"):
+                keepingSlash
             default:
+                false
+            }
+        }
+        // InvokeEndpoint paths (endpoint names are [a-zA-Z0-9-]) need no encoding at all.
+        if text.utf8.allSatisfy(isKept) { return String(text) }
+        func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") + nibble - 10 }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3)
+        for byte in text.utf8 {
+            if isKept(byte) {
+                out.append(byte)
+            } else {
                 out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0x0f)])
+                out.append(hexDigit(byte >> 4))
+                out.append(hexDigit(byte & 0x0f))
             }
         }
         return String(decoding: out, as: UTF8.self)
