@@ -5,6 +5,7 @@ replaces and against a C floor, all under AWS's Runtime Interface Emulator
 
     python3 bench/run.py [--quick] [--starts N] [--invocations N]
                          [--callgrind-invocations N] [--results PATH] [--strict]
+    python3 bench/run.py --from-last-run   # the report again, from .build-bench/last-run.json
 
 Needs `make package` (dist/) and bench/setup.sh (valgrind, the Python venv,
 the RIE).  Prints a table with the Swift/Python and Swift/floor ratios and a
@@ -717,6 +718,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="where to write the Markdown report; results.svg goes beside it "
                              "(default bench/RESULTS.md, or .build-bench/quick/RESULTS.md with --quick)")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    parser.add_argument("--from-last-run", action="store_true",
+                        help="measure nothing: print and write the report again from "
+                             ".build-bench/last-run.json (after editing bench/IMPROVEMENTS.md)")
     parser.add_argument("--time-limit", type=int, default=900,
                         help="abort (stopping every process) after this many seconds (default 900)")
     args = parser.parse_args(argv)
@@ -749,24 +753,34 @@ def main(argv: list[str] | None = None) -> int:
     def interrupt(signum, frame):
         raise Interrupted("time limit reached" if signum == signal.SIGALRM else f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGALRM, interrupt)
-    signal.alarm(args.time_limit)
-    started = time.monotonic()
-    try:
-        results = run(args)
-    except BenchError as error:
-        print(f"bench: error: {error}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Interrupted) as error:
-        print(f"bench: interrupted ({str(error) or 'Ctrl-C'}); every process stopped", file=sys.stderr)
-        return 130
-    finally:
-        signal.alarm(0)
-    results["elapsed_s"] = time.monotonic() - started
+    if args.from_last_run:
+        try:
+            results = json.loads((BUILD / "last-run.json").read_text())
+        except (OSError, ValueError) as error:
+            print(f"bench: error: no usable .build-bench/last-run.json ({error}): run make bench", file=sys.stderr)
+            return 1
+        if results["args"].get("quick") and args.results.parent == BENCH:
+            print("bench: error: the last run was a --quick one: its counts are too small to publish", file=sys.stderr)
+            return 1
+    else:
+        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGALRM, interrupt)
+        signal.alarm(args.time_limit)
+        started = time.monotonic()
+        try:
+            results = run(args)
+        except BenchError as error:
+            print(f"bench: error: {error}", file=sys.stderr)
+            return 1
+        except (KeyboardInterrupt, Interrupted) as error:
+            print(f"bench: interrupted ({str(error) or 'Ctrl-C'}); every process stopped", file=sys.stderr)
+            return 130
+        finally:
+            signal.alarm(0)
+        results["elapsed_s"] = time.monotonic() - started
 
-    BUILD.mkdir(exist_ok=True)
-    (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
+        BUILD.mkdir(exist_ok=True)
+        (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
     targets = report.targets(results)
     print(report.table(results, targets))
     args.results.parent.mkdir(parents=True, exist_ok=True)

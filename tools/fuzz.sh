@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${FUZZ_SECONDS:-300}
-targets=(FuzzEvents FuzzPayload FuzzBase64 FuzzSageMakerError FuzzRuntimeHeaders)
+# FUZZ_TARGETS="FuzzEvents FuzzBase64" runs only those.
+read -r -a targets <<< "${FUZZ_TARGETS:-FuzzEvents FuzzPayload FuzzBase64 FuzzSageMakerError FuzzRuntimeHeaders}"
 scratch=.build-fuzz
 
 mkdir -p "$scratch"

@@ -123,6 +123,7 @@ stopping, also SIGKILL whatever is left of its session and descendants.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -157,11 +158,25 @@ STOP_GRACE_S = 5.0
 POLL_S = 0.05
 
 
+PORT_ATTEMPTS = 3  # RIE starts tried when a picked port was taken meanwhile
+
+
 def free_port() -> int:
     """A loopback port that is free now (the usual small race applies)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """COUNT distinct loopback ports that are free now.  All are held open
+    until all are picked: one at a time, the kernel may hand out the same
+    port twice."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def function_env(standin_url: str) -> dict[str, str]:
@@ -461,17 +476,30 @@ class Lambda(_Process):
         for path, hint in ((self.rie, "tools/fetch-rie.sh"), (self.bootstrap, "make build")):
             if not (path.is_file() and os.access(path, os.X_OK)):
                 raise FileNotFoundError(f"{path} is missing or not executable: run {hint}")
-        self.runtime_api_port, self.invoke_port = free_port(), free_port()
-        self._spawn(
-            [
-                str(self.rie),
-                "--runtime-api-address", f"127.0.0.1:{self.runtime_api_port}",
-                "--runtime-interface-emulator-address", f"127.0.0.1:{self.invoke_port}",
-                str(self.bootstrap),
-            ],
-            env=self.env,
-            cwd=self.bootstrap.parent,
-        )
+        # A port we picked can be taken before the RIE binds it (any outgoing
+        # connection may get it as its ephemeral port); the RIE then exits
+        # with "address already in use", and new ports are tried.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            self.runtime_api_port, self.invoke_port = free_ports(2)
+            self._spawn(
+                [
+                    str(self.rie),
+                    "--runtime-api-address", f"127.0.0.1:{self.runtime_api_port}",
+                    "--runtime-interface-emulator-address", f"127.0.0.1:{self.invoke_port}",
+                    str(self.bootstrap),
+                ],
+                env=self.env,
+                cwd=self.bootstrap.parent,
+            )
+            try:
+                self._wait_listening()
+                return
+            except RuntimeError:
+                if attempt == PORT_ATTEMPTS or "address already in use" not in self.output():
+                    raise
+                shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _wait_listening(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
         while not (_port_open(self.invoke_port) and _port_open(self.runtime_api_port)):
             self._check_alive("the RIE")
@@ -481,8 +509,8 @@ class Lambda(_Process):
                     f"within {self.startup_timeout} s; output:\n{self.output()}"
                 )
             time.sleep(POLL_S)
-        # A port we picked could have been taken by someone else meanwhile;
-        # then the RIE fails to bind and exits.  Make sure it is still ours.
+        # Another process could have been listening on a port we picked, and
+        # the RIE failed to bind it after all.  Make sure the RIE is still up.
         self._check_alive("the RIE")
 
     def invoke(
