@@ -36,7 +36,7 @@ public final class PlainHTTPConnection {
     private var socket: Int32 = -1
     /// Received bytes not consumed yet.
     private var buffer: [UInt8] = []
-    private let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
+    private let scratch: UnsafeMutableRawBufferPointer
     /// Whether any byte of the current answer arrived: until one has, a failure on a reused
     /// connection means the server had closed it, and the request can be sent again.
     private var answerStarted = false
@@ -47,6 +47,8 @@ public final class PlainHTTPConnection {
         self.host = host
         self.port = port
         hostHeader = authority
+        // Allocated last: an init that throws never reaches `deinit`, which frees it.
+        scratch = .allocate(byteCount: 64 * 1024, alignment: 1)
     }
 
     deinit {
