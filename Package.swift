@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTPClient"]),
         .target(name: "SageMakerRuntime", dependencies: ["HTTPClient", "SigV4"]),
         .target(name: "LambdaEvents"),
-        .target(name: "Summarizer", dependencies: ["LambdaRuntime", "LambdaEvents", "SageMakerRuntime"]),
+        .target(name: "Summarizer", dependencies: ["HTTPClient", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime"]),
         .executableTarget(name: "bootstrap", dependencies: ["Summarizer"]),
 
         // A scriptable loopback HTTP server shared by the unit tests (not part of the product).

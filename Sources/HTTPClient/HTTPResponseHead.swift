@@ -44,7 +44,10 @@ struct HTTPResponseHead: Equatable {
     private mutating func apply(_ header: HTTPHeader) throws(HTTPClientError) {
         // Most names are none of the three: skip lower-casing those (this runs for every header
         // of every Runtime API answer).
-        guard [10, 14, 17].contains(header.name.utf8.count) else { return }
+        switch header.name.utf8.count {
+        case 10, 14, 17: break
+        default: return
+        }
         switch header.name.lowercased() {
         case "content-length":
             guard let length = Self.decimal(header.value), contentLength == nil || contentLength == length else {

@@ -61,7 +61,7 @@ public final class PlainHTTPConnection {
     public func send(
         method: HTTPMethod, path: String, headers: [HTTPHeader] = [], body: Data = Data(), timeoutMilliseconds: Int?
     ) throws(HTTPClientError) -> HTTPResponse {
-        let deadline = timeoutMilliseconds.map { Self.nowMilliseconds() + $0 }
+        let deadline = timeoutMilliseconds.map { MonotonicClock.nowMilliseconds() + $0 }
         let head = requestHead(method: method, path: path, headers: headers, bodyLength: body.count)
         // Bytes left over from an earlier answer mean the framing went wrong: start afresh.
         if !buffer.isEmpty { closeSocket() }
@@ -93,7 +93,7 @@ public final class PlainHTTPConnection {
         }
         defer { freeaddrinfo(list) }
 
-        let connectDeadline = min(deadline ?? .max, Self.nowMilliseconds() + Self.connectTimeoutMilliseconds)
+        let connectDeadline = min(deadline ?? .max, MonotonicClock.nowMilliseconds() + Self.connectTimeoutMilliseconds)
         var failure = "no address"
         var entry = list
         while let info = entry?.pointee {
@@ -215,10 +215,10 @@ public final class PlainHTTPConnection {
     private func readHead(deadline: Int?) throws(HTTPClientError) -> Int {
         var searchedUpTo = 0
         while true {
-            let terminator: [UInt8] = [0x0D, 0x0A, 0x0D, 0x0A]
             if buffer.count >= 4 {
-                for index in max(0, searchedUpTo - 3)...(buffer.count - 4) where buffer[index] == 0x0D {
-                    if buffer[index..<(index + 4)].elementsEqual(terminator) { return index + 4 }
+                for index in max(0, searchedUpTo - 3)...(buffer.count - 4)
+                where buffer[index] == 0x0D && buffer[index + 1] == 0x0A && buffer[index + 2] == 0x0D && buffer[index + 3] == 0x0A {
+                    return index + 4
                 }
                 searchedUpTo = buffer.count
             }
@@ -328,7 +328,7 @@ public final class PlainHTTPConnection {
         while true {
             var timeout: Int32 = -1
             if let deadline {
-                let left = deadline - nowMilliseconds()
+                let left = deadline - MonotonicClock.nowMilliseconds()
                 guard left > 0 else { return false }
                 timeout = Int32(clamping: left)
             }
@@ -337,12 +337,6 @@ public final class PlainHTTPConnection {
             if ready > 0 { return true }  // readable, writable, or an error the next call reports
             if ready < 0 && errno != EINTR { return true }
         }
-    }
-
-    private static func nowMilliseconds() -> Int {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return spec.tv_sec * 1000 + spec.tv_nsec / 1_000_000
     }
 
     private static func errnoText() -> String {

@@ -81,9 +81,9 @@ public final class SageMakerRuntimeClient {
         timeBudgetMilliseconds: Int,
         metrics: inout CallMetrics
     ) throws(SageMakerError) -> InvokeEndpointResponse {
-        let start = MonotonicMilliseconds.now()
-        defer { metrics.milliseconds = MonotonicMilliseconds.now() - start }
-        let remaining = { Int(Double(timeBudgetMilliseconds) - (MonotonicMilliseconds.now() - start)) }
+        let start = MonotonicClock.nowNanoseconds()
+        defer { metrics.milliseconds = MonotonicClock.millisecondsSince(start) }
+        let remaining = { Int(Double(timeBudgetMilliseconds) - MonotonicClock.millisecondsSince(start)) }
 
         let path = "\(basePath)/endpoints/\(request.endpointName)/invocations"
         let payloadHash = Digest.hex(Digest.sha256(request.body))
@@ -175,13 +175,5 @@ struct BaseURL {
         while path.hasSuffix("/") { path.removeLast() }
         guard !path.contains("?"), !path.contains("#") else { return nil }
         self.path = path
-    }
-}
-
-enum MonotonicMilliseconds {
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) * 1000 + Double(spec.tv_nsec) / 1_000_000
     }
 }
