@@ -311,6 +311,17 @@ class _Process:
         with open(os.path.join(self._dir, "output.log"), "rb") as log:
             return log.read().decode("utf-8", "replace")
 
+    def wait_for_output(self, text: str, count: int = 1, timeout: float = 5.0) -> str:
+        """The output once TEXT occurs COUNT times in it.  A function writes its
+        invocation's log line after posting the answer, so the line can trail
+        the answer by a moment."""
+        deadline = time.monotonic() + timeout
+        while (output := self.output()).count(text) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not {count} times in the output within {timeout} s:\n{output}")
+            time.sleep(0.01)
+        return output
+
     def _check_alive(self, what: str) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(

@@ -95,8 +95,16 @@ public enum HTTPClientError: Error, Equatable, CustomStringConvertible {
 }
 
 extension String {
+    /// Field names are ASCII tokens: compared byte by byte, nothing lower-cased into a new string.
     func caseInsensitiveEquals(_ other: String) -> Bool {
-        utf8.count == other.utf8.count && lowercased() == other.lowercased()
+        func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
+        guard utf8.count == other.utf8.count else { return false }
+        let equal = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in
+                (0..<a.count).allSatisfy { lowered(a[$0]) == lowered(b[$0]) }
+            }
+        }
+        return (equal ?? nil) ?? (lowercased() == other.lowercased())
     }
 }
 

@@ -11,18 +11,18 @@ struct HTTPResponseHead: Equatable {
     /// `bytes` is the head without the blank line that ends it. Lines end in CRLF; a bare LF is
     /// accepted as RFC 9112 allows.
     init(parsing bytes: ArraySlice<UInt8>) throws(HTTPClientError) {
-        var lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).makeIterator()
-        guard let statusLine = lines.next().map(Self.droppingCR), let parsed = Self.statusLine(statusLine) else {
+        var lines = Lines(bytes)
+        guard let statusLine = lines.next(), let parsed = Self.statusLine(statusLine) else {
             throw .receiveFailed("malformed status line")
         }
         status = parsed.status
         headers = []
+        headers.reserveCapacity(12)
         contentLength = nil
         isChunked = false
         closesConnection = !parsed.isHTTP11
 
-        while let rawLine = lines.next() {
-            let line = Self.droppingCR(rawLine)
+        while let line = lines.next() {
             if line.isEmpty { continue }
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
                   line[..<colon].allSatisfy(Self.isTokenByte) else {
@@ -70,20 +70,44 @@ struct HTTPResponseHead: Equatable {
 
     /// `HTTP/1.x SSS[ reason]`.
     private static func statusLine(_ line: ArraySlice<UInt8>) -> (status: Int, isHTTP11: Bool)? {
-        let bytes = Array(line)
-        guard bytes.count >= 12, bytes.starts(with: "HTTP/1.".utf8), bytes[8] == 0x20,
-              bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1"),
-              bytes.count == 12 || bytes[12] == 0x20,
-              let status = decimal(String(decoding: bytes[9..<12], as: UTF8.self)), status >= 100 else {
+        let start = line.startIndex
+        guard line.count >= 12, line.starts(with: "HTTP/1.".utf8), line[start + 8] == 0x20,
+              line[start + 7] == UInt8(ascii: "0") || line[start + 7] == UInt8(ascii: "1"),
+              line.count == 12 || line[start + 12] == 0x20,
+              let status = decimal(line[(start + 9)..<(start + 12)]), status >= 100 else {
             return nil
         }
-        return (status, bytes[7] == UInt8(ascii: "1"))
+        return (status, line[start + 7] == UInt8(ascii: "1"))
     }
 
     /// Digits only (no sign, no spaces), small enough for any body we would accept.
     private static func decimal(_ text: String) -> Int? {
-        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-        return Int(text)
+        decimal(text.utf8)
+    }
+
+    private static func decimal(_ digits: some Collection<UInt8>) -> Int? {
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var value = 0
+        for digit in digits {
+            guard digit >= 0x30 && digit <= 0x39 else { return nil }
+            value = value * 10 + Int(digit - 0x30)
+        }
+        return value
+    }
+
+    /// The lines of a head, without their CRLF (or bare LF, which RFC 9112 allows).
+    private struct Lines {
+        var rest: ArraySlice<UInt8>
+
+        init(_ bytes: ArraySlice<UInt8>) { rest = bytes }
+
+        mutating func next() -> ArraySlice<UInt8>? {
+            guard !rest.isEmpty else { return nil }
+            let end = rest.firstIndex(of: UInt8(ascii: "\n")) ?? rest.endIndex
+            let line = HTTPResponseHead.droppingCR(rest[..<end])
+            rest = end < rest.endIndex ? rest[(end + 1)...] : rest[rest.endIndex...]
+            return line
+        }
     }
 
     private static func droppingCR(_ line: ArraySlice<UInt8>) -> ArraySlice<UInt8> {

@@ -110,6 +110,9 @@ public final class PlainHTTPConnection {
                 connected = false
             }
             guard connected else { close(fd); continue }
+            // Blocking from here on: a `recv` without a deadline then waits by itself, with no
+            // `poll` first. Calls that have a deadline poll and pass MSG_DONTWAIT instead.
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
             var one: Int32 = 1
             _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             socket = fd
@@ -166,7 +169,7 @@ public final class PlainHTTPConnection {
                         var message = msghdr()
                         message.msg_iov = vectors.baseAddress
                         message.msg_iovlen = vectors.count
-                        return sendmsg(socket, &message, Int32(MSG_NOSIGNAL))
+                        return sendmsg(socket, &message, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
                     }
                     if count >= 0 {
                         sent += count
@@ -267,8 +270,16 @@ public final class PlainHTTPConnection {
         var filled = body.count
         body.count = end
         while filled < end {
-            guard Self.wait(socket, for: Int16(POLLIN), deadline: deadline) else { throw Self.timeout }
-            let received = body.withUnsafeMutableBytes { recv(socket, $0.baseAddress! + filled, end - filled, 0) }
+            var timedOut: HTTPClientError?
+            let received = body.withUnsafeMutableBytes { bytes in
+                do throws(HTTPClientError) {
+                    return try receive(into: bytes.baseAddress! + filled, count: end - filled, deadline: deadline)
+                } catch {
+                    timedOut = error
+                    return -1
+                }
+            }
+            if let timedOut { throw timedOut }
             if received > 0 {
                 filled += received
             } else if received == 0 {
@@ -306,8 +317,7 @@ public final class PlainHTTPConnection {
     /// Appends what the socket has (waiting for something if need be); 0 means the peer closed.
     private func fill(deadline: Int?) throws(HTTPClientError) -> Int {
         while true {
-            guard Self.wait(socket, for: Int16(POLLIN), deadline: deadline) else { throw Self.timeout }
-            let count = recv(socket, scratch.baseAddress, scratch.count, 0)
+            let count = try receive(into: scratch.baseAddress!, count: scratch.count, deadline: deadline)
             if count >= 0 {
                 if count > 0 { answerStarted = true }
                 buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[..<count]))
@@ -317,6 +327,15 @@ public final class PlainHTTPConnection {
                 throw .receiveFailed(Self.errnoText())
             }
         }
+    }
+
+    /// One `recv`: what it returns, errno set when negative. Without a deadline the blocking
+    /// `recv` is the wait, no `poll` first: this is the Runtime API's `/next`, on the critical
+    /// path of every invocation.
+    private func receive(into pointer: UnsafeMutableRawPointer, count: Int, deadline: Int?) throws(HTTPClientError) -> Int {
+        guard deadline != nil else { return recv(socket, pointer, count, 0) }
+        guard Self.wait(socket, for: Int16(POLLIN), deadline: deadline) else { throw Self.timeout }
+        return recv(socket, pointer, count, Int32(MSG_DONTWAIT))
     }
 
     // MARK: Helpers

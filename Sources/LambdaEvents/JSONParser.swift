@@ -137,19 +137,43 @@ private struct JSONParser {
         return value
     }
 
-    /// From the opening quote to past the closing one. Runs without escapes are copied whole.
+    /// From the opening quote to past the closing one. Runs without escapes are copied whole;
+    /// when only checking (`keepsValues` false) no string is built at all.
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let string = try makeString(UnsafeBufferPointer(rebasing: bytes[start..<index]), at: start)
-                index += 1
-                return string
+        // Articles are long: scan the plain run with no bounds check per byte, noting
+        // whether it has any non-ASCII byte (only then does it need UTF-8 validation).
+        var nonASCII: UInt8 = 0
+        let end = bytes.count
+        if let base = bytes.baseAddress {
+            var position = index
+            // Eight bytes at a time while none of them can end the run (SWAR: a byte below 0x20,
+            // a quote or a backslash sets its high bit in `stops`).
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            while position + 8 <= end {
+                let word = UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)
+                let quotes = word ^ (ones &* 0x22), backslashes = word ^ (ones &* 0x5C)
+                let stops = ((word &- ones &* 0x20) | (quotes &- ones) | (backslashes &- ones)) & ~word & highs
+                if stops != 0 { break }
+                if word & highs != 0 { nonASCII = 0x80 }
+                position += 8
             }
-            if byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+            while position < end {
+                let byte = base[position]
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 { break }
+                nonASCII |= byte
+                position += 1
+            }
+            index = position
+        }
+        if index < end && bytes[index] == UInt8(ascii: "\"") {
+            let run = UnsafeBufferPointer(rebasing: bytes[start..<index])
             index += 1
+            if nonASCII < 0x80 {
+                return keepsValues ? String(decoding: run, as: UTF8.self) : ""
+            }
+            return try makeString(run, at: start)
         }
         var unescaped = Array(bytes[start..<index])
         while index < bytes.count {
@@ -219,6 +243,10 @@ private struct JSONParser {
     }
 
     private func makeString(_ utf8: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
+        guard keepsValues else {
+            guard (try? UTF8Span(validating: utf8.span)) != nil else { throw failure("invalid UTF-8 in a string", at: offset) }
+            return ""
+        }
         guard let string = String(validating: utf8, as: UTF8.self) else {
             throw failure("invalid UTF-8 in a string", at: offset)
         }

@@ -14,6 +14,15 @@ import Foundation
 public protocol LambdaHandler {
     /// The response body to post to `/response`, or the error to post to `/error`.
     mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data
+
+    /// Runs once the answer (response or error) is posted and before the next `/next`: for work
+    /// the caller need not wait for, such as writing the invocation's log line. Lambda bills this
+    /// time and keeps its logs with the invocation; it just no longer delays the answer.
+    mutating func afterResponse()
+}
+
+extension LambdaHandler {
+    public mutating func afterResponse() {}
 }
 
 /// The event loop of a custom runtime: `/next`, handle, `/response` or `/error`, forever.
@@ -73,6 +82,7 @@ public enum LambdaRuntime {
                 } catch let error as FunctionError {
                     try runtime.reportError(requestID: requestID, error)
                 }
+                handler.afterResponse()
             } catch let error as RuntimeAPIError {
                 logger.log(.fatal, "stopping: \(error)", requestID: requestID)
                 return 1

@@ -15,12 +15,24 @@ public struct SigningTime: Sendable, Equatable {
         var seconds = time_t(secondsSince1970)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        let fields: [(value: Int32, width: Int)] = [
+            (parts.tm_year + 1900, 4), (parts.tm_mon + 1, 2), (parts.tm_mday, 2),
+            (parts.tm_hour, 2), (parts.tm_min, 2), (parts.tm_sec, 2),
+        ]
+        amzDate = String(unsafeUninitializedCapacity: 16) { out in
+            var position = 0
+            for (index, field) in fields.enumerated() {
+                if index == 3 { out[position] = UInt8(ascii: "T"); position += 1 }
+                var value = Int(field.value)
+                for digit in (0..<field.width).reversed() {
+                    out[position + digit] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                position += field.width
+            }
+            out[position] = UInt8(ascii: "Z")
+            return position + 1
         }
-        amzDate = pad(parts.tm_year + 1900, 4) + pad(parts.tm_mon + 1, 2) + pad(parts.tm_mday, 2) + "T"
-            + pad(parts.tm_hour, 2) + pad(parts.tm_min, 2) + pad(parts.tm_sec, 2) + "Z"
     }
 
     public static func now() -> SigningTime {
@@ -42,6 +54,7 @@ public final class SigV4Signer {
     public let normalizesPath: Bool
 
     private var cachedSigningKey: (dateStamp: Substring, key: [UInt8])?
+    private var cachedCanonicalURI: (path: String, canonical: String)?
 
     public init(credentials: AWSCredentials, region: String, service: String, normalizesPath: Bool = true) {
         self.credentials = credentials
@@ -83,10 +96,11 @@ public final class SigV4Signer {
         if let token = credentials.sessionToken, options.signsSessionToken {
             added.append(("X-Amz-Security-Token", token))
         }
-        let (canonical, signedHeaders) = canonicalRequest(
-            method: method, path: path, query: query, headers: headers + added, payloadHash: payloadHash)
-        let toSign = stringToSign(canonicalRequest: canonical, time: time)
-        let signature = signature(stringToSign: toSign, dateStamp: time.dateStamp)
+        var canonical: [UInt8] = []
+        canonical.reserveCapacity(1024)
+        let signedHeaders = appendCanonicalRequest(
+            method: method, path: path, query: query, headers: headers + added, payloadHash: payloadHash, to: &canonical)
+        let signature = signature(stringToSign: stringToSignBytes(canonicalRequest: canonical, time: time), dateStamp: time.dateStamp)
         added.append(("Authorization", authorization(signedHeaders: signedHeaders, signature: signature, time: time)))
         if let token = credentials.sessionToken, !options.signsSessionToken {
             added.append(("X-Amz-Security-Token", token))
@@ -95,27 +109,53 @@ public final class SigV4Signer {
     }
 
     // MARK: Stages
+    //
+    // Each stage also exists on bytes: a request is signed without building the intermediate
+    // strings, which cost more than the hashing itself.
 
     /// Stage 1: the canonical request and the `SignedHeaders` list it covers.
     public func canonicalRequest(
         method: String, path: String, query: String, headers: [Header], payloadHash: String
     ) -> (canonicalRequest: String, signedHeaders: String) {
-        let (canonicalHeaders, signedHeaders) = Self.canonicalHeaders(headers)
-        let canonical = [
-            method.uppercased(),
-            Self.canonicalURI(path, normalize: normalizesPath),
-            Self.canonicalQuery(query),
-            canonicalHeaders,
-            signedHeaders,
-            payloadHash,
-        ].joined(separator: "\n")
-        return (canonical, signedHeaders)
+        var canonical: [UInt8] = []
+        let signedHeaders = appendCanonicalRequest(
+            method: method, path: path, query: query, headers: headers, payloadHash: payloadHash, to: &canonical)
+        return (String(decoding: canonical, as: UTF8.self), signedHeaders)
+    }
+
+    private func appendCanonicalRequest(
+        method: String, path: String, query: String, headers: [Header], payloadHash: String, to out: inout [UInt8]
+    ) -> String {
+        let newline = UInt8(ascii: "\n")
+        out.append(contentsOf: method.uppercased().utf8)
+        out.append(newline)
+        out.append(contentsOf: canonicalURI(path).utf8)
+        out.append(newline)
+        if !query.isEmpty { out.append(contentsOf: Self.canonicalQuery(query).utf8) }
+        out.append(newline)
+        let signedHeaders = Self.appendCanonicalHeaders(headers, to: &out)
+        out.append(newline)
+        out.append(contentsOf: signedHeaders.utf8)
+        out.append(newline)
+        out.append(contentsOf: payloadHash.utf8)
+        return signedHeaders
     }
 
     /// Stage 2: what the signing key signs.
     public func stringToSign(canonicalRequest: String, time: SigningTime) -> String {
-        let hash = Digest.hex(Digest.sha256(Array(canonicalRequest.utf8)))
-        return "AWS4-HMAC-SHA256\n\(time.amzDate)\n\(scope(dateStamp: time.dateStamp))\n\(hash)"
+        String(decoding: stringToSignBytes(canonicalRequest: Array(canonicalRequest.utf8), time: time), as: UTF8.self)
+    }
+
+    private func stringToSignBytes(canonicalRequest: [UInt8], time: SigningTime) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160)
+        out.append(contentsOf: "AWS4-HMAC-SHA256\n".utf8)
+        out.append(contentsOf: time.amzDate.utf8)
+        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: scope(dateStamp: time.dateStamp).utf8)
+        out.append(UInt8(ascii: "\n"))
+        out.append(contentsOf: Digest.hex(Digest.sha256(canonicalRequest)).utf8)
+        return out
     }
 
     /// Stage 3: the key derived from the secret for one day, region and service.
@@ -131,7 +171,12 @@ public final class SigV4Signer {
 
     /// Stage 4: the hex signature.
     public func signature(stringToSign: String, dateStamp: Substring) -> String {
-        Digest.hex(Digest.hmacSHA256(key: signingKey(dateStamp: dateStamp), data: stringToSign))
+        signature(stringToSign: Array(stringToSign.utf8), dateStamp: dateStamp)
+    }
+
+    private func signature(stringToSign: [UInt8], dateStamp: Substring) -> String {
+        let key = signingKey(dateStamp: dateStamp)
+        return Digest.hex(stringToSign.withUnsafeBufferPointer { Digest.hmacSHA256(key: key, bytes: $0) })
     }
 
     public func authorization(signedHeaders: String, signature: String, time: SigningTime) -> String {
@@ -141,6 +186,14 @@ public final class SigV4Signer {
 
     private func scope(dateStamp: Substring) -> String {
         "\(dateStamp)/\(region)/\(service)/aws4_request"
+    }
+
+    /// A client signs the same path again and again: its canonical form is kept.
+    private func canonicalURI(_ path: String) -> String {
+        if let cached = cachedCanonicalURI, cached.path == path { return cached.canonical }
+        let canonical = Self.canonicalURI(path, normalize: normalizesPath)
+        cachedCanonicalURI = (path, canonical)
+        return canonical
     }
 
     // MARK: Canonical forms
@@ -188,64 +241,95 @@ public final class SigV4Signer {
     /// Names lower-cased and sorted; values trimmed with inner whitespace runs collapsed;
     /// repeated names joined with commas in the order given.
     static func canonicalHeaders(_ headers: [Header]) -> (canonical: String, signed: String) {
-        let names = headers.map { $0.name.lowercased() }
-        // Sorting indices with ties broken by position keeps repeated names in the order given.
-        let order = names.indices.sorted { a, b in
-            let (x, y) = (names[a].utf8, names[b].utf8)
-            return x.elementsEqual(y) ? a < b : x.lexicographicallyPrecedes(y)
-        }
-        var canonical = ""
-        var signed = ""
-        canonical.reserveCapacity(headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 2 })
-        var previous: String?
-        for index in order {
-            let name = names[index]
-            if name == previous {
-                canonical.removeLast()  // the previous value's "\n": this value joins it
-                canonical += ","
-            } else {
-                if previous != nil { signed += ";" }
-                signed += name
-                canonical += name
-                canonical += ":"
-            }
-            canonical += collapseWhitespace(headers[index].value)
-            canonical += "\n"
-            previous = name
-        }
-        return (canonical, signed)
+        var canonical: [UInt8] = []
+        let signed = appendCanonicalHeaders(headers, to: &canonical)
+        return (String(decoding: canonical, as: UTF8.self), signed)
     }
 
-    /// Trimmed, with runs of spaces, tabs, CR and LF made one space. Values that need no change
-    /// (all of ours) come back as they are, without a copy.
-    private static func collapseWhitespace(_ value: String) -> String {
-        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
-        let utf8 = value.utf8
-        var previousWasSpace = true  // so a leading space counts as a change
-        var needsChange = false
-        for byte in utf8 {
-            if isWhitespace(byte) {
-                if previousWasSpace || byte != 0x20 { needsChange = true; break }
-                previousWasSpace = true
-            } else {
-                previousWasSpace = false
-            }
+    /// Appends the canonical header lines (each ending in a newline) and returns `SignedHeaders`.
+    /// Names are compared and written lower-cased on their bytes, never copied into new strings.
+    private static func appendCanonicalHeaders(_ headers: [Header], to out: inout [UInt8]) -> String {
+        // Sorting indices with ties broken by position keeps repeated names in the order given.
+        let order = headers.indices.sorted { a, b in
+            let order = compareIgnoringASCIICase(headers[a].name, headers[b].name)
+            return order == 0 ? a < b : order < 0
         }
-        guard needsChange || (previousWasSpace && !utf8.isEmpty) else { return value }
+        var signed: [UInt8] = []
+        signed.reserveCapacity(order.count * 24)
+        var previous: Int?
+        for index in order {
+            let name = headers[index].name
+            if let previous, compareIgnoringASCIICase(headers[previous].name, name) == 0 {
+                out[out.count - 1] = UInt8(ascii: ",")  // the previous value's newline: this value joins it
+            } else {
+                if previous != nil { signed.append(UInt8(ascii: ";")) }
+                appendLowercased(name, to: &signed)
+                appendLowercased(name, to: &out)
+                out.append(UInt8(ascii: ":"))
+            }
+            appendCollapsingWhitespace(headers[index].value, to: &out)
+            out.append(UInt8(ascii: "\n"))
+            previous = index
+        }
+        return String(decoding: signed, as: UTF8.self)
+    }
 
-        var result: [UInt8] = []
-        result.reserveCapacity(utf8.count)
-        var pendingSpace = false
-        for byte in utf8 {
-            if isWhitespace(byte) {
-                pendingSpace = !result.isEmpty
-            } else {
-                if pendingSpace { result.append(0x20) }
-                pendingSpace = false
-                result.append(byte)
+    /// Trimmed, with runs of spaces, tabs, CR and LF made one space. A value that needs no change
+    /// (all of ours, session tokens of a kilobyte included) is copied whole.
+    private static func appendCollapsingWhitespace(_ value: String, to out: inout [UInt8]) {
+        func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+        withBytes(value) { bytes in
+            var previousWasSpace = true  // so a leading space counts as a change
+            var needsChange = false
+            for byte in bytes where isWhitespace(byte) || previousWasSpace {
+                if isWhitespace(byte) && (previousWasSpace || byte != 0x20) { needsChange = true; break }
+                previousWasSpace = isWhitespace(byte)
+            }
+            if !needsChange && !(previousWasSpace && !bytes.isEmpty) {
+                out.append(contentsOf: bytes)
+                return
+            }
+            var pendingSpace = false
+            var wroteAny = false
+            for byte in bytes {
+                if isWhitespace(byte) {
+                    pendingSpace = wroteAny
+                } else {
+                    if pendingSpace { out.append(0x20) }
+                    pendingSpace = false
+                    wroteAny = true
+                    out.append(byte)
+                }
             }
         }
-        return String(decoding: result, as: UTF8.self)
+    }
+
+    private static func appendLowercased(_ text: String, to out: inout [UInt8]) {
+        let start = out.count
+        withBytes(text) { out.append(contentsOf: $0) }
+        for index in start..<out.count { out[index] = asciiLowercased(out[index]) }
+    }
+
+    /// Negative, zero or positive as `x` sorts before, with or after `y`, ASCII letters compared lower-cased.
+    private static func compareIgnoringASCIICase(_ x: String, _ y: String) -> Int {
+        withBytes(x) { a in
+            withBytes(y) { b in
+                for index in 0..<min(a.count, b.count) {
+                    let (p, q) = (asciiLowercased(a[index]), asciiLowercased(b[index]))
+                    if p != q { return p < q ? -1 : 1 }
+                }
+                return a.count - b.count
+            }
+        }
+    }
+
+    private static func withBytes<Result>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(text.utf8).withUnsafeBufferPointer(body)
+    }
+
+    private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
     /// RFC 3986 encoding as SigV4 defines it: only `A-Z a-z 0-9 - _ . ~` stay as they are.

@@ -24,10 +24,23 @@ public struct SummarizeRequest: Sendable, Equatable {
 
     public var inputs: Inputs
     public var parameters: GenerationParameters?
+    /// The JSON this request was decoded from, when it says exactly what `jsonValue` says: the
+    /// model then gets those bytes, not a second copy of every article written out again.
+    private var document: Data?
 
     public init(inputs: Inputs, parameters: GenerationParameters? = nil) {
         self.inputs = inputs
         self.parameters = parameters
+    }
+
+    /// Two requests are equal when they ask the same, however their JSON was spelled.
+    public static func == (lhs: SummarizeRequest, rhs: SummarizeRequest) -> Bool {
+        lhs.inputs == rhs.inputs && lhs.parameters == rhs.parameters
+    }
+
+    /// The body of the model call.
+    public var body: Data {
+        document ?? jsonValue.serialized()
     }
 
     /// What is sent to the endpoint: the checked payload, nothing else of the event.
@@ -53,10 +66,11 @@ public struct SummarizeRequest: Sendable, Equatable {
         } catch {
             throw PayloadError(field: nil, JSONProblem.describe(error))
         }
-        return try from(value)
+        return try from(value, document: json)
     }
 
-    public static func from(_ value: JSONValue) throws(PayloadError) -> SummarizeRequest {
+    /// `document`, when given, is the JSON `value` was parsed from.
+    public static func from(_ value: JSONValue, document: Data? = nil) throws(PayloadError) -> SummarizeRequest {
         guard case .object(let object) = value else {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }
@@ -70,7 +84,11 @@ public struct SummarizeRequest: Sendable, Equatable {
         case .object(let fields)?: parameters = try GenerationParameters(fields)
         case let other?: throw PayloadError(field: "parameters", "must be an object, got \(other.typeName)")
         }
-        return SummarizeRequest(inputs: inputs, parameters: parameters)
+        var request = SummarizeRequest(inputs: inputs, parameters: parameters)
+        // A strictly parsed document with no other fields is the payload itself; only an explicit
+        // `"parameters": null` is left out of `jsonValue`.
+        if object["parameters"] != JSONValue.null { request.document = document }
+        return request
     }
 
     private static func decodeInputs(_ value: JSONValue?) throws(PayloadError) -> Inputs {

@@ -19,6 +19,8 @@ public struct SummarizerHandler: LambdaHandler {
     let logger: Logger
     let sageMaker: SageMakerRuntimeClient
     let front: HTTPFront
+    /// The invocation's log line, written once the answer is posted (see `afterResponse`).
+    private var pendingLogLine: InvocationLogLine?
 
     public init(configuration: Configuration, logger: Logger) throws(FunctionError) {
         self.configuration = configuration
@@ -66,7 +68,7 @@ public struct SummarizerHandler: LambdaHandler {
             let result = Result { () throws(SummarizeFailure) -> Data in
                 let request: SummarizeRequest
                 do throws(PayloadError) {
-                    request = try SummarizeRequest.from(value)
+                    request = try SummarizeRequest.from(value, document: invocation.event)
                 } catch {
                     throw .invalidPayload(error)
                 }
@@ -84,7 +86,7 @@ public struct SummarizerHandler: LambdaHandler {
 
     /// Direct invocations keep the Python handler's contract: the model's JSON is the result,
     /// and a failure is a Lambda function error.
-    private func finishDirect(
+    private mutating func finishDirect(
         _ invocation: Invocation, _ result: Result<Data, SummarizeFailure>, start: UInt64,
         metrics: SageMakerRuntimeClient.CallMetrics
     ) throws(FunctionError) -> Data {
@@ -119,18 +121,29 @@ public struct SummarizerHandler: LambdaHandler {
         }
     }
 
-    private func logInvocation(
+    private mutating func logInvocation(
         _ invocation: Invocation, kind: String, status: String, start: UInt64,
         metrics: SageMakerRuntimeClient.CallMetrics, bytesOut: Int
     ) {
-        logger.log(.info, "invocation", requestID: invocation.context.requestID, [
-            "kind": .string(kind),
-            "status": .string(status),
-            "ms": .double(MonotonicClock.millisecondsSince(start)),
-            "sagemakerMs": .double(metrics.milliseconds),
-            "attempts": .int(metrics.attempts),
-            "bytesIn": .int(invocation.event.count),
-            "bytesOut": .int(bytesOut),
+        guard logger.isEnabled(.info) else { return }
+        pendingLogLine = InvocationLogLine(
+            requestID: invocation.context.requestID, kind: kind, status: status,
+            milliseconds: MonotonicClock.millisecondsSince(start), metrics: metrics,
+            bytesIn: invocation.event.count, bytesOut: bytesOut)
+    }
+
+    /// Formatting and writing the log line no longer delays the answer.
+    public mutating func afterResponse() {
+        guard let line = pendingLogLine else { return }
+        pendingLogLine = nil
+        logger.log(.info, "invocation", requestID: line.requestID, [
+            "kind": .string(line.kind),
+            "status": .string(line.status),
+            "ms": .double(line.milliseconds),
+            "sagemakerMs": .double(line.metrics.milliseconds),
+            "attempts": .int(line.metrics.attempts),
+            "bytesIn": .int(line.bytesIn),
+            "bytesOut": .int(line.bytesOut),
         ])
     }
 
@@ -140,7 +153,7 @@ public struct SummarizerHandler: LambdaHandler {
         _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
         inferenceID: String? = nil
     ) throws(SummarizeFailure) -> Data {
-        let body = request.jsonValue.serialized()
+        let body = request.body
         guard body.count <= HTTPFront.maximumBodyBytes else { throw .payloadTooLarge(bytes: body.count) }
         if logger.isEnabled(.debug) {
             // Articles can be long and private: only a debug level shows a short preview.
@@ -176,6 +189,17 @@ public struct SummarizerHandler: LambdaHandler {
         }
         return response.body
     }
+}
+
+/// What the one `info` line per invocation says.
+private struct InvocationLogLine {
+    var requestID: String
+    var kind: String
+    var status: String
+    var milliseconds: Double
+    var metrics: SageMakerRuntimeClient.CallMetrics
+    var bytesIn: Int
+    var bytesOut: Int
 }
 
 /// Why a summary could not be produced, with the `type` both kinds of caller see: the

@@ -69,6 +69,35 @@ import Testing
         #expect(failure([0x22, 0x61, 0x00, 0x22]) != nil)
     }
 
+    /// Long strings are scanned eight bytes at a time: whatever ends or breaks a plain run must
+    /// be found at every position of a word, and in both modes.
+    @Test func everyPositionOfALongStringIsChecked() throws {
+        for position in 0..<24 {
+            var text = Array(repeating: UInt8(ascii: "a"), count: 24)
+            text[position] = UInt8(ascii: "\\")
+            text.insert(UInt8(ascii: "n"), at: position + 1)
+            let escaped = try parse(#"""# + String(decoding: text, as: UTF8.self) + #"""#)
+            #expect(escaped == .string(String(repeating: "a", count: position) + "\n" + String(repeating: "a", count: 23 - position)))
+
+            var quoted = Array(repeating: UInt8(ascii: "b"), count: 25)
+            quoted[position] = UInt8(ascii: "\"")
+            let document = [UInt8(ascii: "[")] + [UInt8(ascii: "\"")] + quoted + [UInt8(ascii: "]")]
+            #expect(failure(document) != nil, "a quote at \(position) must end the string")
+            let first = try JSONValue(parsing: Data([UInt8(ascii: "[")] + [UInt8(ascii: "\"")] + quoted[..<position] + [UInt8(ascii: "\""), UInt8(ascii: "]")]))
+            #expect(first == .array([.string(String(repeating: "b", count: position))]))
+
+            for bad: [UInt8] in [[0x1F], [0x00], [0xFF], [0xC3], [0xED, 0xA0, 0x80]] {
+                var broken = Array(repeating: UInt8(ascii: "c"), count: 24)
+                broken.replaceSubrange(position..<position + 1, with: bad)
+                #expect(failure([0x22] + broken + [0x22]) != nil, "byte \(bad) at \(position) must be refused")
+            }
+            var accented = Array(repeating: UInt8(ascii: "d"), count: 24)
+            accented.replaceSubrange(position..<position + 1, with: [0xC3, 0xA9])
+            #expect(try parse(String(decoding: [0x22] + accented + [0x22], as: UTF8.self)) == .string(String(decoding: accented, as: UTF8.self)))
+            try JSONValue.validate(Data([0x22] + accented + [0x22]))
+        }
+    }
+
     @Test func nestingIsBoundedWithoutExhaustingTheStack() throws {
         let limit = JSONValue.maximumDepth
         _ = try parse(String(repeating: "[", count: limit) + String(repeating: "]", count: limit))

@@ -9,6 +9,8 @@ import Glibc
 
 private struct EchoHandler: LambdaHandler {
     var invocations = 0
+    /// Called from `afterResponse`, so a test can see when that ran.
+    var onAfterResponse: () -> Void = {}
 
     mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
         invocations += 1
@@ -17,6 +19,8 @@ private struct EchoHandler: LambdaHandler {
         }
         return Data("echo:".utf8) + invocation.event
     }
+
+    mutating func afterResponse() { onAfterResponse() }
 }
 
 private func event(_ requestID: String, _ body: String) -> ScriptedResponse {
@@ -86,8 +90,11 @@ private func event(_ requestID: String, _ body: String) -> ScriptedResponse {
         let capture = try LogCapture()
         let logger = Logger(format: .json, fileDescriptor: capture.writeFD)
 
+        // How many requests the Runtime API had seen each time `afterResponse` ran.
+        final class Seen: @unchecked Sendable { var counts: [Int] = [] }
+        let seen = Seen()
         let status = LambdaRuntime.run(environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: logger) {
-            EchoHandler()
+            EchoHandler(onAfterResponse: { seen.counts.append(server.requests.count) })
         }
 
         #expect(status == 1, "ends when /next fails")
@@ -103,6 +110,7 @@ private func event(_ requestID: String, _ body: String) -> ScriptedResponse {
             "GET /2018-06-01/runtime/invocation/next",
         ])
         try #require(requests.count == 8)
+        #expect(seen.counts == [2, 5, 7], "after each answer was posted, before the next /next")
         #expect(requests[1].bodyText == "echo:ping")
         #expect(requests[1].header("Lambda-Runtime-Function-Error-Type") == nil)
 

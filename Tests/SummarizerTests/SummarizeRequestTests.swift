@@ -32,6 +32,21 @@ import Testing
         #expect(try decode(#"{"inputs": "x", "parameters": null}"#).parameters == nil)
     }
 
+    @Test func aPayloadGoesToTheModelAsItCame() throws {
+        let json = "{\n  \"parameters\": {\"max_length\": 60, \"custom\": [1.50, \"\\u00e9\"]},\n  \"inputs\": [\"One.\", \"Two.\"]\n}"
+        #expect(try decode(json).body == Data(json.utf8))
+    }
+
+    @Test func aPayloadWithNullParametersIsWrittenWithout() throws {
+        let request = try decode(#"{"inputs": "x", "parameters": null}"#)
+        #expect(request.body == Data(#"{"inputs":"x"}"#.utf8))
+    }
+
+    @Test func requestsAreEqualWhateverTheirSpelling() throws {
+        #expect(try decode(#"{"inputs": ["a"]}"#) == SummarizeRequest(inputs: .batch(["a"])))
+        #expect(try decode(#"{"inputs":"a"}"#) != SummarizeRequest(inputs: .batch(["a"])))
+    }
+
     @Test func unknownParametersPassThroughUnchanged() throws {
         let request = try decode(#"{"inputs": "x", "parameters": {"custom": {"a": [1, 2.5, "z", null, true]}, "max_length": 60}}"#)
         let encoded = request.jsonValue.serialized()

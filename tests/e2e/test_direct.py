@@ -9,6 +9,8 @@ from pathlib import Path
 
 import harness
 
+INVOCATION_LINE = "\tinvocation kind="  # the text log line every invocation ends with
+
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
@@ -108,8 +110,9 @@ def test_wrong_secret_is_reported_as_access_denied_without_leaking_it(make_lambd
     assert error["errorType"] == "UpstreamAccessDenied"
     assert "InvalidSignatureException" in error["errorMessage"]
     assert "sagemaker:InvokeEndpoint" in error["errorMessage"]
-    assert secret not in body.decode() and secret not in function.output()
-    assert harness.SESSION_TOKEN not in function.output()
+    output = function.wait_for_output(INVOCATION_LINE)
+    assert secret not in body.decode() and secret not in output
+    assert harness.SESSION_TOKEN not in output
 
 
 def test_model_error_carries_the_models_message_and_is_not_retried(make_lambda, standin):
@@ -136,4 +139,4 @@ def test_throttling_is_retried_within_the_budget(make_lambda, standin):
     answer = invoke_json(function, {"inputs": "Retried article. Second."})
     assert answer[0]["generated_text"] == "Retried article."
     assert standin.stats()["invocations"] == 3
-    assert "attempts=3" in function.output()
+    function.wait_for_output("attempts=3")

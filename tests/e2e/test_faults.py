@@ -41,7 +41,7 @@ def test_throttled_twice_then_ok_after_three_attempts(make_lambda, standin):
     response, _ = invoke_proxy(function)
     assert response["statusCode"] == 200
     assert standin.stats()["invocations"] == 3
-    assert "attempts=3" in function.output()
+    function.wait_for_output("attempts=3")
 
 
 def test_always_throttled_answers_429_well_before_the_deadline(make_lambda, standin):
@@ -124,7 +124,7 @@ def test_unreachable_endpoint_is_502_after_retries(make_lambda, standin):
     response, elapsed = invoke_proxy(function)
     assert response["statusCode"] == 502
     assert json.loads(response["body"])["error"]["type"] == "UpstreamUnreachable"
-    assert "attempts=3" in function.output()
+    function.wait_for_output("attempts=3")
 
 
 # --- Against the scriptable Runtime API --------------------------------------------------------
