@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestHTTPServer"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
         .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "TestHTTPServer"]),
-        .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime"]),
+        .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime", "HTTPClient"]),
         .testTarget(name: "LambdaEventsTests", dependencies: ["LambdaEvents"], exclude: ["Fixtures"]),
         .testTarget(name: "SummarizerTests", dependencies: ["Summarizer"]),
     ],
