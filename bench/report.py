@@ -306,10 +306,10 @@ the same document.
 - **Warm latency** is measured by the client, from sending the invocation to the RIE to the last
   byte of the answer, over one kept-alive connection with a pre-built request
   (`KeepAliveInvoker`); it includes the RIE's two hops and the stand-in's work, which is why the
-  stand-in's own service time (from its log: request dispatch to last byte written, 0.1 ms
+  stand-in's own service time (from its log: request dispatch to last byte written, 1 µs
   resolution) is shown beside it. The proxy is not in the path. Each function first serves
-  {r['warm']['swift']['warmup']} unrecorded invocations, then the recorded ones in 10 interleaved
-  blocks. Percentiles are nearest-rank (each is a real sample).
+  {r['warm']['swift']['warmup']} unrecorded invocations, then the recorded ones in
+  {r['args'].get('warm_blocks', 10)} interleaved blocks. Percentiles are nearest-rank (each is a real sample).
 - **Peak RSS** = `VmHWM` of the function process in `/proc/PID/status` after the warm invocations
   (the pid stamp_exec recorded: `exec` keeps it through `sh` → loader → `summarizer` and
   `sh` → `python3`). It counts file-backed pages too (the binaries and libraries as mapped), and

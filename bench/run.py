@@ -74,6 +74,10 @@ INVOKE_TIMEOUT_S = 90  # client-side bound on any one invocation
 FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
 TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version / demangle
 
+# Warm invocations run in this many blocks per function, in rotating order: this machine's speed
+# drifts within seconds, and short blocks spread a slow spell over all three functions alike.
+WARM_BLOCKS = 50
+
 # The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
 LARGE_BATCH_BYTES = 5_000_000
 
@@ -562,6 +566,7 @@ def run(args: argparse.Namespace) -> dict:
     functions = [SWIFT, python, floor]
     results: dict = {"machine": info, "args": vars(args).copy(), "large_batch": {}}
     results["args"]["command"] = " ".join(["python3", "bench/run.py", *sys.argv[1:]])
+    results["args"]["warm_blocks"] = WARM_BLOCKS
 
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
@@ -628,7 +633,7 @@ def run(args: argparse.Namespace) -> dict:
             _, entry["log_offset"] = standin_times_ms(standins[function.key], 0)
 
         latencies = {f.key: [] for f in functions}
-        blocks = split_blocks(args.invocations, 10)
+        blocks = split_blocks(args.invocations, WARM_BLOCKS)
         for round_index, block in enumerate(blocks):
             order = functions[round_index % 3:] + functions[:round_index % 3]
             for function in order:
@@ -638,7 +643,8 @@ def run(args: argparse.Namespace) -> dict:
                     check_answer(function, status, body)
                     samples.append(seconds * 1e3)
                 live[function.key]["calls"] += block
-            progress(f"warm: block {round_index + 1}/{len(blocks)}")
+            if (round_index + 1) % 10 == 0 or round_index + 1 == len(blocks):
+                progress(f"warm: block {round_index + 1}/{len(blocks)}")
 
         results["warm"] = {}
         for function in functions:

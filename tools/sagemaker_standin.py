@@ -649,7 +649,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             # Path without the query string: a presigned query could carry
             # credentials.  Headers and bodies are never logged.
             sys.stderr.write(
-                f"{self.command} {path} {self._status or '-'} {elapsed_ms:.1f}ms\n"
+                f"{self.command} {path} {self._status or '-'} {elapsed_ms:.3f}ms\n"
             )
             sys.stderr.flush()
 

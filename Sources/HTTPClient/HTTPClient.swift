@@ -33,6 +33,8 @@ public final class HTTPClient {
     private let errorBuffer: UnsafeMutablePointer<CChar>
     /// Reused across requests so a warm request allocates no new buffers for small responses.
     private let sink = ResponseSink()
+    /// One `Name: value` line at a time for `curl_slist_append` (which copies it): no string per header.
+    private var headerLine: [UInt8] = []
 
     public init(configuration: Configuration = .init()) throws(HTTPClientError) {
         HTTPClient.initializeLibcurlOnce
@@ -68,7 +70,14 @@ public final class HTTPClient {
             curl_slist_free_all(headerList)
         }
         for header in request.headers {
-            headerList = curl_slist_append(headerList, "\(header.name): \(header.value)")
+            headerLine.removeAll(keepingCapacity: true)
+            headerLine.append(contentsOf: header.name.utf8)
+            headerLine.append(contentsOf: ": ".utf8)
+            headerLine.append(contentsOf: header.value.utf8)
+            headerLine.append(0)
+            headerList = headerLine.withUnsafeBufferPointer { line in
+                line.withMemoryRebound(to: CChar.self) { curl_slist_append(headerList, $0.baseAddress) }
+            }
         }
         // libcurl would otherwise add `Expect: 100-continue` to large POSTs and wait a round trip.
         headerList = curl_slist_append(headerList, "Expect:")

@@ -144,12 +144,20 @@ public final class PlainHTTPConnection {
 
     // MARK: Request
 
+    /// Written straight into bytes: one allocation, not a string per line.
     private func requestHead(method: HTTPMethod, path: String, headers: [HTTPHeader], bodyLength: Int) -> [UInt8] {
-        var head = "\(method.rawValue) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\n"
-        for header in headers { head += "\(header.name): \(header.value)\r\n" }
-        if method == .post { head += "Content-Length: \(bodyLength)\r\n" }
-        head += "\r\n"
-        return Array(head.utf8)
+        var head: [UInt8] = []
+        head.reserveCapacity(256 + headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        func line(_ parts: String...) {
+            for part in parts { head.append(contentsOf: part.utf8) }
+            head.append(contentsOf: [0x0D, 0x0A])
+        }
+        line(method.rawValue, " ", path, " HTTP/1.1")
+        line("Host: ", hostHeader)
+        for header in headers { line(header.name, ": ", header.value) }
+        if method == .post { line("Content-Length: ", String(bodyLength)) }
+        head.append(contentsOf: [0x0D, 0x0A])
+        return head
     }
 
     /// Head and body in one `sendmsg` where the socket takes them: no copy of the body.
@@ -218,13 +226,18 @@ public final class PlainHTTPConnection {
     private func readHead(deadline: Int?) throws(HTTPClientError) -> Int {
         var searchedUpTo = 0
         while true {
-            if buffer.count >= 4 {
-                for index in max(0, searchedUpTo - 3)...(buffer.count - 4)
-                where buffer[index] == 0x0D && buffer[index + 1] == 0x0A && buffer[index + 2] == 0x0D && buffer[index + 3] == 0x0A {
-                    return index + 4
+            let end: Int? = buffer.withUnsafeBufferPointer { bytes in
+                var index = max(0, searchedUpTo - 3)
+                while index + 3 < bytes.count {
+                    if bytes[index + 3] == 0x0A, bytes[index + 2] == 0x0D, bytes[index + 1] == 0x0A, bytes[index] == 0x0D {
+                        return index + 4
+                    }
+                    index += 1
                 }
-                searchedUpTo = buffer.count
+                return nil
             }
+            if let end { return end }
+            searchedUpTo = buffer.count
             guard buffer.count <= Self.largestHead else { throw .receiveFailed("response head over \(Self.largestHead) bytes") }
             guard try fill(deadline: deadline) > 0 else {
                 throw .receiveFailed(buffer.isEmpty ? "the server closed the connection without answering" : "the server closed the connection in the middle of the response head")

@@ -54,6 +54,7 @@ public final class SigV4Signer {
     public let normalizesPath: Bool
 
     private var cachedSigningKey: (dateStamp: Substring, key: [UInt8])?
+    private var cachedScope: (dateStamp: Substring, scope: String)?
     private var cachedCanonicalURI: (path: String, canonical: String)?
 
     public init(credentials: AWSCredentials, region: String, service: String, normalizesPath: Bool = true) {
@@ -185,7 +186,10 @@ public final class SigV4Signer {
     }
 
     private func scope(dateStamp: Substring) -> String {
-        "\(dateStamp)/\(region)/\(service)/aws4_request"
+        if let cached = cachedScope, cached.dateStamp == dateStamp { return cached.scope }
+        let scope = "\(dateStamp)/\(region)/\(service)/aws4_request"
+        cachedScope = (dateStamp, scope)
+        return scope
     }
 
     /// A client signs the same path again and again: its canonical form is kept.
@@ -307,7 +311,9 @@ public final class SigV4Signer {
     private static func appendLowercased(_ text: String, to out: inout [UInt8]) {
         let start = out.count
         withBytes(text) { out.append(contentsOf: $0) }
-        for index in start..<out.count { out[index] = asciiLowercased(out[index]) }
+        out.withUnsafeMutableBufferPointer { bytes in
+            for index in start..<bytes.count { bytes[index] = asciiLowercased(bytes[index]) }
+        }
     }
 
     /// Negative, zero or positive as `x` sorts before, with or after `y`, ASCII letters compared lower-cased.

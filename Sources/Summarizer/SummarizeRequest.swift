@@ -175,7 +175,7 @@ public struct GenerationParameters: Sendable, Equatable {
     }
 
     private static func check(_ name: String, _ value: JSONValue, _ kind: Kind) throws(PayloadError) {
-        let field = "parameters.\(name)"
+        var field: String { "parameters.\(name)" }
         switch kind {
         case .integer(let range):
             guard case .int(let number) = value else {
