@@ -283,16 +283,16 @@ public final class PlainHTTPConnection {
         var filled = body.count
         body.count = end
         while filled < end {
-            var timedOut: HTTPClientError?
+            var failure: HTTPClientError?
             let received = body.withUnsafeMutableBytes { bytes in
                 do throws(HTTPClientError) {
                     return try receive(into: bytes.baseAddress! + filled, count: end - filled, deadline: deadline)
                 } catch {
-                    timedOut = error
+                    failure = error
                     return -1
                 }
             }
-            if let timedOut { throw timedOut }
+            if let failure { throw failure }
             if received > 0 {
                 filled += received
             } else if received == 0 {

@@ -15,9 +15,10 @@ public protocol LambdaHandler {
     /// The response body to post to `/response`, or the error to post to `/error`.
     mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data
 
-    /// Runs once the answer (response or error) is posted and before the next `/next`: for work
-    /// the caller need not wait for, such as writing the invocation's log line. Lambda bills this
-    /// time and keeps its logs with the invocation; it just no longer delays the answer.
+    /// Runs once the answer (response or error) is posted, or posting it failed, and before the
+    /// next `/next`: for work the caller need not wait for, such as writing the invocation's log
+    /// line. Lambda bills this time and keeps its logs with the invocation; it just no longer
+    /// delays the answer.
     mutating func afterResponse()
 }
 
@@ -76,13 +77,14 @@ public enum LambdaRuntime {
 
             let requestID = invocation.context.requestID
             do {
+                // Also when posting failed: the invocation's log line then precedes the fatal one.
+                defer { handler.afterResponse() }
                 do {
                     let response = try handler.handle(invocation)
                     try deliver(response, for: requestID, to: runtime, logger: logger)
                 } catch let error as FunctionError {
                     try runtime.reportError(requestID: requestID, error)
                 }
-                handler.afterResponse()
             } catch let error as RuntimeAPIError {
                 logger.log(.fatal, "stopping: \(error)", requestID: requestID)
                 return 1

@@ -242,16 +242,10 @@ public final class SigV4Signer {
             .joined(separator: "&")
     }
 
-    /// Names lower-cased and sorted; values trimmed with inner whitespace runs collapsed;
-    /// repeated names joined with commas in the order given.
-    static func canonicalHeaders(_ headers: [Header]) -> (canonical: String, signed: String) {
-        var canonical: [UInt8] = []
-        let signed = appendCanonicalHeaders(headers, to: &canonical)
-        return (String(decoding: canonical, as: UTF8.self), signed)
-    }
-
-    /// Appends the canonical header lines (each ending in a newline) and returns `SignedHeaders`.
-    /// Names are compared and written lower-cased on their bytes, never copied into new strings.
+    /// Appends the canonical header lines (each ending in a newline) and returns `SignedHeaders`:
+    /// names lower-cased and sorted; values trimmed with inner whitespace runs collapsed; repeated
+    /// names joined with commas in the order given. Names are compared and written lower-cased
+    /// on their bytes, never copied into new strings.
     private static func appendCanonicalHeaders(_ headers: [Header], to out: inout [UInt8]) -> String {
         // Sorting indices with ties broken by position keeps repeated names in the order given.
         let order = headers.indices.sorted { a, b in

@@ -70,6 +70,30 @@ private func event(_ requestID: String, _ body: String) -> ScriptedResponse {
         #expect(capture.finishLines().contains { $0.contains("FATAL") && $0.contains("ENDPOINT_NAME is not set") })
     }
 
+    @Test(.enabled(if: getenv("_X_AMZN_TRACE_ID") == nil, "_X_AMZN_TRACE_ID is set in the test environment"))
+    func afterResponseRunsEvenWhenTheAnswerCannotBePosted() throws {
+        let server = try TestHTTPServer(script: [
+            event("req-1", "ping"),
+            ScriptedResponse(status: 500, body: "response refused"),
+            ScriptedResponse(status: 500, body: "error refused too"),
+        ])
+        defer { server.stop() }
+        let capture = try LogCapture()
+        final class Calls: @unchecked Sendable { var count = 0 }
+        let calls = Calls()
+
+        let status = LambdaRuntime.run(
+            environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
+        ) {
+            EchoHandler(onAfterResponse: { calls.count += 1 })
+        }
+
+        #expect(status == 1)
+        #expect(server.requests.count == 3)
+        #expect(calls.count == 1, "the invocation's deferred work still runs before the process stops")
+        #expect(capture.finishLines().last?.contains("FATAL") == true)
+    }
+
     // `run` sets or unsets `_X_AMZN_TRACE_ID` per invocation. With no trace header and the variable
     // absent, that is an `unsetenv` that changes nothing, so this test does not race other tests
     // reading the environment.
