@@ -50,7 +50,7 @@ struct HTTPResponseHead: Equatable {
         }
         switch header.name.lowercased() {
         case "content-length":
-            guard let length = Self.decimal(header.value), contentLength == nil || contentLength == length else {
+            guard let length = Self.decimal(header.value.utf8), contentLength == nil || contentLength == length else {
                 throw .receiveFailed("invalid Content-Length \(header.value.prefix(40))")
             }
             contentLength = length
@@ -81,10 +81,6 @@ struct HTTPResponseHead: Equatable {
     }
 
     /// Digits only (no sign, no spaces), small enough for any body we would accept.
-    private static func decimal(_ text: String) -> Int? {
-        decimal(text.utf8)
-    }
-
     private static func decimal(_ digits: some Collection<UInt8>) -> Int? {
         guard !digits.isEmpty, digits.count <= 18 else { return nil }
         var value = 0

@@ -16,7 +16,7 @@ import Foundation
 /// Why not `HTTPClient`: three requests an invocation went through libcurl, and two of them
 /// (`/next`, `/response`) need none of what it offers (TLS, proxies, redirects, DNS timeouts).
 /// Through libcurl each cost about 90 K instructions and a dozen system calls; here it is one
-/// `sendmsg`, a `poll` and a `recv` or two.
+/// `sendmsg` and a `recv` or two, with a `poll` first only when the request has a deadline.
 ///
 /// What it does handle: `Content-Length`, chunked and close-delimited bodies, `Connection:
 /// close`, interim 1xx answers, and a connection the server dropped while the process was frozen

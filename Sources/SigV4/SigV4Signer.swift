@@ -53,8 +53,8 @@ public final class SigV4Signer {
     /// RFC 3986 path normalisation: every service but S3.
     public let normalizesPath: Bool
 
-    private var cachedSigningKey: (dateStamp: Substring, key: [UInt8])?
-    private var cachedScope: (dateStamp: Substring, scope: String)?
+    /// What depends only on the day (the derived key and the credential scope): once a day.
+    private var cachedDay: (dateStamp: Substring, key: [UInt8], scope: String)?
     private var cachedCanonicalURI: (path: String, canonical: String)?
 
     public init(credentials: AWSCredentials, region: String, service: String, normalizesPath: Bool = true) {
@@ -132,7 +132,7 @@ public final class SigV4Signer {
         out.append(newline)
         out.append(contentsOf: canonicalURI(path).utf8)
         out.append(newline)
-        if !query.isEmpty { out.append(contentsOf: Self.canonicalQuery(query).utf8) }
+        out.append(contentsOf: Self.canonicalQuery(query).utf8)
         out.append(newline)
         let signedHeaders = Self.appendCanonicalHeaders(headers, to: &out)
         out.append(newline)
@@ -161,13 +161,7 @@ public final class SigV4Signer {
 
     /// Stage 3: the key derived from the secret for one day, region and service.
     public func signingKey(dateStamp: Substring) -> [UInt8] {
-        if let cached = cachedSigningKey, cached.dateStamp == dateStamp { return cached.key }
-        let dateKey = Digest.hmacSHA256(key: Array("AWS4\(credentials.secretAccessKey)".utf8), data: dateStamp)
-        let regionKey = Digest.hmacSHA256(key: dateKey, data: region)
-        let serviceKey = Digest.hmacSHA256(key: regionKey, data: service)
-        let key = Digest.hmacSHA256(key: serviceKey, data: "aws4_request")
-        cachedSigningKey = (dateStamp, key)
-        return key
+        day(dateStamp).key
     }
 
     /// Stage 4: the hex signature.
@@ -186,10 +180,18 @@ public final class SigV4Signer {
     }
 
     private func scope(dateStamp: Substring) -> String {
-        if let cached = cachedScope, cached.dateStamp == dateStamp { return cached.scope }
+        day(dateStamp).scope
+    }
+
+    private func day(_ dateStamp: Substring) -> (key: [UInt8], scope: String) {
+        if let cached = cachedDay, cached.dateStamp == dateStamp { return (cached.key, cached.scope) }
+        let dateKey = Digest.hmacSHA256(key: Array("AWS4\(credentials.secretAccessKey)".utf8), data: dateStamp)
+        let regionKey = Digest.hmacSHA256(key: dateKey, data: region)
+        let serviceKey = Digest.hmacSHA256(key: regionKey, data: service)
+        let key = Digest.hmacSHA256(key: serviceKey, data: "aws4_request")
         let scope = "\(dateStamp)/\(region)/\(service)/aws4_request"
-        cachedScope = (dateStamp, scope)
-        return scope
+        cachedDay = (dateStamp, key, scope)
+        return (key, scope)
     }
 
     /// A client signs the same path again and again: its canonical form is kept.
