@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib -Xswiftc -Osize
+SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib
 BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 

@@ -14,7 +14,7 @@ import html
 
 MB = 1_000_000
 KEYS = ("swift", "python", "floor")
-LABELS = {"swift": "Swift", "python": "Python", "floor": "floor"}
+LABELS = {"swift": "Swift", "python": "Python", "floor": "floor", "floor_libcurl": "floor + libcurl"}
 COLOURS = {"swift": "#f05138", "python": "#3572a5", "floor": "#8a8a8a"}
 
 
@@ -107,6 +107,16 @@ def _fmt(value: float | None, kind: str) -> str:
     return f"{value:.2f}" if kind == "mb" or value >= 1 else f"{value:.3f}"
 
 
+def libcurl_reference(r: dict) -> str | None:
+    """The floor with its SageMaker POST through libcurl: what the mandated library alone costs."""
+    if "floor_libcurl" not in r["warm"]:
+        return None  # a run from before this reference existed
+    p50 = {k: r["warm"][k]["latency_ms"]["p50"] for k in ("swift", "floor", "floor_libcurl")}
+    return (f"Reference, warm p50: floor + libcurl {p50['floor_libcurl']:.3f} ms = "
+            f"{p50['floor_libcurl'] / p50['floor']:.3f} × floor; Swift = "
+            f"{p50['swift'] / p50['floor_libcurl']:.3f} × floor + libcurl.")
+
+
 def table(r: dict, target_list: list[dict]) -> str:
     header = ("figure", "Swift", "Python", "floor", "Swift/Python", "Swift/floor")
     lines = []
@@ -123,6 +133,8 @@ def table(r: dict, target_list: list[dict]) -> str:
     width = max(len(t["text"]) for t in target_list)
     for t in target_list:
         out.append(f"{'PASS' if t['pass'] else 'FAIL'}  {t['text'].ljust(width)}  {t['measured']}")
+    if reference := libcurl_reference(r):
+        out += ["", reference]
     return "\n".join(out)
 
 
@@ -153,7 +165,9 @@ def markdown(r: dict, target_list: list[dict], svg_name: str) -> str:
     cold_table = _md_table(["function", "starts", "min", "median", "p90", "p99", "max", "mean",
                             "RIE \"Init Duration\" median (not used)"], cold_rows, "lrrrrrrrr")
     warm_rows = []
-    for k in KEYS:
+    for k in (*KEYS, "floor_libcurl"):
+        if k not in r["warm"]:
+            continue
         w = r["warm"][k]
         s = w["standin_ms"] or {}
         warm_rows.append([LABELS[k], str(w["latency_ms"]["n"]), *dist(w["latency_ms"]),
@@ -215,6 +229,10 @@ def markdown(r: dict, target_list: list[dict], svg_name: str) -> str:
     else:
         callgrind_text = "Not run (`--callgrind-invocations 0`)."
 
+    reference = libcurl_reference(r)
+    reference_text = ("\n" + reference + " The design makes every implementation pay for libcurl: this "
+                      "splits the gap to the floor into libcurl's share and the bootstrap's own.\n"
+                      if reference else "")
     load_before = ", ".join(f"{x:.2f}" for x in m["load_before"])
     load_after = ", ".join(f"{x:.2f}" for x in m.get("load_after", ()))
     return f"""# Benchmark: Swift bootstrap vs the Python handler vs a C floor
@@ -233,7 +251,7 @@ Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it.
 
 Sizes in MB = 10^6 bytes. Ratios are Swift's figure divided by the other's. "–": not measured
 (the floor serves the warm benchmark event only, so it has no batch figures, and no zip).
-
+{reference_text}
 ## Machine and run
 
 | | |
@@ -277,6 +295,10 @@ report under `.build-bench/quick/` and never here. Raw figures of the last run:
   stand-in with SigV4 headers signed once at start (re-signed only if the event differs or the
   signature gets old), `POST /response` with the stand-in's answer, on raw kept-alive sockets. No
   JSON, no validation, no logging.
+- **floor + libcurl** (a reference, warm latency only): the same floor built with `-DFLOOR_LIBCURL`,
+  its `POST` to the stand-in made through a kept-alive libcurl easy handle set up as the bootstrap's
+  `HTTPClient` sets up its own, loading the package's `libcurl.so.4`; same request headers as the
+  floor. It takes part in the warm blocks like the others.
 
 All three run under AWS's Runtime Interface Emulator (`.tools/aws-lambda-rie`) and call
 `tools/sagemaker_standin.py` (one per function, so each log holds one function's calls), which
@@ -286,8 +308,8 @@ the same document.
 
 ## Method
 
-- **Interleaving.** Every phase goes round-robin between the three, rotating which goes first, so
-  that drift in the machine's speed (other jobs, frequency) hits all three alike.
+- **Interleaving.** Every phase goes round-robin between the functions, rotating which goes first, so
+  that drift in the machine's speed (other jobs, frequency) hits them all alike.
 - **Cold start** = from the moment the function process is exec'd to its first
   `GET /2018-06-01/runtime/invocation/next`: everything the function does before it can take work.
   The RIE's own "Init Duration" (shown above for reference) is not used: it does not measure this

@@ -20,8 +20,10 @@ the way it is):
   swift   dist/package/bootstrap (sh -> bundled loader -> bin/summarizer)
   python  bench/baseline/bootstrap (sh -> python3 -m awslambdaric handler.handler)
   floor   bench/floor/floor.c: /next, one pre-signed POST, /response on raw sockets
+and, as a reference in the warm phase only, floor_libcurl: the floor built with
+-DFLOOR_LIBCURL, its POST made through the package's libcurl.
 
-Phases, each interleaved round-robin between the three so that machine drift
+Phases, each interleaved round-robin between the functions so that machine drift
 hits them alike: cold starts (a fresh RIE per start), warm invocations (one
 RIE per function, blocks of invocations in rotating order), then the 5 MB
 batch (swift, python) and callgrind (swift).  Everything binds 127.0.0.1 on
@@ -116,13 +118,23 @@ def build_native() -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     built = {}
     # The floor is fully static (see floor.c): no loader work at start, a true floor.
+    # floor-libcurl is the same floor posting to the stand-in through libcurl (warm phase only).
     for name, source, flags in (("floor", BENCH / "floor" / "floor.c", ["-static", "-lcrypto"]),
+                                ("floor-libcurl", BENCH / "floor" / "floor.c", ["-DFLOOR_LIBCURL", "-lcurl", "-lcrypto"]),
                                 ("stamp_exec", BENCH / "stamp_exec.c", [])):
         target = out / name
         result = run_tool(["cc", "-O2", "-Wall", "-o", str(target), str(source), *flags])
         if result.returncode != 0:
             raise BenchError(f"cc {name}.c failed (run bench/setup.sh?):\n{result.stderr}")
         built[name] = target
+    # floor-libcurl loads the package's libcurl.so.4 (the one the bootstrap uses) but nothing
+    # else of the package: a directory holding only that library goes on its LD_LIBRARY_PATH.
+    libcurl_dir = out / "package-libcurl"
+    libcurl_dir.mkdir(exist_ok=True)
+    link = libcurl_dir / "libcurl.so.4"
+    link.unlink(missing_ok=True)
+    link.symlink_to(PACKAGE / "lib" / "libcurl.so.4")
+    built["package_libcurl_dir"] = libcurl_dir
     return built
 
 
@@ -564,6 +576,10 @@ def run(args: argparse.Namespace) -> dict:
     })
     floor = Function("floor", "floor", native["floor"], {"FLOOR_EVENT_FILE": str(EVENT_FILE)})
     functions = [SWIFT, python, floor]
+    # A reference, warm latency only: how much of the gap to the floor is libcurl's.
+    floor_libcurl = Function("floor_libcurl", "floor + libcurl", native["floor-libcurl"], {
+        "FLOOR_EVENT_FILE": str(EVENT_FILE), "LD_LIBRARY_PATH": str(native["package_libcurl_dir"])})
+    warm_functions = [*functions, floor_libcurl]
     results: dict = {"machine": info, "args": vars(args).copy(), "large_batch": {}}
     results["args"]["command"] = " ".join(["python3", "bench/run.py", *sys.argv[1:]])
     results["args"]["warm_blocks"] = WARM_BLOCKS
@@ -572,7 +588,7 @@ def run(args: argparse.Namespace) -> dict:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
         # One stand-in per function: its log then holds that function's calls only.
         standins = {f.key: stack.enter_context(harness.StandIn("--session-token", harness.SESSION_TOKEN))
-                    for f in functions}
+                    for f in warm_functions}
 
         # ---- cold starts: a fresh RIE per start, round-robin, rotating the order.
         # Evict the functions' files, then one unrecorded round reads them back in: the
@@ -599,7 +615,7 @@ def run(args: argparse.Namespace) -> dict:
 
         # ---- warm: one RIE per function, kept for the warm and large phases.
         live = {}
-        for function in functions:
+        for function in warm_functions:
             standin = standins[function.key]
             standin.reset()  # counters only; the log goes on, so note where this phase starts
             _, log_start = standin_times_ms(standin, 0)
@@ -617,11 +633,11 @@ def run(args: argparse.Namespace) -> dict:
 
         # The three must answer the same document (Python re-serialises it, so compare parsed).
         answers = {key: json.loads(v["first_answer"]) for key, v in live.items()}
-        if not answers["swift"] == answers["python"] == answers["floor"]:
+        if not answers["swift"] == answers["python"] == answers["floor"] == answers["floor_libcurl"]:
             raise BenchError(f"the functions disagree on the answer: {answers}")
 
         warmup = max(20, min(500, args.invocations // 10))
-        for function in functions:
+        for function in warm_functions:
             entry = live[function.key]
             for _ in range(warmup):
                 status, body, _ = entry["invoker"].invoke(event)
@@ -632,10 +648,11 @@ def run(args: argparse.Namespace) -> dict:
             wait_standin_times(standins[function.key], entry["log_start"], entry["calls"])
             _, entry["log_offset"] = standin_times_ms(standins[function.key], 0)
 
-        latencies = {f.key: [] for f in functions}
+        latencies = {f.key: [] for f in warm_functions}
         blocks = split_blocks(args.invocations, WARM_BLOCKS)
         for round_index, block in enumerate(blocks):
-            order = functions[round_index % 3:] + functions[:round_index % 3]
+            shift = round_index % len(warm_functions)
+            order = warm_functions[shift:] + warm_functions[:shift]
             for function in order:
                 invoker, samples = live[function.key]["invoker"], latencies[function.key]
                 for _ in range(block):
@@ -647,7 +664,7 @@ def run(args: argparse.Namespace) -> dict:
                 progress(f"warm: block {round_index + 1}/{len(blocks)}")
 
         results["warm"] = {}
-        for function in functions:
+        for function in warm_functions:
             entry, standin = live[function.key], standins[function.key]
             service = wait_standin_times(standin, entry["log_offset"], args.invocations)
             succeeded = standin.stats()["succeeded"]

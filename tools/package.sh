@@ -20,7 +20,7 @@ out=dist/package
 zip_path=dist/summarizer-lambda.zip
 binary=.build/release/bootstrap
 
-swift build -c release --static-swift-stdlib -Xswiftc -Osize --product bootstrap >/dev/null
+swift build -c release --static-swift-stdlib --product bootstrap >/dev/null
 rm -rf "$out" "$zip_path"
 mkdir -p "$out/bin" "$out/lib"
 strip --strip-all -o "$out/bin/summarizer" "$binary"

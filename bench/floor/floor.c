@@ -27,6 +27,12 @@
  * Build: cc -O2 -static -o floor floor.c -lcrypto
  * (fully static: no dynamic loader, no libcrypto.so to map and relocate at
  * start; of libcrypto only the SHA-256 code comes in)
+ *
+ * With -DFLOOR_LIBCURL (cc -O2 -DFLOOR_LIBCURL -o floor-libcurl floor.c -lcurl -lcrypto)
+ * the POST to the stand-in goes through a kept-alive libcurl easy handle set up
+ * as the bootstrap's HTTPClient sets up its own, with the very same request
+ * headers as the plain floor.  The design makes every real implementation pay
+ * for libcurl, so this variant measures what that alone costs over the floor.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -50,6 +56,9 @@
  * start-up cost is exactly what is avoided here (see sha256()). */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
+#ifdef FLOOR_LIBCURL
+#include <curl/curl.h>
+#endif
 
 #define SIGN_MAX_AGE_S 240 /* re-sign well inside the 5-minute skew window */
 
@@ -342,6 +351,9 @@ typedef struct {
     buf_t signed_body;
     time_t signed_at;
     int have_signature;
+#ifdef FLOOR_LIBCURL
+    struct curl_slist *curl_headers; /* the head's header lines but Host and Content-Length */
+#endif
 } signer_t;
 
 /* Builds the complete request head (request line + headers) for BODY, signed now. */
@@ -400,6 +412,19 @@ static void sign(signer_t *s, const char *body, size_t body_len) {
     if (n < 0 || (size_t)n >= sizeof head) die("request head too long");
     s->head.len = 0;
     buf_append(&s->head, head, (size_t)n);
+#ifdef FLOOR_LIBCURL
+    /* libcurl writes the request line, Host and Content-Length itself; an empty
+     * "Accept:" drops the catch-all Accept it would add: the wire request is the floor's. */
+    curl_slist_free_all(s->curl_headers);
+    s->curl_headers = NULL;
+    char *save = NULL;
+    char *line = strtok_r(head, "\r\n", &save); /* the request line: skipped */
+    while ((line = strtok_r(NULL, "\r\n", &save)))
+        if (strncasecmp(line, "Host:", 5) && strncasecmp(line, "Content-Length:", 15))
+            s->curl_headers = curl_slist_append(s->curl_headers, line);
+    s->curl_headers = curl_slist_append(s->curl_headers, "Accept:");
+    if (!s->curl_headers) die("out of memory");
+#endif
     s->signed_body.len = 0;
     buf_append(&s->signed_body, body, body_len);
     s->signed_at = now;
@@ -414,6 +439,49 @@ static void read_file(const char *path, buf_t *out) {
     while ((n = read(fd, chunk, sizeof chunk)) > 0) buf_append(out, chunk, (size_t)n);
     close(fd);
 }
+
+#ifdef FLOOR_LIBCURL
+static size_t curl_body(char *data, size_t size, size_t count, void *context) {
+    buf_append((buf_t *)context, data, size * count);
+    return size * count;
+}
+
+static size_t curl_header(char *data, size_t size, size_t count, void *context) {
+    (void)data, (void)context; /* the status comes from CURLINFO_RESPONSE_CODE */
+    return size * count;
+}
+
+/* The options HTTPClient.swift sets once on its handle... */
+static CURL *curl_open(response_t *r) {
+    CURL *curl = curl_easy_init();
+    if (!curl) die("curl_easy_init failed");
+    curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
+    /* No CURLOPT_PROXY: like the bootstrap, libcurl honours http(s)_proxy. */
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, curl_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, curl_header);
+    return curl;
+}
+
+/* ...and the ones it sets for every request. */
+static void curl_exchange(CURL *curl, const char *url, signer_t *s, const buf_t *body, response_t *r) {
+    r->body.len = 0;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 60000L);
+    curl_easy_setopt(curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body->data);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, s->curl_headers);
+    CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) die("libcurl: %s", curl_easy_strerror(code));
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    r->status = (int)status;
+}
+#endif
 
 /* ---------------------------------------------------------------- main loop */
 
@@ -448,6 +516,11 @@ int main(void) {
     static const char next_request[] = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: runtime\r\n\r\n";
     response_t event = {0}, answer = {0}, ack = {0};
     char post_head[512];
+#ifdef FLOOR_LIBCURL
+    CURL *curl = curl_open(&answer);
+    char curl_url[1024];
+    snprintf(curl_url, sizeof curl_url, "http://%s%s", s.host, s.path);
+#endif
 
     for (;;) {
         struct iovec next_iov[1] = {{(void *)next_request, sizeof next_request - 1}};
@@ -458,8 +531,12 @@ int main(void) {
         if (!s.have_signature || now - s.signed_at > SIGN_MAX_AGE_S || event.body.len != s.signed_body.len ||
             memcmp(event.body.data, s.signed_body.data, event.body.len) != 0)
             sign(&s, event.body.data, event.body.len);
+#ifdef FLOOR_LIBCURL
+        curl_exchange(curl, curl_url, &s, &event.body, &answer);
+#else
         struct iovec sm_iov[2] = {{s.head.data, s.head.len}, {event.body.data, event.body.len}};
         exchange(&sagemaker, sm_iov, 2, &answer);
+#endif
 
         /* A failed model call becomes a function error, body passed through. */
         const char *kind = answer.status == 200 ? "response" : "error";
