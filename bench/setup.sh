@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what `python3 bench/run.py` needs, idempotently and quietly when it is all there:
-#   - valgrind (callgrind), a C compiler and libssl-dev (the floor signs with libcrypto), via apt;
+#   - valgrind (callgrind), a C compiler, libssl-dev (the floor signs with libcrypto) and
+#     libcurl4-openssl-dev (the floor + libcurl reference), via apt;
 #   - AWS's Runtime Interface Emulator at .tools/aws-lambda-rie (tools/fetch-rie.sh);
 #   - .build-bench/venv: the interpreter environment the Python baseline runs in, with the pinned
 #     bench/requirements.txt (awslambdaric, boto3) and nothing else (no pip, no setuptools .pth
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-tools/apt-install.sh valgrind libssl-dev gcc libc6-dev
+tools/apt-install.sh valgrind libssl-dev libcurl4-openssl-dev gcc libc6-dev
 
 tools/fetch-rie.sh >/dev/null
 
