@@ -77,7 +77,7 @@ FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
 TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version / demangle
 
 # Warm invocations run in this many blocks per function, in rotating order: this machine's speed
-# drifts within seconds, and short blocks spread a slow spell over all three functions alike.
+# drifts within seconds, and short blocks spread a slow spell over all the functions alike.
 WARM_BLOCKS = 50
 
 # The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
@@ -631,7 +631,7 @@ def run(args: argparse.Namespace) -> dict:
             live[function.key] = {"fn": fn, "invoker": invoker, "pid": pid, "first_answer": body,
                                   "hwm_after_first": vm_hwm_bytes(pid), "calls": 1, "log_start": log_start}
 
-        # The three must answer the same document (Python re-serialises it, so compare parsed).
+        # All must answer the same document (Python re-serialises it, so compare parsed).
         answers = {key: json.loads(v["first_answer"]) for key, v in live.items()}
         if not answers["swift"] == answers["python"] == answers["floor"] == answers["floor_libcurl"]:
             raise BenchError(f"the functions disagree on the answer: {answers}")

@@ -160,6 +160,9 @@ POLL_S = 0.05
 
 PORT_ATTEMPTS = 3  # RIE starts tried when a picked port was taken meanwhile
 
+# Every invocation ends with this text log line, written just after its answer is posted.
+INVOCATION_LINE = "\tinvocation kind="
+
 
 def free_port() -> int:
     """A loopback port that is free now (the usual small race applies)."""

@@ -208,7 +208,7 @@ final class ResponseSink {
             name: String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
             value: String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self))
         // Room for the whole body at once: growing by doubling would hold up to twice a large body.
-        if header.name.utf8.count == 14, header.name.lowercased() == "content-length",
+        if header.name.caseInsensitiveEquals("Content-Length"),
            let length = Int(header.value), length > 0, length <= Self.largestReservation {
             body.reserveCapacity(length)
         }

@@ -42,29 +42,20 @@ struct HTTPResponseHead: Equatable {
     }
 
     private mutating func apply(_ header: HTTPHeader) throws(HTTPClientError) {
-        // Most names are none of the three: skip lower-casing those (this runs for every header
-        // of every Runtime API answer).
-        switch header.name.utf8.count {
-        case 10, 14, 17: break
-        default: return
-        }
-        switch header.name.lowercased() {
-        case "content-length":
+        if header.name.caseInsensitiveEquals("Content-Length") {
             guard let length = Self.decimal(header.value.utf8), contentLength == nil || contentLength == length else {
                 throw .receiveFailed("invalid Content-Length \(header.value.prefix(40))")
             }
             contentLength = length
-        case "transfer-encoding":
+        } else if header.name.caseInsensitiveEquals("Transfer-Encoding") {
             let last = header.value.split(separator: ",").last.map { $0.trimmingHTTPWhitespace().lowercased() }
             guard last == "chunked" else { throw .receiveFailed("unsupported Transfer-Encoding \(header.value.prefix(40))") }
             isChunked = true
-        case "connection":
+        } else if header.name.caseInsensitiveEquals("Connection") {
             let options = header.value.split(separator: ",").map { $0.trimmingHTTPWhitespace().lowercased() }
             // `close` wins over anything else; `keep-alive` only matters to an HTTP/1.0 answer.
             if options.contains("close") { closesConnection = true; saidClose = true }
             if options.contains("keep-alive") && !saidClose { closesConnection = false }
-        default:
-            break
         }
     }
 

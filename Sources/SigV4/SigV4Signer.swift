@@ -15,23 +15,30 @@ public struct SigningTime: Sendable, Equatable {
         var seconds = time_t(secondsSince1970)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let fields: [(value: Int32, width: Int)] = [
-            (parts.tm_year + 1900, 4), (parts.tm_mon + 1, 2), (parts.tm_mday, 2),
-            (parts.tm_hour, 2), (parts.tm_min, 2), (parts.tm_sec, 2),
-        ]
+        // Written digit by digit: this runs for every signed request.
         amzDate = String(unsafeUninitializedCapacity: 16) { out in
             var position = 0
-            for (index, field) in fields.enumerated() {
-                if index == 3 { out[position] = UInt8(ascii: "T"); position += 1 }
-                var value = Int(field.value)
-                for digit in (0..<field.width).reversed() {
+            func put(_ value: Int32, digits width: Int) {
+                var value = Int(value)
+                for digit in (0..<width).reversed() {
                     out[position + digit] = UInt8(ascii: "0") + UInt8(value % 10)
                     value /= 10
                 }
-                position += field.width
+                position += width
             }
-            out[position] = UInt8(ascii: "Z")
-            return position + 1
+            func put(_ character: Unicode.Scalar) {
+                out[position] = UInt8(ascii: character)
+                position += 1
+            }
+            put(parts.tm_year + 1900, digits: 4)
+            put(parts.tm_mon + 1, digits: 2)
+            put(parts.tm_mday, digits: 2)
+            put("T")
+            put(parts.tm_hour, digits: 2)
+            put(parts.tm_min, digits: 2)
+            put(parts.tm_sec, digits: 2)
+            put("Z")
+            return position
         }
     }
 
@@ -281,9 +288,13 @@ public final class SigV4Signer {
         withBytes(value) { bytes in
             var previousWasSpace = true  // so a leading space counts as a change
             var needsChange = false
-            for byte in bytes where isWhitespace(byte) || previousWasSpace {
-                if isWhitespace(byte) && (previousWasSpace || byte != 0x20) { needsChange = true; break }
-                previousWasSpace = isWhitespace(byte)
+            for byte in bytes {
+                if isWhitespace(byte) {
+                    if previousWasSpace || byte != 0x20 { needsChange = true; break }
+                    previousWasSpace = true
+                } else {
+                    previousWasSpace = false
+                }
             }
             if !needsChange && !(previousWasSpace && !bytes.isEmpty) {
                 out.append(contentsOf: bytes)

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import harness
 
-INVOCATION_LINE = "\tinvocation kind="  # the text log line every invocation ends with
-
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
@@ -110,7 +108,7 @@ def test_wrong_secret_is_reported_as_access_denied_without_leaking_it(make_lambd
     assert error["errorType"] == "UpstreamAccessDenied"
     assert "InvalidSignatureException" in error["errorMessage"]
     assert "sagemaker:InvokeEndpoint" in error["errorMessage"]
-    output = function.wait_for_output(INVOCATION_LINE)
+    output = function.wait_for_output(harness.INVOCATION_LINE)
     assert secret not in body.decode() and secret not in output
     assert harness.SESSION_TOKEN not in output
 

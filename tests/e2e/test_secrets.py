@@ -35,7 +35,7 @@ def test_no_secret_reaches_the_logs(make_lambda, standin, log_format):
             "body": json.dumps({"inputs": ARTICLE})})
 
     # Every invocation's log line is in (each is written just after its answer).
-    output = function.wait_for_output("\tinvocation kind=" if log_format == "Text" else '"message":"invocation"', count=6)
+    output = function.wait_for_output(harness.INVOCATION_LINE if log_format == "Text" else '"message":"invocation"', count=6)
     assert ARTICLE[:40] in output  # TRACE shows a preview of the article, as documented
     for secret in [harness.SECRET_KEY, harness.SESSION_TOKEN, *signatures]:
         assert secret not in output
@@ -51,10 +51,10 @@ def test_bad_secret_is_not_echoed_anywhere(make_lambda):
     secret = "AnotherWrongSecret/+/0123456789abcdefghij"
     function = make_lambda(AWS_SECRET_ACCESS_KEY=secret, AWS_LAMBDA_LOG_LEVEL="TRACE")
     _, _, body = function.invoke({"inputs": ARTICLE})
-    assert secret not in body.decode() and secret not in function.wait_for_output("\tinvocation kind=")
+    assert secret not in body.decode() and secret not in function.wait_for_output(harness.INVOCATION_LINE)
 
 
 def test_default_level_does_not_log_article_text(make_lambda):
     function = make_lambda()
     function.invoke({"inputs": ARTICLE})
-    assert "Regulators fined" not in function.wait_for_output("\tinvocation kind=")
+    assert "Regulators fined" not in function.wait_for_output(harness.INVOCATION_LINE)
