@@ -59,7 +59,8 @@ public final class HTTPClient {
 
     /// Sends `request` and returns the whole response. A non-2xx status is a response, not an error.
     public func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
-        sink.reset()
+        if let unsafe = request.unsafeHeader { throw .invalidHeader(name: unsafe.name) }
+        sink.reset(limit: request.maximumResponseBytes)
         errorBuffer[0] = 0
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
@@ -105,6 +106,11 @@ public final class HTTPClient {
         _ = ccurl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         // Signals and multi-threaded resolvers do not mix; we never want SIGALRM from libcurl.
         _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        // When a name lookup runs out of time, leave the resolver thread to finish on its own
+        // instead of joining it: a DNS server that never answers would otherwise hold every
+        // call for the system resolver's own timeout (10 s with glibc's defaults), whatever
+        // the connect timeout and the invocation's deadline say.
+        _ = ccurl_setopt_long(handle, CURLOPT_QUICK_EXIT, 1)
         _ = ccurl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
         if !configuration.honorsProxyEnvironment {
             _ = ccurl_setopt_pointer(handle, CURLOPT_PROXY, "")
@@ -113,17 +119,17 @@ public final class HTTPClient {
             _ = ccurl_setopt_pointer(handle, CURLOPT_CAINFO, caBundlePath)
         }
 
+        // A callback that returns less than it was given makes libcurl stop the transfer with
+        // CURLE_WRITE_ERROR: that is how a body over the limit is cut off.
         let context = Unmanaged.passUnretained(sink).toOpaque()
         _ = ccurl_setopt_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-            sink.appendBody(UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
+            return sink.appendBody(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
         }
         _ = ccurl_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         _ = ccurl_setopt_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
             let sink = Unmanaged<ResponseSink>.fromOpaque(context!).takeUnretainedValue()
-            sink.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
+            return sink.appendHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
         }
         _ = ccurl_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
     }
@@ -153,8 +159,14 @@ public final class HTTPClient {
     private func error(for code: CURLcode, request: HTTPRequest) -> HTTPClientError {
         let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code))
         switch code {
+        case CURLE_WRITE_ERROR where sink.overflowed:
+            return .responseTooLarge(limit: request.maximumResponseBytes)
         case CURLE_OPERATION_TIMEDOUT:
-            return .timedOut(detail)
+            // No pre-transfer time means the request never left: the time went on resolving,
+            // connecting or the TLS handshake, so the server cannot have acted on it.
+            var pretransfer: curl_off_t = 0
+            _ = ccurl_getinfo_offset(handle, CURLINFO_PRETRANSFER_TIME_T, &pretransfer)
+            return pretransfer == 0 ? .connectTimedOut(detail) : .timedOut(detail)
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
             return .couldNotConnect(detail)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
@@ -178,27 +190,41 @@ public final class HTTPClient {
 final class ResponseSink {
     private(set) var headers: [HTTPHeader] = []
     private var body = Data()
+    /// The most body bytes this response may bring.
+    private var limit = HTTPRequest.defaultMaximumResponseBytes
+    /// Set when the body (announced or received) went past `limit`.
+    private(set) var overflowed = false
 
     /// Bodies announced larger than this still arrive whole, just without space reserved up front.
     private static let largestReservation = 16 * 1024 * 1024
 
-    func reset() {
+    func reset(limit: Int) {
         headers.removeAll(keepingCapacity: true)
         body = Data()
+        self.limit = limit
+        overflowed = false
     }
 
-    func appendBody(_ bytes: UnsafeRawBufferPointer) {
+    /// `false` stops the transfer: the body would go past the limit.
+    func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count <= limit - body.count else {
+            overflowed = true
+            body = Data()
+            return false
+        }
         body.append(bytes.assumingMemoryBound(to: UInt8.self))
+        return true
     }
 
     /// libcurl calls this once per header line, status line and final blank line included,
     /// and again for every response of a redirect or `100 Continue`: only the last block counts.
-    func appendHeaderLine(_ line: UnsafeRawBufferPointer) {
+    /// `false` stops the transfer before the body: its announced length is over the limit.
+    func appendHeaderLine(_ line: UnsafeRawBufferPointer) -> Bool {
         if line.starts(with: "HTTP/".utf8) {
             headers.removeAll(keepingCapacity: true)
-            return
+            return true
         }
-        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return true }
         func isWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
         var start = colon + 1
         var end = line.count
@@ -207,12 +233,16 @@ final class ResponseSink {
         let header = HTTPHeader(
             name: String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self),
             value: String(decoding: UnsafeRawBufferPointer(rebasing: line[start..<end]), as: UTF8.self))
-        // Room for the whole body at once: growing by doubling would hold up to twice a large body.
-        if header.name.caseInsensitiveEquals("Content-Length"),
-           let length = Int(header.value), length > 0, length <= Self.largestReservation {
-            body.reserveCapacity(length)
+        if header.name.caseInsensitiveEquals("Content-Length"), let length = Int(header.value), length > 0 {
+            guard length <= limit else {
+                overflowed = true
+                return false
+            }
+            // Room for the whole body at once: growing by doubling would hold up to twice a large body.
+            if length <= Self.largestReservation { body.reserveCapacity(length) }
         }
         headers.append(header)
+        return true
     }
 
     /// Hands the body over without copying it.

@@ -61,6 +61,7 @@ public final class PlainHTTPConnection {
     public func send(
         method: HTTPMethod, path: String, headers: [HTTPHeader] = [], body: Data = Data(), timeoutMilliseconds: Int?
     ) throws(HTTPClientError) -> HTTPResponse {
+        if let unsafe = headers.first(where: { !$0.isSafeToSend }) { throw .invalidHeader(name: unsafe.name) }
         let deadline = timeoutMilliseconds.map { MonotonicClock.nowMilliseconds() + $0 }
         let head = requestHead(method: method, path: path, headers: headers, bodyLength: body.count)
         // Bytes left over from an earlier answer mean the framing went wrong: start afresh.

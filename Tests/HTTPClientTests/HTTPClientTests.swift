@@ -554,3 +554,94 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         #expect(HTTPClientError.invalidURL("bad://").description.contains("bad://"))
     }
 }
+
+/// What a hostile or broken peer can do to a request or an answer, and what it must not achieve.
+@Suite struct HostilePeerTests {
+    /// A CR or LF in a header would end the field and start another (header injection); a NUL
+    /// would cut it short in C. Neither client sends such a request at all.
+    @Test(arguments: Transport.allCases, [
+        HTTPHeader(name: "X-Amzn-SageMaker-Inference-Id", value: "abc\r\nX-Injected: yes"),
+        HTTPHeader(name: "X-Id", value: "abc\nX-Injected: yes"),
+        HTTPHeader(name: "X-Id", value: "abc\rdef"),
+        HTTPHeader(name: "X-Id", value: "abc\u{0}def"),
+        HTTPHeader(name: "X-Id\r\nX-Injected", value: "yes"),
+        HTTPHeader(name: "", value: "no name"),
+    ])
+    func headersThatCouldBreakTheRequestAreRefusedBeforeAnythingIsSent(_ transport: Transport, header: HTTPHeader) throws {
+        let server = try TestHTTPServer(handler: echo)
+        defer { server.stop() }
+        let client = try makeClient(transport)
+
+        let error = sendError(client, post("\(server.baseURL)/x", Array("body".utf8), headers: [header]))
+
+        #expect(error == .invalidHeader(name: header.name))
+        #expect(error?.description.contains("\r") == false && error?.description.contains("\n") == false)
+        #expect(server.requests.isEmpty)
+        #expect(server.acceptedConnections == 0, "nothing was sent")
+    }
+
+    @Test func anAnnouncedBodyOverTheLimitIsNotRead() throws {
+        let body = String(repeating: "x", count: 100_000)
+        let server = try TestHTTPServer(script: [
+            ScriptedResponse(status: 200, body: body),
+            ScriptedResponse(status: 200, body: "small"),
+        ])
+        defer { server.stop() }
+        let client = try makeClient(.curl)
+        var request = get("\(server.baseURL)/big")
+        request.maximumResponseBytes = 1_000
+
+        #expect(sendError(client, request) == .responseTooLarge(limit: 1_000))
+        #expect(sendError(client, request)?.description == nil, "the client is usable afterwards")
+    }
+
+    /// Without a length up front (chunked, or the answer never ends), the read stops at the limit.
+    @Test(arguments: [999, 1_000, 1_001, 250_000])
+    func aChunkedBodyIsCutOffAtTheLimit(size: Int) throws {
+        let chunk = String(repeating: "y", count: 100)
+        var raw = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        var left = size
+        while left > 0 {
+            let part = min(left, chunk.count)
+            raw += String(part, radix: 16) + "\r\n" + chunk.prefix(part) + "\r\n"
+            left -= part
+        }
+        raw += "0\r\n\r\n"
+        let server = try TestHTTPServer(script: [.raw(raw)])
+        defer { server.stop() }
+        let client = try makeClient(.curl)
+        var request = get("\(server.baseURL)/chunked")
+        request.maximumResponseBytes = 1_000
+
+        let error = sendError(client, request)
+
+        if size <= 1_000 {
+            #expect(error == nil)
+        } else {
+            #expect(error == .responseTooLarge(limit: 1_000))
+        }
+    }
+
+    /// A peer that accepts the connection and then says nothing: the TLS handshake never ends.
+    /// That is a failure to connect (the request never left, so trying again is safe), whichever
+    /// of the connect timeout or the whole request's timeout runs out first.
+    @Test(arguments: [(connect: 300, total: 10_000), (connect: 10_000, total: 300)])
+    func aStalledTLSHandshakeIsAConnectTimeout(timeouts: (connect: Int, total: Int)) throws {
+        let silent = try SilentPort()
+        let client = try makeClient(.curl)
+        let request = HTTPRequest(
+            method: .post, url: "https://127.0.0.1:\(silent.port)/endpoints/x/invocations", body: Data("{}".utf8),
+            connectTimeoutMilliseconds: timeouts.connect, totalTimeoutMilliseconds: timeouts.total)
+
+        let start = ContinuousClock.now
+        let error = sendError(client, request)
+        let elapsed = elapsedMilliseconds(since: start)
+
+        guard case .connectTimedOut = error else {
+            Issue.record("expected .connectTimedOut, got \(String(describing: error))")
+            return
+        }
+        #expect(error?.isConnectionFailure == true)
+        #expect(elapsed >= 250 && elapsed < 2_000, "\(elapsed) ms for a 300 ms timeout")
+    }
+}

@@ -461,3 +461,33 @@ public final class RefusingPort {
 
     deinit { close(fd) }
 }
+
+/// A TCP port on 127.0.0.1 that listens but never accepts: connections complete in the kernel
+/// and then hear nothing, so a TLS handshake (or any answer) never comes.
+public final class SilentPort {
+    public let port: UInt16
+    private let fd: Int32
+
+    public init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestServerError(description: "socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok, listen(fd, 16) == 0 else {
+            close(fd)
+            throw TestServerError(description: "bind/listen: errno \(errno)")
+        }
+        self.fd = fd
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(fd) }
+}

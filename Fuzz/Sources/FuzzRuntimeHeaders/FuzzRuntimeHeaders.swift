@@ -25,7 +25,7 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let sink = ResponseSink()
     var lineStart = 0
     for index in 0..<bytes.count where bytes[index] == 10 {
-        sink.appendHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...index]))
+        _ = sink.appendHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...index]))
         lineStart = index + 1
     }
     checkContext(HTTPResponse(status: 200, headers: sink.headers, body: Data()))
