@@ -33,19 +33,20 @@ public struct HTTPEventResponse: Sendable, Equatable {
     /// - ALB: also `statusDescription`, and `multiValueHeaders` instead of `headers` when the
     ///   target group has them on (the request used them), since the ALB then reads only those.
     public func encoded(for request: HTTPEvent) -> Data {
-        var single: [String: JSONValue] = [:]
-        var multi: [String: [JSONValue]] = [:]
+        var single: [JSONKey: JSONValue] = [:]
+        var multi: [JSONKey: [JSONValue]] = [:]
         for header in headers {
-            if case .string(let first)? = single[header.name] {
-                single[header.name] = .string("\(first), \(header.value)")
+            let name = JSONKey(header.name)
+            if case .string(let first)? = single[name] {
+                single[name] = .string("\(first), \(header.value)")
             } else {
-                single[header.name] = .string(header.value)
+                single[name] = .string(header.value)
             }
-            multi[header.name, default: []].append(.string(header.value))
+            multi[name, default: []].append(.string(header.value))
         }
         let multiValueHeaders = JSONValue.object(multi.mapValues(JSONValue.array))
 
-        var document: [String: JSONValue] = [
+        var document: [JSONKey: JSONValue] = [
             "statusCode": .int(status), "body": .string(body), "isBase64Encoded": .bool(false),
         ]
         switch request.kind {

@@ -78,7 +78,7 @@ private struct JSONParser {
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
         try enterContainer()
-        var object: [String: JSONValue] = [:]
+        var object: [JSONKey: JSONValue] = [:]
         skipWhitespace()
         if peek == UInt8(ascii: "}") { return leaveContainer(.object(object)) }
         while true {
@@ -89,7 +89,7 @@ private struct JSONParser {
             guard peek == UInt8(ascii: ":") else { throw failure("expected ':' after an object key, found \(describeByte())") }
             index += 1
             let value = try parseValue()
-            if keepsValues { object[key] = value }
+            if keepsValues { object[JSONKey(key)] = value }
             skipWhitespace()
             switch peek {
             case UInt8(ascii: ","):
@@ -350,7 +350,7 @@ extension JSONValue {
             output.append(UInt8(ascii: "{"))
             for (position, key) in object.keys.sorted().enumerated() {
                 if position > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &output)
+                Self.writeString(key.text, to: &output)
                 output.append(UInt8(ascii: ":"))
                 object[key]!.write(to: &output)
             }

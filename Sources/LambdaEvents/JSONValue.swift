@@ -6,46 +6,14 @@ import Foundation
 
 /// Any JSON value, for the parts of a payload that are passed on without being interpreted
 /// (generation parameters this function does not know about).
-public enum JSONValue: Sendable, Equatable, Codable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
     case array([JSONValue])
-    case object([String: JSONValue])
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
+    case object([JSONKey: JSONValue])
 
     /// How the value's type reads in an error message.
     public var typeName: String {
@@ -60,7 +28,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
+        if case .object(let object) = self { return object[JSONKey(key)] }
         return nil
     }
 
@@ -69,8 +37,35 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    public var objectValue: [JSONKey: JSONValue]? {
         if case .object(let value) = self { return value }
         return nil
+    }
+}
+
+/// An object member's name. RFC 8259 compares names by their code points, and so does every
+/// other JSON implementation the payload meets (the model's Python `json` among them); Swift's
+/// `String` compares by canonical equivalence, which would make `"café"` and `"cafe\u{301}"`
+/// one member. Names compare and hash by their UTF-8 bytes instead.
+public struct JSONKey: Hashable, Comparable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+    public init(stringLiteral text: String) { self.text = text }
+
+    public var description: String { text }
+
+    public static func == (lhs: JSONKey, rhs: JSONKey) -> Bool {
+        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        var text = text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Byte order, which for UTF-8 is code point order: what sorted keys are sorted by.
+    public static func < (lhs: JSONKey, rhs: JSONKey) -> Bool {
+        lhs.text.utf8.lexicographicallyPrecedes(rhs.text.utf8)
     }
 }

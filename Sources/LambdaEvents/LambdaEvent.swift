@@ -48,7 +48,10 @@ public struct HTTPEvent: Sendable, Equatable {
     public var kind: Kind
     public var method: String
     public var path: String
-    /// Lower-cased names; repeated headers joined with ", " as HTTP allows.
+    /// Lower-cased names. A header the request carries more than once, or under several
+    /// spellings (`Content-Type` and `content-type`), has its values joined with ", " as HTTP
+    /// combines repeated fields: spellings in byte order (upper case first), each spelling's
+    /// values in the order they came. Every process reads the same request the same way.
     public var headers: [String: String]
     /// The request came with `multiValueHeaders`, so an ALB expects them in the answer too.
     public var usesMultiValueHeaders: Bool
@@ -71,21 +74,21 @@ public struct HTTPEvent: Sendable, Equatable {
         self.requestID = requestID
     }
 
-    init(kind: Kind, method: String, envelope: [String: JSONValue], context: [String: JSONValue]) {
+    init(kind: Kind, method: String, envelope: [JSONKey: JSONValue], context: [JSONKey: JSONValue]) {
+        // REST APIs send both maps with the same content, an ALB one of them: the multi-value
+        // one, which loses nothing, wins for every name it has.
         var headers: [String: String] = [:]
         var usesMultiValueHeaders = false
         if case .object(let multi)? = envelope["multiValueHeaders"] {
             usesMultiValueHeaders = true
-            for (name, values) in multi {
-                guard case .array(let list) = values else { continue }
-                let strings = list.compactMap(\.stringValue)
-                if !strings.isEmpty { headers[name.lowercased()] = strings.joined(separator: ", ") }
+            headers = Self.combined(multi) { value in
+                guard case .array(let list) = value else { return [] }
+                return list.compactMap(\.stringValue)
             }
         }
         if case .object(let single)? = envelope["headers"] {
-            for (name, value) in single {
-                guard let text = value.stringValue, headers[name.lowercased()] == nil else { continue }
-                headers[name.lowercased()] = text
+            for (name, value) in Self.combined(single, values: { $0.stringValue.map { [$0] } ?? [] }) where headers[name] == nil {
+                headers[name] = value
             }
         }
         let path = envelope["rawPath"]?.stringValue ?? envelope["path"]?.stringValue ?? context["http"]?["path"]?.stringValue ?? "/"
@@ -100,6 +103,20 @@ public struct HTTPEvent: Sendable, Equatable {
             body: envelope["body"]?.stringValue,
             isBase64Encoded: isBase64Encoded,
             requestID: context["requestId"]?.stringValue ?? headers["x-amzn-trace-id"])
+    }
+
+    /// Header maps as the fronts send them, lower-cased and combined (see `headers`). Dictionary
+    /// order differs from process to process, so names are taken in sorted order.
+    private static func combined(_ map: [JSONKey: JSONValue], values: (JSONValue) -> [String]) -> [String: String] {
+        var headers: [String: String] = [:]
+        for name in map.keys.sorted() {
+            let list = values(map[name]!)
+            guard !list.isEmpty else { continue }
+            let key = name.text.lowercased()
+            let joined = list.joined(separator: ", ")
+            headers[key] = headers[key].map { "\($0), \(joined)" } ?? joined
+        }
+        return headers
     }
 
     /// The body's bytes: base64-decoded when the front encoded it.

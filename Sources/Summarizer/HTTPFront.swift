@@ -106,7 +106,7 @@ struct HTTPFront {
     /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
     /// quote the failure and an operator find it in the logs.
     func failure(_ problem: HTTPProblem, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
-        var error: [String: JSONValue] = ["type": .string(problem.type), "message": .string(problem.message)]
+        var error: [JSONKey: JSONValue] = ["type": .string(problem.type), "message": .string(problem.message)]
         if let modelStatusCode = problem.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
         let document = JSONValue.object(["error": .object(error), "requestId": .string(requestID)])
         let body = String(decoding: document.serialized(), as: UTF8.self)

@@ -45,7 +45,7 @@ public struct SummarizeRequest: Sendable, Equatable {
 
     /// What is sent to the endpoint: the checked payload, nothing else of the event.
     public var jsonValue: JSONValue {
-        var object: [String: JSONValue] = [:]
+        var object: [JSONKey: JSONValue] = [:]
         switch inputs {
         case .single(let text): object["inputs"] = .string(text)
         case .batch(let texts): object["inputs"] = .array(texts.map(JSONValue.string))
@@ -74,7 +74,7 @@ public struct SummarizeRequest: Sendable, Equatable {
         guard case .object(let object) = value else {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }
-        if let unknown = object.keys.filter({ !fields.contains($0) }).sorted().first {
+        if let unknown = object.keys.filter({ !fields.contains($0.text) }).sorted().first?.text {
             throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\"")
         }
         let inputs = try decodeInputs(object["inputs"])
@@ -124,7 +124,7 @@ public struct SummarizeRequest: Sendable, Equatable {
 /// range-checked here, so a caller learns of a mistake before paying for a model call; others
 /// are passed on unchanged.
 public struct GenerationParameters: Sendable, Equatable {
-    public var values: [String: JSONValue]
+    public var values: [JSONKey: JSONValue]
 
     enum Kind {
         case integer(ClosedRange<Int>)
@@ -155,10 +155,10 @@ public struct GenerationParameters: Sendable, Equatable {
         "return_tensors": .boolean,
     ]
 
-    public init(_ values: [String: JSONValue]) throws(PayloadError) {
+    public init(_ values: [JSONKey: JSONValue]) throws(PayloadError) {
         for (name, value) in values where value != .null {
-            guard let kind = Self.known[name] else { continue }
-            try Self.check(name, value, kind)
+            guard let kind = Self.known[name.text] else { continue }
+            try Self.check(name.text, value, kind)
         }
         if case .int(let minimum)? = values["min_length"], case .int(let maximum)? = values["max_length"], minimum > maximum {
             throw PayloadError(field: "parameters.min_length", "(\(minimum)) must not exceed parameters.max_length (\(maximum))")

@@ -134,3 +134,26 @@ import Testing
         }
     }
 }
+
+/// RFC 8259 compares member names by code points; Swift's `String` by canonical equivalence.
+@Suite struct JSONKeyTests {
+    @Test func namesThatOnlyLookAlikeAreTwoMembers() throws {
+        let value = try JSONValue(parsing: Data(#"{"café": 1, "cafe\u0301": 2}"#.utf8))
+        guard case .object(let object) = value else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(object.count == 2)
+        #expect(value["caf\u{E9}"] == .int(1))
+        #expect(value["cafe\u{301}"] == .int(2))
+        // Written back, both are there, in code point order ("e" before "é").
+        #expect(String(decoding: value.serialized(), as: UTF8.self) == "{\"cafe\u{301}\":2,\"caf\u{E9}\":1}")
+    }
+
+    @Test func keysOrderAndHashByTheirBytes() {
+        #expect(JSONKey("a") < JSONKey("b"))
+        #expect(JSONKey("Z") < JSONKey("a"))
+        #expect(JSONKey("cafe\u{301}") != JSONKey("caf\u{E9}"))
+        #expect(Set([JSONKey("cafe\u{301}"), JSONKey("caf\u{E9}"), JSONKey("caf\u{E9}")]).count == 2)
+    }
+}

@@ -119,6 +119,48 @@ import Testing
     }
 }
 
+/// One header under several spellings is read the same way in every process (dictionary order is
+/// not), and the same way whichever map it came in.
+@Suite struct HeaderSpellingTests {
+    func headers(_ json: String) throws -> [String: String] {
+        guard case .http(let request) = LambdaEvent.classify(try JSONValue(parsing: Data(json.utf8))) else {
+            Issue.record("not an HTTP event")
+            return [:]
+        }
+        return request.headers
+    }
+
+    @Test func spellingsAreJoinedInByteOrder() throws {
+        let v2 = try headers(#"""
+            {"version": "2.0", "requestContext": {"http": {"method": "POST"}},
+             "headers": {"content-type": "text/plain", "Content-Type": "application/json", "CONTENT-TYPE": "a/b", "X-One": "1"}}
+            """#)
+        #expect(v2["content-type"] == "a/b, application/json, text/plain")
+        #expect(v2["x-one"] == "1")
+
+        let v1 = try headers(#"""
+            {"httpMethod": "POST", "requestContext": {"httpMethod": "POST"},
+             "multiValueHeaders": {"content-type": ["text/plain"], "Content-Type": ["application/json", "x/y"]},
+             "headers": {"content-type": "text/plain", "Content-Type": "x/y", "Origin": "https://a.example"}}
+            """#)
+        #expect(v1["content-type"] == "application/json, x/y, text/plain", "multi-value headers win, all of them")
+        #expect(v1["origin"] == "https://a.example", "a name only the single map has is still read")
+    }
+
+    /// Dictionary order changes with the map's contents, too: many spellings, one reading.
+    @Test func theReadingDoesNotDependOnHowTheMapWasBuilt() throws {
+        let spellings = ["content-type", "Content-Type", "CONTENT-type", "content-TYPE", "Content-type", "cONTENT-TYPE"]
+        var readings = Set<String>()
+        for rotation in 0..<spellings.count {
+            let rotated = spellings[rotation...] + spellings[..<rotation]
+            let map = rotated.map { #""\#($0)": "\#($0)""# }.joined(separator: ", ")
+            let read = try headers(#"{"version": "2.0", "requestContext": {"http": {"method": "POST"}}, "headers": {\#(map)}}"#)
+            readings.insert(read["content-type"] ?? "")
+        }
+        #expect(readings == ["CONTENT-type, Content-Type, Content-type, cONTENT-TYPE, content-TYPE, content-type"])
+    }
+}
+
 @Suite struct HTTPEventResponseTests {
     let response = HTTPEventResponse(
         status: 429, headers: [.init("Content-Type", "application/json"), .init("Retry-After", "1")], body: #"{"a":"b/c"}"#)
