@@ -27,6 +27,10 @@ public struct FunctionError: Error, Sendable, Equatable {
 
     public var headerValue: String { "\(origin.rawValue).\(type)" }
 
+    /// The most `errorMessage` takes once escaped; a longer message is cut. The invoker gets a
+    /// readable error, not whatever an upstream wrote.
+    public static let maximumMessageBytes = 1024
+
     /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, produced by a real JSON encoder so
     /// any message text (quotes, control characters, non-ASCII) stays valid JSON.
     public func jsonBody() -> Data {
@@ -37,6 +41,6 @@ public struct FunctionError: Error, Sendable, Equatable {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return (try? encoder.encode(Body(errorMessage: message, errorType: type, stackTrace: []))) ?? Data()
+        return (try? encoder.encode(Body(errorMessage: message.cappedForJSON(Self.maximumMessageBytes), errorType: type, stackTrace: []))) ?? Data()
     }
 }

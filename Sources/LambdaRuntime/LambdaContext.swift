@@ -40,8 +40,11 @@ public struct LambdaContext: Sendable, Equatable {
         guard let requestID = response.header("Lambda-Runtime-Aws-Request-Id"), !requestID.isEmpty else {
             throw .missingHeader("Lambda-Runtime-Aws-Request-Id")
         }
-        guard let deadline = response.header("Lambda-Runtime-Deadline-Ms").flatMap(Int64.init), deadline > 0 else {
+        guard let deadlineText = response.header("Lambda-Runtime-Deadline-Ms") else {
             throw .missingHeader("Lambda-Runtime-Deadline-Ms")
+        }
+        guard let deadline = Int64(deadlineText), deadline > 0 else {
+            throw .invalidHeader(name: "Lambda-Runtime-Deadline-Ms", value: deadlineText)
         }
         self.init(
             requestID: requestID,

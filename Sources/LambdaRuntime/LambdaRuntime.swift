@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -18,16 +12,33 @@ public protocol LambdaHandler {
     /// Runs once the answer (response or error) is posted, or posting it failed, and before the
     /// next `/next`: for work the caller need not wait for, such as writing the invocation's log
     /// line. Lambda bills this time and keeps its logs with the invocation; it just no longer
-    /// delays the answer.
-    mutating func afterResponse()
+    /// delays the answer. `delivery` says what became of the answer.
+    mutating func afterResponse(_ delivery: Delivery)
 }
 
 extension LambdaHandler {
-    public mutating func afterResponse() {}
+    public mutating func afterResponse(_ delivery: Delivery) {}
+}
+
+/// What became of an invocation's answer.
+public enum Delivery: Sendable, Equatable {
+    /// Posted: the response to `/response`, or the handler's error to `/error`.
+    case posted
+    /// The response was over Lambda's limit, so an error saying so was posted instead.
+    case tooLarge(bytes: Int)
+    /// The Runtime API refused the post (a 4xx: the invocation is over, or the answer is not
+    /// acceptable); the runtime goes on with the next invocation.
+    case refused(status: Int)
+    /// Posting failed for good (5xx, or the Runtime API is gone); the process is about to exit.
+    case failed
 }
 
 /// The event loop of a custom runtime: `/next`, handle, `/response` or `/error`, forever.
 public enum LambdaRuntime {
+    /// The largest response Lambda takes from a function invoked synchronously: 6 MiB (Lambda
+    /// itself allows 100 bytes more; the Runtime Interface Emulator exactly this).
+    public static let maximumResponseBytes = 6 * 1024 * 1024
+
     /// Runs until the Runtime API goes away; returns the process exit status.
     ///
     /// `makeHandler` runs once, before the first `/next`; an error from it is posted to
@@ -73,51 +84,61 @@ public enum LambdaRuntime {
             }
             shutdown.beginInvocation()
             defer { shutdown.endInvocation() }
-            setTraceEnvironment(invocation.context.traceID)
 
             let requestID = invocation.context.requestID
+            let answer: Result<Data, FunctionError>
             do {
-                // Also when posting failed: the invocation's log line then precedes the fatal one.
-                defer { handler.afterResponse() }
-                do {
-                    let response = try handler.handle(invocation)
-                    try deliver(response, for: requestID, to: runtime, logger: logger)
-                } catch let error as FunctionError {
-                    try runtime.reportError(requestID: requestID, error)
-                }
-            } catch let error as RuntimeAPIError {
-                logger.log(.fatal, "stopping: \(error)", requestID: requestID)
-                return 1
+                answer = .success(try handler.handle(invocation))
             } catch {
-                logger.log(.fatal, "stopping: \(error)", requestID: requestID)
-                return 1
+                answer = .failure(error)
             }
+            let delivery = deliver(answer, for: requestID, to: runtime, logger: logger)
+            // Also when posting failed: the invocation's log line then precedes the fatal one.
+            handler.afterResponse(delivery)
+            if delivery == .failed { return 1 }
         }
     }
 
-    /// A response the Runtime API refuses (413 for one over 6 MiB) becomes an invocation error,
-    /// so the caller learns why and the process keeps serving.
-    private static func deliver(_ response: Data, for requestID: String, to runtime: RuntimeClient, logger: Logger) throws(RuntimeAPIError) {
-        do {
-            try runtime.respond(requestID: requestID, body: response)
-        } catch .unexpectedStatus(_, let status, let body) {
-            logger.log(.error, "Runtime API rejected the response", requestID: requestID,
-                       ["status": .int(status), "bytes": .int(response.count)])
-            let error = FunctionError(
-                .runtime, type: status == 413 ? "ResponseTooLarge" : "ResponseRejected",
-                message: "Lambda rejected the function's response of \(response.count) bytes (HTTP \(status)): \(body)")
-            try runtime.reportError(requestID: requestID, error)
-        }
-    }
-
-    /// Lambda's X-Ray integration reads the trace header from `_X_AMZN_TRACE_ID`; it must describe
-    /// this invocation, and must not linger from the previous one. `setenv` is not thread-safe,
-    /// which is fine: this runs on the loop thread before the handler.
-    private static func setTraceEnvironment(_ traceID: String?) {
-        if let traceID {
-            setenv("_X_AMZN_TRACE_ID", traceID, 1)
-        } else {
-            unsetenv("_X_AMZN_TRACE_ID")
+    /// Posts the answer. A response over Lambda's limit is never sent: an error saying so goes
+    /// instead, so the caller learns why and the process keeps serving. A refusal (4xx) ends
+    /// only the invocation; a 5xx or a lost connection ends the process, as the Runtime API
+    /// contract asks ("non-recoverable state, exit promptly").
+    private static func deliver(
+        _ answer: Result<Data, FunctionError>, for requestID: String, to runtime: RuntimeClient, logger: Logger
+    ) -> Delivery {
+        do throws(RuntimeAPIError) {
+            switch answer {
+            case .success(let response) where response.count > maximumResponseBytes:
+                logger.log(.error, "response over Lambda's limit, reported as an error instead", requestID: requestID,
+                           ["bytes": .int(response.count), "limit": .int(maximumResponseBytes)])
+                try runtime.reportError(requestID: requestID, FunctionError(
+                    .runtime, type: "ResponseTooLarge",
+                    message: "the function's response of \(response.count) bytes is over Lambda's limit of \(maximumResponseBytes) bytes"))
+                return .tooLarge(bytes: response.count)
+            case .success(let response):
+                do throws(RuntimeAPIError) {
+                    try runtime.respond(requestID: requestID, body: response)
+                } catch .unexpectedStatus(_, let status, let body) where status == 413 {
+                    // Lambda's limit is not ours after all: say so through /error.
+                    logger.log(.error, "Runtime API rejected the response", requestID: requestID,
+                               ["status": .int(status), "bytes": .int(response.count), "answer": .string(body)])
+                    try runtime.reportError(requestID: requestID, FunctionError(
+                        .runtime, type: "ResponseTooLarge",
+                        message: "Lambda refused the function's response of \(response.count) bytes as too large (HTTP 413)"))
+                    return .tooLarge(bytes: response.count)
+                }
+                return .posted
+            case .failure(let error):
+                try runtime.reportError(requestID: requestID, error)
+                return .posted
+            }
+        } catch .unexpectedStatus(let path, let status, let body) where (400..<500).contains(status) {
+            logger.log(.error, "Runtime API refused the answer; going on with the next invocation", requestID: requestID,
+                       ["path": .string(path), "status": .int(status), "answer": .string(body)])
+            return .refused(status: status)
+        } catch {
+            logger.log(.fatal, "stopping: \(error)", requestID: requestID)
+            return .failed
         }
     }
 }

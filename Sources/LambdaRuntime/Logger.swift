@@ -49,6 +49,10 @@ public struct Logger: Sendable {
     public var format: Format
     private let fileDescriptor: Int32
 
+    /// The most a message, or a string field, takes in a line once escaped; longer ones are cut.
+    /// A line stays well inside CloudWatch's 256 KB event limit, whatever an upstream said.
+    public static let maximumTextBytes = 8 * 1024
+
     public init(minimumLevel: Level = .info, format: Format = .text, fileDescriptor: Int32 = 2) {
         self.minimumLevel = minimumLevel
         self.format = format
@@ -68,9 +72,10 @@ public struct Logger: Sendable {
         _ fields: KeyValuePairs<String, Value> = [:]
     ) {
         guard isEnabled(level) else { return }
+        let message = message().cappedForJSON(Self.maximumTextBytes)
         var line = format == .json
-            ? Self.jsonLine(level: level, message: message(), requestID: requestID, fields: fields)
-            : Self.textLine(level: level, message: message(), requestID: requestID, fields: fields)
+            ? Self.jsonLine(level: level, message: message, requestID: requestID, fields: fields)
+            : Self.textLine(level: level, message: message, requestID: requestID, fields: fields)
         line.append("\n")
         line.withUTF8 { bytes in
             var offset = 0
@@ -90,7 +95,9 @@ public struct Logger: Sendable {
         line += "\t" + (JSONText.needsQuoting(message, forValue: false) ? String(JSONText.quoted(message).dropFirst().dropLast()) : message)
         for (key, value) in fields {
             switch value {
-            case .string(let text): line += " \(key)=\(JSONText.needsQuoting(text, forValue: true) ? JSONText.quoted(text) : text)"
+            case .string(let text):
+                let text = text.cappedForJSON(maximumTextBytes)
+                line += " \(key)=\(JSONText.needsQuoting(text, forValue: true) ? JSONText.quoted(text) : text)"
             case .int(let number): line += " \(key)=\(number)"
             case .double(let number): line += " \(key)=\(JSONText.number(number))"
             }
@@ -105,7 +112,7 @@ public struct Logger: Sendable {
         for (key, value) in fields {
             line += ",\(JSONText.quoted(key)):"
             switch value {
-            case .string(let text): line += JSONText.quoted(text)
+            case .string(let text): line += JSONText.quoted(text.cappedForJSON(maximumTextBytes))
             case .int(let number): line += String(number)
             case .double(let number): line += JSONText.number(number)
             }

@@ -24,12 +24,15 @@ public enum RuntimeAPIError: Error, Equatable, CustomStringConvertible {
     case unexpectedStatus(endpoint: String, status: Int, body: String)
     /// `/next` answered without a header the contract requires.
     case missingHeader(String)
+    /// `/next` answered with a header the contract requires, but its value makes no sense.
+    case invalidHeader(name: String, value: String)
 
     public var description: String {
         switch self {
         case .transport(let error): "Runtime API unreachable: \(error)"
         case .unexpectedStatus(let endpoint, let status, let body): "Runtime API \(endpoint) answered \(status): \(body)"
         case .missingHeader(let name): "Runtime API /next answered without \(name)"
+        case .invalidHeader(let name, let value): "Runtime API /next answered with an invalid \(name): \"\(value.prefix(100))\""
         }
     }
 }

@@ -244,3 +244,50 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         #expect(MonotonicClock.millisecondsSince(start) < 10_000)
     }
 }
+
+/// Text from outside is capped where it lands: 8 KiB in a log line, 1 KiB in an `errorMessage`,
+/// measured after escaping, cut at a character boundary.
+@Suite struct TextLimitTests {
+    @Test(arguments: [
+        String(repeating: "a", count: 20_000),
+        String(repeating: "\u{1}", count: 5_000),
+        String(repeating: "é\"\n", count: 5_000),
+        String(repeating: "e\u{301}", count: 5_000),
+        String(repeating: "😀", count: 5_000),
+    ])
+    func cappedTextFitsOnceEscaped(text: String) throws {
+        for limit in [1024, 8192] {
+            let capped = text.cappedForJSON(limit)
+            let escaped = JSONText.quoted(capped).utf8.count - 2
+            #expect(escaped <= limit)
+            #expect(escaped > limit - 16, "cut at the limit, not far before it")
+            #expect(capped.hasSuffix(String.cutMarker))
+            #expect(text.hasPrefix(String(capped.dropLast(String.cutMarker.count))), "a prefix of whole characters")
+        }
+    }
+
+    @Test func shortTextIsLeftAlone() {
+        #expect("fits".cappedForJSON(8) == "fits")
+        let exact = String(repeating: "x", count: 1024)
+        #expect(exact.cappedForJSON(1024) == exact)
+    }
+
+    @Test(arguments: [Logger.Format.text, .json])
+    func aLogLineStaysWithinItsLimit(format: Logger.Format) throws {
+        let capture = try LogCapture()
+        let logger = Logger(format: format, fileDescriptor: capture.writeFD)
+        logger.log(.error, String(repeating: "upstream said \"no\"\n", count: 10_000), requestID: "req-1",
+                   ["detail": .string(String(repeating: "z", count: 100_000))])
+        let lines = capture.finishLines()
+        #expect(lines.count == 1)
+        #expect(lines[0].utf8.count < 2 * Logger.maximumTextBytes + 200, "\(lines[0].utf8.count) bytes")
+        if format == .json { _ = try jsonObject(lines[0]) }
+    }
+
+    @Test func anErrorMessageStaysWithinItsLimit() throws {
+        let error = FunctionError(type: "ModelError", message: String(repeating: "\u{7}", count: 10_000))
+        let document = try jsonObject(error.jsonBody())
+        let message = try #require(document["errorMessage"] as? String)
+        #expect(JSONText.quoted(message).utf8.count - 2 <= FunctionError.maximumMessageBytes)
+    }
+}

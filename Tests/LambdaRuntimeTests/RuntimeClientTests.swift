@@ -88,8 +88,6 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         (nil, "1542409706888", "Lambda-Runtime-Aws-Request-Id"),
         ("", "1542409706888", "Lambda-Runtime-Aws-Request-Id"),
         ("req-1", nil, "Lambda-Runtime-Deadline-Ms"),
-        ("req-1", "soon", "Lambda-Runtime-Deadline-Ms"),
-        ("req-1", "", "Lambda-Runtime-Deadline-Ms"),
     ] as [(String?, String?, String)])
     func nextWithoutARequiredHeaderFails(requestID: String?, deadline: String?, missing: String) throws {
         let server = try TestHTTPServer(script: [invocationResponse(requestID: requestID, deadline: deadline)])
@@ -99,6 +97,19 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let error = runtimeError { () throws(RuntimeAPIError) in _ = try client.next() }
 
         #expect(error == .missingHeader(missing))
+    }
+
+    /// A deadline that is there but not a time is reported as what it is, not as missing.
+    @Test(arguments: ["soon", "", "0", "-1", "1.5e12", "99999999999999999999999"])
+    func nextWithAGarbageDeadlineSaysSo(deadline: String) throws {
+        let server = try TestHTTPServer(script: [invocationResponse(requestID: "req-1", deadline: deadline)])
+        defer { server.stop() }
+        let client = try RuntimeClient(endpoint: server.authority)
+
+        let error = runtimeError { () throws(RuntimeAPIError) in _ = try client.next() }
+
+        #expect(error == .invalidHeader(name: "Lambda-Runtime-Deadline-Ms", value: deadline))
+        #expect(error?.description.contains("invalid Lambda-Runtime-Deadline-Ms") == true)
     }
 
     @Test func nextWithAnUnexpectedStatusFails() throws {
