@@ -68,6 +68,15 @@ public struct InvokeEndpointRequest: Sendable {
         ]
     }
 
+    /// Whether SageMaker accepts `id` as `X-Amzn-SageMaker-Inference-Id`: 1 to 64 printable ASCII
+    /// characters, the first not a space (the service model's `\A\S[\p{Print}]*\z`, where Java's
+    /// `\p{Print}` is ASCII 0x20–0x7E). Anything else makes SageMaker refuse the whole call.
+    public static func isValidInferenceID(_ id: String) -> Bool {
+        let bytes = id.utf8
+        guard let first = bytes.first, bytes.count <= 64, first > 0x20, first < 0x7F else { return false }
+        return bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
+    }
+
     /// Endpoint names are `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`: checking locally turns a typo into
     /// a clear error instead of a signed request to a path nobody serves.
     public static func isValidEndpointName(_ name: String) -> Bool {

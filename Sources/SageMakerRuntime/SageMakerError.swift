@@ -28,6 +28,8 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
     case unexpected(status: Int, code: String?, message: String)
     /// The call did not finish within its time budget.
     case timedOut(afterMilliseconds: Int)
+    /// The answer was longer than the function could pass on; the rest of it was not read.
+    case answerTooLarge(limit: Int)
     /// The endpoint could not be reached (DNS, TCP, TLS) or dropped the connection.
     case transport(HTTPClientError)
 
@@ -44,6 +46,7 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
         case .accessDenied(let code, let message): "\(code): \(message)"
         case .unexpected(let status, let code, let message): "HTTP \(status) \(code ?? "unknown error"): \(message)"
         case .timedOut(let ms): "no answer from SageMaker within \(ms) ms"
+        case .answerTooLarge(let limit): "SageMaker's answer is over \(limit) bytes"
         case .transport(let error): "could not reach SageMaker: \(error)"
         }
     }
@@ -60,7 +63,9 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
 
     /// Builds the error from a non-2xx answer: `x-amzn-ErrorType` (`Code:namespace…`) names it,
     /// the JSON body carries `message` and, for ModelError, the model's own status and message.
-    public static func from(status: Int, headers: [HTTPHeader], body: Data) -> SageMakerError {
+    /// Every text taken from the answer goes through `ErrorText.withoutSecrets` with `secrets`
+    /// (the caller's credentials): AWS may quote them back.
+    public static func from(status: Int, headers: [HTTPHeader], body: Data, secrets: [String] = []) -> SageMakerError {
         struct ErrorBody: Decodable {
             var message: String?
             var Message: String?
@@ -69,21 +74,22 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
             var LogStreamArn: String?
             var __type: String?
         }
+        let clean = { (text: String) in ErrorText.withoutSecrets(text, secrets: secrets) }
         let decoded = try? JSONDecoder().decode(ErrorBody.self, from: body)
         let headerCode = headers.first { $0.name.lowercased() == "x-amzn-errortype" }?.value
         let rawCode = headerCode ?? decoded?.__type
         let code = rawCode.map { raw -> String in
             let withoutNamespace = raw.split(separator: ":", maxSplits: 1).first.map(String.init) ?? raw
-            return withoutNamespace.split(separator: "#").last.map(String.init) ?? withoutNamespace
+            return clean(withoutNamespace.split(separator: "#").last.map(String.init) ?? withoutNamespace)
         }
-        let message = decoded?.message ?? decoded?.Message
-            ?? (body.isEmpty ? "HTTP \(status) with an empty body" : String(decoding: body.prefix(500), as: UTF8.self))
+        let message = clean(decoded?.message ?? decoded?.Message
+            ?? (body.isEmpty ? "HTTP \(status) with an empty body" : String(decoding: body.prefix(500), as: UTF8.self)))
 
         switch code {
         case "ValidationError": return .validation(message: message)
         case "ModelError":
             return .modelError(message: message, originalStatusCode: decoded?.OriginalStatusCode,
-                               originalMessage: decoded?.OriginalMessage, logStreamARN: decoded?.LogStreamArn)
+                               originalMessage: decoded?.OriginalMessage.map(clean), logStreamARN: decoded?.LogStreamArn.map(clean))
         case "ThrottlingException", "Throttling", "TooManyRequestsException": return .throttling(message: message)
         case "ModelNotReadyException": return .modelNotReady(message: message)
         case "ServiceUnavailable": return .serviceUnavailable(message: message)

@@ -29,11 +29,15 @@ public final class SageMakerRuntimeClient {
         /// `min(maxBackoff, baseBackoff × 2^retry)`.
         public var baseBackoffMilliseconds: Int
         public var maxBackoffMilliseconds: Int
+        /// A longer answer is cut off and reported as `answerTooLarge`: the process never holds
+        /// more of it than this, whatever the endpoint sends.
+        public var maximumAnswerBytes: Int
 
         public init(
             baseURL: String, region: String, credentials: AWSCredentials, caBundlePath: String? = nil,
             connectTimeoutMilliseconds: Int = 2_000, maxAttempts: Int = 3,
-            baseBackoffMilliseconds: Int = 100, maxBackoffMilliseconds: Int = 20_000
+            baseBackoffMilliseconds: Int = 100, maxBackoffMilliseconds: Int = 20_000,
+            maximumAnswerBytes: Int = 6 * 1024 * 1024
         ) {
             self.baseURL = baseURL
             self.region = region
@@ -43,6 +47,7 @@ public final class SageMakerRuntimeClient {
             self.maxAttempts = maxAttempts
             self.baseBackoffMilliseconds = baseBackoffMilliseconds
             self.maxBackoffMilliseconds = maxBackoffMilliseconds
+            self.maximumAnswerBytes = maximumAnswerBytes
         }
 
         /// The default endpoint for a region, as the SDKs resolve it.
@@ -65,6 +70,8 @@ public final class SageMakerRuntimeClient {
     private let scheme: String
     private let authority: String
     private let basePath: String
+    /// What AWS may quote back in an error and must never be passed on.
+    private let secrets: [String]
 
     public init(configuration: Configuration) throws(HTTPClientError) {
         guard let url = BaseURL(configuration.baseURL) else { throw .invalidURL(configuration.baseURL) }
@@ -72,6 +79,8 @@ public final class SageMakerRuntimeClient {
         (scheme, authority, basePath) = (url.scheme, url.authority, url.path)
         http = try HTTPClient(configuration: .init(caBundlePath: configuration.caBundlePath))
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: "sagemaker")
+        let credentials = configuration.credentials
+        secrets = [credentials.accessKeyID, credentials.secretAccessKey] + (credentials.sessionToken.map { [$0] } ?? [])
     }
 
     /// Calls the endpoint, retrying retryable failures while `timeBudgetMilliseconds` allows.
@@ -108,9 +117,12 @@ public final class SageMakerRuntimeClient {
                         closedSessionID: response.header("X-Amzn-SageMaker-Closed-Session-Id"),
                         attempts: attempt)
                 }
-                failure = SageMakerError.from(status: response.status, headers: response.headers, body: response.body)
+                failure = SageMakerError.from(status: response.status, headers: response.headers, body: response.body, secrets: secrets)
             } catch .timedOut {
+                // The request was sent: the model may still be working on it, so it is not sent again.
                 throw .timedOut(afterMilliseconds: timeBudgetMilliseconds)
+            } catch .responseTooLarge(let limit) {
+                throw .answerTooLarge(limit: limit)
             } catch {
                 failure = .transport(error)
             }
@@ -132,16 +144,22 @@ public final class SageMakerRuntimeClient {
         }
         headers += signer.signatureHeaders(
             method: "POST", path: path, headers: headers, payloadHash: payloadHash, time: .now())
-        // Like botocore, leave the trace header unsigned: X-Ray may rewrite it on the way.
-        if let traceID = request.traceID { headers.append(("X-Amzn-Trace-Id", traceID)) }
+        var httpHeaders = headers.map { HTTPHeader(name: $0.name, value: $0.value) }
+        // Like botocore, leave the trace header unsigned: X-Ray may rewrite it on the way. It is
+        // only a correlation hint, so one that could not be sent is dropped, not the call.
+        if let traceID = request.traceID {
+            let trace = HTTPHeader(name: "X-Amzn-Trace-Id", value: traceID)
+            if trace.isSafeToSend { httpHeaders.append(trace) }
+        }
 
         return HTTPRequest(
             method: .post,
             url: "\(scheme)://\(authority)\(path)",
-            headers: headers.map { HTTPHeader(name: $0.name, value: $0.value) },
+            headers: httpHeaders,
             body: request.body,
             connectTimeoutMilliseconds: min(configuration.connectTimeoutMilliseconds, timeoutMilliseconds),
-            totalTimeoutMilliseconds: timeoutMilliseconds)
+            totalTimeoutMilliseconds: timeoutMilliseconds,
+            maximumResponseBytes: configuration.maximumAnswerBytes)
     }
 
     private func backoffMilliseconds(retry: Int) -> Int {

@@ -1,4 +1,5 @@
 import LambdaEvents
+import LambdaRuntime
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -12,6 +13,8 @@ struct HTTPFront {
     /// SageMaker's limit for a real-time request body.
     static let maximumBodyBytes = 6 * 1024 * 1024
     static let allowedMethods = "OPTIONS, POST"
+    /// The most an error's `message` takes in a body once escaped; a longer one is cut.
+    static let maximumMessageBytes = 1024
 
     var cors: CORSPolicy
 
@@ -106,7 +109,9 @@ struct HTTPFront {
     /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
     /// quote the failure and an operator find it in the logs.
     func failure(_ problem: HTTPProblem, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
-        var error: [JSONKey: JSONValue] = ["type": .string(problem.type), "message": .string(problem.message)]
+        var error: [JSONKey: JSONValue] = [
+            "type": .string(problem.type), "message": .string(problem.message.cappedForJSON(Self.maximumMessageBytes)),
+        ]
         if let modelStatusCode = problem.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
         let document = JSONValue.object(["error": .object(error), "requestId": .string(requestID)])
         let body = String(decoding: document.serialized(), as: UTF8.self)

@@ -32,7 +32,9 @@ public struct SummarizerHandler: LambdaHandler {
                 credentials: configuration.credentials,
                 caBundlePath: configuration.caBundlePath,
                 connectTimeoutMilliseconds: configuration.connectTimeoutMilliseconds,
-                maxAttempts: configuration.maxAttempts))
+                maxAttempts: configuration.maxAttempts,
+                // More than Lambda can return is of no use: the read stops there.
+                maximumAnswerBytes: LambdaRuntime.maximumResponseBytes))
         } catch {
             throw FunctionError(.runtime, type: "InvalidConfiguration", message: "cannot create the SageMaker client: \(error)")
         }
@@ -77,8 +79,16 @@ public struct SummarizerHandler: LambdaHandler {
             return try finishDirect(invocation, result, start: start, metrics: metrics)
 
         case .success(.http(let request)):
-            let response = respond(to: request, context: invocation.context, metrics: &metrics)
-            let output = response.encoded(for: request)
+            var response = respond(to: request, context: invocation.context, metrics: &metrics)
+            var output = response.encoded(for: request)
+            // The body is escaped into the envelope, so a model answer under Lambda's limit can
+            // still make a response over it: answer that, rather than have Lambda refuse it.
+            if output.count > LambdaRuntime.maximumResponseBytes {
+                let failure = SummarizeFailure.responseTooLarge(bytes: output.count)
+                logger.log(.error, failure.message(for: .log), requestID: invocation.context.requestID, ["errorType": .string(failure.type)])
+                response = front.failure(failure.httpProblem, requestID: invocation.context.requestID, for: request)
+                output = response.encoded(for: request)
+            }
             logInvocation(invocation, kind: request.kind.rawValue, status: String(response.status), start: start, metrics: metrics, bytesOut: output.count)
             return output
         }
@@ -95,9 +105,10 @@ public struct SummarizerHandler: LambdaHandler {
             logInvocation(invocation, kind: "direct", status: "ok", start: start, metrics: metrics, bytesOut: output.count)
             return output
         case .failure(let failure):
+            let requestID = invocation.context.requestID
             logInvocation(invocation, kind: "direct", status: failure.type, start: start, metrics: metrics, bytesOut: 0)
-            logger.log(.error, failure.message, requestID: invocation.context.requestID, ["errorType": .string(failure.type)])
-            throw FunctionError(type: failure.type, message: failure.message)
+            logger.log(.error, failure.message(for: .log), requestID: requestID, ["errorType": .string(failure.type)])
+            throw FunctionError(type: failure.type, message: failure.message(for: .invoker(requestID: requestID)))
         }
     }
 
@@ -116,7 +127,7 @@ public struct SummarizerHandler: LambdaHandler {
             let answer = try summarize(payload, context: context, metrics: &metrics, inferenceID: request.requestID)
             return front.success(answer, for: request)
         } catch {
-            logger.log(.error, error.message, requestID: context.requestID, ["errorType": .string(error.type)])
+            logger.log(.error, error.message(for: .log), requestID: context.requestID, ["errorType": .string(error.type)])
             return front.failure(error.httpProblem, requestID: context.requestID, for: request)
         }
     }
@@ -132,13 +143,20 @@ public struct SummarizerHandler: LambdaHandler {
             bytesIn: invocation.event.count, bytesOut: bytesOut)
     }
 
-    /// Formatting and writing the log line no longer delays the answer.
-    public mutating func afterResponse() {
+    /// Formatting and writing the log line no longer delays the answer. An answer that did not
+    /// reach the caller as built is logged with what happened instead of its status.
+    public mutating func afterResponse(_ delivery: Delivery) {
         guard let line = pendingLogLine else { return }
         pendingLogLine = nil
+        let status = switch delivery {
+        case .posted: line.status
+        case .tooLarge: "ResponseTooLarge"
+        case .refused(let status): "RefusedByRuntimeAPI(\(status))"
+        case .failed: "NotDelivered"
+        }
         logger.log(.info, "invocation", requestID: line.requestID, [
             "kind": .string(line.kind),
-            "status": .string(line.status),
+            "status": .string(status),
             "ms": .double(line.milliseconds),
             "sagemakerMs": .double(line.metrics.milliseconds),
             "attempts": .int(line.metrics.attempts),
@@ -172,10 +190,13 @@ public struct SummarizerHandler: LambdaHandler {
             Int(context.remainingMilliseconds()) - configuration.deadlineMarginMilliseconds)
         guard budget > 0 else { throw .upstream(.timedOut(afterMilliseconds: 0)) }
 
+        // The front's request id ties the model's logs to the caller's request, but it comes from
+        // outside: anything SageMaker would refuse (an ALB trace header is too long) or that
+        // could break the header is replaced by Lambda's own request id.
         let invokeRequest = InvokeEndpointRequest(
             endpointName: configuration.endpointName,
             body: body,
-            inferenceID: inferenceID ?? context.requestID,
+            inferenceID: inferenceID.flatMap { InvokeEndpointRequest.isValidInferenceID($0) ? $0 : nil } ?? context.requestID,
             traceID: context.traceID)
         let response: InvokeEndpointResponse
         do {
@@ -209,12 +230,32 @@ enum SummarizeFailure: Error {
     case payloadTooLarge(bytes: Int)
     case upstream(SageMakerError)
     case invalidModelResponse(String)
+    /// The answer, as the front wants it, is over what Lambda can return.
+    case responseTooLarge(bytes: Int)
+
+    /// Who reads a message, and so how much of what SageMaker and the model said it may hold.
+    /// Credentials never reach any of them: `SageMakerError` holds none.
+    enum Audience {
+        /// An anonymous HTTP caller: nothing that identifies the account (account ids, ARNs,
+        /// links, log groups), and a fixed sentence for a refusal of the function's credentials.
+        case caller
+        /// Whoever invoked the function directly, and so holds IAM rights in the account: the
+        /// model's and SageMaker's words as they are, but still the fixed sentence for a
+        /// refusal of the function's credentials, with the request id to find the details by.
+        case invoker(requestID: String)
+        /// The function's log: everything.
+        case log
+    }
+
+    static let accessDeniedMessage =
+        "SageMaker refused the function's credentials or permissions: the function's log has the details under this request id"
 
     var type: String {
         switch self {
         case .invalidPayload: "InvalidPayload"
         case .payloadTooLarge: "PayloadTooLarge"
         case .invalidModelResponse: "InvalidModelResponse"
+        case .responseTooLarge: "ResponseTooLarge"
         case .upstream(let error):
             switch error {
             case .validation: "EndpointValidationError"
@@ -225,12 +266,26 @@ enum SummarizeFailure: Error {
             case .accessDenied: "UpstreamAccessDenied"
             case .timedOut: "Timeout"
             case .transport: "UpstreamUnreachable"
+            case .answerTooLarge: "ResponseTooLarge"
             }
         }
     }
 
-    /// What went wrong and what to do about it; never credentials.
-    var message: String {
+    /// What went wrong and what to do about it, for `audience`.
+    func message(for audience: Audience) -> String {
+        switch (self, audience) {
+        case (.upstream(.accessDenied), .caller):
+            return Self.accessDeniedMessage
+        case (.upstream(.accessDenied), .invoker(let requestID)):
+            return "\(Self.accessDeniedMessage) (\(requestID))"
+        case (_, .caller):
+            return ErrorText.withoutAccountDetails(detailedMessage(withModelLogs: false))
+        case (_, .invoker), (_, .log):
+            return detailedMessage(withModelLogs: true)
+        }
+    }
+
+    private func detailedMessage(withModelLogs: Bool) -> String {
         switch self {
         case .invalidPayload(let error):
             return error.description
@@ -238,15 +293,18 @@ enum SummarizeFailure: Error {
             return HTTPProblem.tooLarge(bytes: bytes).message
         case .invalidModelResponse(let preview):
             return "the model's answer is not JSON: \(preview)"
+        case .responseTooLarge(let bytes):
+            return "the answer is \(bytes) bytes, over the \(LambdaRuntime.maximumResponseBytes) bytes Lambda can return: "
+                + "send fewer articles or ask for fewer or shorter summaries"
         case .upstream(let error):
             switch error {
             case .validation(let message):
                 return "SageMaker refused the request: \(message)"
-            case .modelError(_, let status, let original, let logStream):
-                var message = "the model failed" + (status.map { " with status \($0)" } ?? "")
-                if let original { message += ": \(original)" }
-                if let logStream { message += " (model logs: \(logStream))" }
-                return message
+            case .modelError(let message, let status, let original, let logStream):
+                var text = "the model failed" + (status.map { " with status \($0)" } ?? "")
+                text += ": \(original ?? message)"
+                if withModelLogs, let logStream { text += " (model logs: \(logStream))" }
+                return text
             case .throttling(let message):
                 return "SageMaker is throttling requests: \(message)"
             case .modelNotReady(let message):
@@ -254,12 +312,15 @@ enum SummarizeFailure: Error {
             case .serviceUnavailable, .internalFailure, .internalDependency, .unexpected:
                 return "SageMaker failed: \(error)"
             case .accessDenied(let code, let message):
-                return "SageMaker refused the function's credentials (\(code)): \(message). "
+                return "SageMaker refused the function's credentials (\(code)): \(message.hasSuffix(".") ? message.dropLast() : message[...]). "
                     + "Check that the execution role allows sagemaker:InvokeEndpoint on this endpoint"
             case .timedOut(let milliseconds):
                 return "SageMaker did not answer within \(milliseconds) ms"
             case .transport(let transport):
                 return "could not reach SageMaker: \(transport)"
+            case .answerTooLarge(let limit):
+                return "the model's answer is over \(limit) bytes, more than Lambda can return: "
+                    + "send fewer articles or ask for fewer or shorter summaries"
             }
         }
     }
@@ -267,14 +328,14 @@ enum SummarizeFailure: Error {
     /// The HTTP answer a web client would want: its own mistakes are 4xx, a busy model asks it
     /// to retry later, everything on our side of the API is 5xx.
     var httpProblem: HTTPProblem {
-        var problem = HTTPProblem(status: 502, type: type, message: message)
+        var problem = HTTPProblem(status: 502, type: type, message: message(for: .caller))
         switch self {
         case .invalidPayload(let error):
             problem.status = 400
             problem.type = error.field == nil ? "InvalidJSON" : "InvalidRequest"
         case .payloadTooLarge:
             problem.status = 413
-        case .invalidModelResponse:
+        case .invalidModelResponse, .responseTooLarge:
             problem.status = 502
         case .upstream(let error):
             switch error {
@@ -293,7 +354,7 @@ enum SummarizeFailure: Error {
                 problem.status = 500
             case .timedOut:
                 problem.status = 504
-            case .validation, .internalFailure, .internalDependency, .unexpected, .transport:
+            case .validation, .internalFailure, .internalDependency, .unexpected, .transport, .answerTooLarge:
                 problem.status = 502
             }
         }

@@ -5,6 +5,7 @@ with botocore)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import harness
@@ -106,9 +107,13 @@ def test_wrong_secret_is_reported_as_access_denied_without_leaking_it(make_lambd
     status, _, body = function.invoke({"inputs": "Anything."})
     error = json.loads(body)
     assert error["errorType"] == "UpstreamAccessDenied"
-    assert "InvalidSignatureException" in error["errorMessage"]
-    assert "sagemaker:InvokeEndpoint" in error["errorMessage"]
+    # The invoker gets a fixed sentence and the request id; SageMaker's words go to the log.
+    request_id = re.search(r"\[INFO\]\t(\S+)\tinvocation kind=", function.wait_for_output(harness.INVOCATION_LINE))[1]
+    assert error["errorMessage"] == (
+        "SageMaker refused the function's credentials or permissions: the function's log has the details "
+        f"under this request id ({request_id})")
     output = function.wait_for_output(harness.INVOCATION_LINE)
+    assert "InvalidSignatureException" in output and "sagemaker:InvokeEndpoint" in output
     assert secret not in body.decode() and secret not in output
     assert harness.SESSION_TOKEN not in output
 
