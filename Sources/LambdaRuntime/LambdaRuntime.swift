@@ -92,10 +92,14 @@ public enum LambdaRuntime {
             } catch {
                 answer = .failure(error)
             }
-            let delivery = deliver(answer, for: requestID, to: runtime, logger: logger)
-            // Also when posting failed: the invocation's log line then precedes the fatal one.
-            handler.afterResponse(delivery)
-            if delivery == .failed { return 1 }
+            do {
+                handler.afterResponse(try deliver(answer, for: requestID, to: runtime, logger: logger))
+            } catch {
+                // The invocation's log line comes first, then the fatal one.
+                handler.afterResponse(.failed)
+                logger.log(.fatal, "stopping: \(error)", requestID: requestID)
+                return 1
+            }
         }
     }
 
@@ -105,7 +109,7 @@ public enum LambdaRuntime {
     /// contract asks ("non-recoverable state, exit promptly").
     private static func deliver(
         _ answer: Result<Data, FunctionError>, for requestID: String, to runtime: RuntimeClient, logger: Logger
-    ) -> Delivery {
+    ) throws(RuntimeAPIError) -> Delivery {
         do throws(RuntimeAPIError) {
             switch answer {
             case .success(let response) where response.count > maximumResponseBytes:
@@ -136,9 +140,6 @@ public enum LambdaRuntime {
             logger.log(.error, "Runtime API refused the answer; going on with the next invocation", requestID: requestID,
                        ["path": .string(path), "status": .int(status), "answer": .string(body)])
             return .refused(status: status)
-        } catch {
-            logger.log(.fatal, "stopping: \(error)", requestID: requestID)
-            return .failed
         }
     }
 }
