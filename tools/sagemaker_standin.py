@@ -22,7 +22,7 @@ listening it prints ``LISTENING 127.0.0.1:PORT`` (and writes PORT to
 Control API (JSON, no signature):
 
 * ``POST /_control/faults`` ``{"mode", "count", "delay_ms", "status",
-  "message"}`` replaces the fault plan.  It applies to the next ``count``
+  "message", "size_bytes"}`` replaces the fault plan.  It applies to the next ``count``
   invocations that pass authentication and validation (all of them if
   ``count`` is omitted).  Modes: none, throttle (400 ThrottlingException),
   model_not_ready (429), service_unavailable (503), internal_failure (500),
@@ -43,11 +43,11 @@ Control API (JSON, no signature):
   connections (TCP accepts), last_request (``headers`` joins repeated names;
   ``header_lines`` is every header line as received, so a header that a
   CR/LF injection added shows up there), fault.
+* ``POST /_control/reset`` clears the fault plan and every counter.
 
 Validation as SageMaker does it, after the signature check: the endpoint
 name's pattern and ``X-Amzn-SageMaker-Inference-Id`` (1-64 characters,
-``\A\S[\p{Print}]*\z``) give 400 ValidationError.
-* ``POST /_control/reset`` clears the fault plan and every counter.
+``\\A\\S[\\p{Print}]*\\z``) give 400 ValidationError.
 """
 
 from __future__ import annotations
