@@ -79,7 +79,7 @@ REPO_ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 
 import harness  # noqa: E402
-from proxy_events import alb, fixture, http_v2, rest_v1  # noqa: E402
+from proxy_events import ALB_TRACE_ID, alb, fixture, http_v2, rest_v1  # noqa: E402
 import sagemaker_standin  # noqa: E402  (its model computes the expected summaries)
 
 EVENTS = REPO_ROOT / "events"
@@ -405,13 +405,8 @@ def upstream(error_type: str, http_status: int, fragment: str | None = None,
     return variants
 
 
-# A real ALB trace header after a hop: Self= then Root=, 81 characters.  Too long to be an
-# X-Amzn-SageMaker-Inference-Id (1-64), which the stand-in checks as SageMaker does.
-ALB_TRACE_ID = "Self=1-67891234-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678"
-
-
 def alb_trace_ok() -> list[Variant]:
-    """ALB events carrying ALB_TRACE_ID, which must still succeed."""
+    """ALB events carrying ALB_TRACE_ID, too long for an inference id, which must still succeed."""
     variants = []
     for payload in ({"inputs": SHORT[0]}, {"inputs": SHORT[3], "parameters": {"num_return_sequences": 2}}):
         for multi in (False, True):
