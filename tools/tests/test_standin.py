@@ -200,6 +200,16 @@ def invoke(client, document=None, *, body=None, content_type="application/json",
     return response
 
 
+# How AWS starts an InvalidSignatureException for a wrong signature, up to the quoted
+# canonical request.
+MISMATCH_PREFIX = (
+    "The request signature we calculated does not match the signature you "
+    "provided. Check your AWS Secret Access Key and signing method. Consult "
+    "the service documentation for details.\n\nThe Canonical String for this "
+    "request should have been\n'"
+)
+
+
 def error_of(excinfo) -> tuple[int, str, str]:
     error = excinfo.value.response
     return (
@@ -593,12 +603,7 @@ def test_wrong_secret_is_invalid_signature(standin):
     status, code, message = error_of(excinfo)
     assert (status, code) == (403, "InvalidSignatureException")
     # AWS goes on with what it computed, which the client can diff.
-    assert message.startswith(
-        "The request signature we calculated does not match the signature you "
-        "provided. Check your AWS Secret Access Key and signing method. Consult "
-        "the service documentation for details.\n\nThe Canonical String for "
-        f"this request should have been\n'POST\n{INVOKE_PATH}\n\n"
-    )
+    assert message.startswith(f"{MISMATCH_PREFIX}POST\n{INVOKE_PATH}\n\n")
 
 
 def test_unknown_access_key_is_unrecognized_client(standin):
@@ -851,12 +856,7 @@ def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
         invoke(client, {"inputs": "x"})
     status, code, message = error_of(excinfo)
     assert (status, code) == (403, "InvalidSignatureException")
-    assert message.startswith(
-        "The request signature we calculated does not match the signature you "
-        "provided. Check your AWS Secret Access Key and signing method. Consult "
-        "the service documentation for details.\n\nThe Canonical String for this "
-        "request should have been\n'"
-    )
+    assert message.startswith(MISMATCH_PREFIX)
     assert "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
     canonical, string_to_sign = quoted_blocks(message)
     assert canonical.startswith(f"POST\n{INVOKE_PATH}\n\n")
