@@ -163,6 +163,13 @@ PORT_ATTEMPTS = 3  # RIE starts tried when a picked port was taken meanwhile
 # Every invocation ends with this text log line, written just after its answer is posted.
 INVOCATION_LINE = "\tinvocation kind="
 
+# What the function tells its caller when SageMaker refuses its credentials or permissions
+# (any 403 family error): SageMaker's own text quotes signed headers, so it goes to the log only.
+ACCESS_DENIED_MESSAGE = (
+    "SageMaker refused the function's credentials or permissions: "
+    "the function's log has the details under this request id"
+)
+
 
 def free_port() -> int:
     """A loopback port that is free now (the usual small race applies)."""

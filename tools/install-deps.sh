@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-tools/apt-install.sh libcurl4-openssl-dev libssl-dev pkg-config zip unzip curl busybox-static
+# iproute2: `ip link set lo up` inside the network namespace of tests/e2e/test_dns_stall.py.
+tools/apt-install.sh libcurl4-openssl-dev libssl-dev pkg-config zip unzip curl busybox-static iproute2
 
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements-dev.txt
 

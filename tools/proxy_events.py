@@ -10,6 +10,10 @@ from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1] / "Tests" / "LambdaEventsTests" / "Fixtures"
 
+# An ALB trace header after a hop (Self= then Root=; AWS's documented example), 80 characters:
+# too long for X-Amzn-SageMaker-Inference-Id (1-64), which the stand-in checks as SageMaker does.
+ALB_TRACE_ID = "Self=1-67891234-12456789abcdef012345678;Root=1-67891233-abcdef012345678912345678"
+
 
 def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())

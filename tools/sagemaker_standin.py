@@ -22,16 +22,32 @@ listening it prints ``LISTENING 127.0.0.1:PORT`` (and writes PORT to
 Control API (JSON, no signature):
 
 * ``POST /_control/faults`` ``{"mode", "count", "delay_ms", "status",
-  "message"}`` replaces the fault plan.  It applies to the next ``count``
+  "message", "size_bytes"}`` replaces the fault plan.  It applies to the next ``count``
   invocations that pass authentication and validation (all of them if
   ``count`` is omitted).  Modes: none, throttle (400 ThrottlingException),
   model_not_ready (429), service_unavailable (503), internal_failure (500),
   internal_dependency (530), model_error (424, OriginalStatusCode=status),
   slow (answer after delay_ms), hang (no answer for delay_ms, then close),
-  close_idle (answer with ``Connection: close``), garbage (200, non-JSON).
+  close_idle (answer with ``Connection: close``), garbage (200, non-JSON),
+  access_denied (403 AccessDeniedException), validation_error (400),
+  signature_mismatch (403 InvalidSignatureException with AWS's whole text:
+  the canonical request and string-to-sign of the actual request, so it
+  carries the request's session token), incomplete_signature (403
+  IncompleteSignatureException echoing the Authorization header: access key
+  id and signature), expired_token (403 ExpiredTokenException), oversized
+  (200, a valid summarisation answer of ``size_bytes`` bytes with
+  Content-Length, default 7 MiB, streamed), endless (200, chunked
+  JSON-looking data that never ends; the connection is dropped after
+  delay_ms, default 120 s).
 * ``GET /_control/stats`` -> invocations, succeeded (real 200 answers),
-  connections (TCP accepts), last_request, fault.
+  connections (TCP accepts), last_request (``headers`` joins repeated names;
+  ``header_lines`` is every header line as received, so a header that a
+  CR/LF injection added shows up there), fault.
 * ``POST /_control/reset`` clears the fault plan and every counter.
+
+Validation as SageMaker does it, after the signature check: the endpoint
+name's pattern and ``X-Amzn-SageMaker-Inference-Id`` (1-64 characters,
+``\\A\\S[\\p{Print}]*\\z``) give 400 ValidationError.
 """
 
 from __future__ import annotations
@@ -84,6 +100,14 @@ MSG_SIGNATURE_MISMATCH = (
     "the service documentation for details."
 )
 MSG_INVALID_TOKEN = "The security token included in the request is invalid."
+MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
+
+# botocore's InferenceId shape (sagemaker-runtime service model): length 1-64
+# and the Java pattern \A\S[\p{Print}]*\z, where \S is anything but
+# [ \t\n\x0B\f\r] and \p{Print} is printable ASCII (0x20-0x7E).
+INFERENCE_ID_MAX = 64
+INFERENCE_ID_PATTERN = r"\A\S[\p{Print}]*\z"
+INFERENCE_ID_RE = re.compile(r"[^ \t\n\x0b\f\r][\x20-\x7e]*", re.ASCII)
 
 FAULT_MODES = (
     "none",
@@ -99,6 +123,11 @@ FAULT_MODES = (
     "hang",
     "close_idle",
     "garbage",
+    "signature_mismatch",
+    "incomplete_signature",
+    "expired_token",
+    "oversized",
+    "endless",
 )
 
 # Fault modes that answer with a plain service error: (status, code, message).
@@ -146,7 +175,10 @@ SERVICE_FAULTS = {
     ),
 }
 
-DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000}
+DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000, "endless": 120_000}
+DEFAULT_OVERSIZED_BYTES = 7 * 1024 * 1024  # above Lambda's 6 MiB response limit
+MAX_OVERSIZED_BYTES = 512 * 1024 * 1024
+STREAM_CHUNK = 64 * 1024  # oversized/endless answers go out this much at a time
 DEFAULT_MODEL_ERROR_MESSAGE = (
     "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
     "capacity; 21.13 GiB already allocated)"
@@ -310,19 +342,47 @@ def parse_authorization(value: str) -> dict[str, str]:
                 parts[key] = val
     if "Signature" in parts and not SIGNATURE_RE.match(parts["Signature"]):
         del parts["Signature"]
-    missing = [
-        f"Authorization header requires '{name}' parameter."
-        for name in ("Credential", "Signature", "SignedHeaders")
-        if name not in parts
-    ]
+    missing = [name for name in ("Credential", "Signature", "SignedHeaders") if name not in parts]
     if missing:
-        raise ApiError(403, "IncompleteSignatureException", " ".join(missing))
+        raise incomplete_signature(value, missing)
     return parts
+
+
+def incomplete_signature(authorization: str, missing: list[str]) -> ApiError:
+    """AWS names each missing part, then echoes the header it got -- access
+    key id and signature included, which is why a client must not log it."""
+    requires = " ".join(
+        f"Authorization header requires '{name}' parameter." for name in missing
+    )
+    return ApiError(
+        403, "IncompleteSignatureException", f"{requires} Authorization={authorization}"
+    )
+
+
+def signature_mismatch(canonical: str, string_to_sign: str) -> ApiError:
+    """AWS's whole answer to a wrong signature: it shows what it computed,
+    so the message carries every signed header value, session token too."""
+    return ApiError(
+        403,
+        "InvalidSignatureException",
+        f"{MSG_SIGNATURE_MISMATCH}\n\nThe Canonical String for this request "
+        f"should have been\n'{canonical}'\n\nThe String-to-Sign should have "
+        f"been\n'{string_to_sign}'\n",
+    )
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What the signature check computed, for faults that quote it."""
+
+    authorization: str
+    canonical: str
+    string_to_sign: str
 
 
 def verify_signature(
     config: Config, method: str, raw_path: str, headers, body: bytes
-) -> None:
+) -> SignedRequest:
     """Checks 1-6 of the brief; raises ApiError on the first failure."""
     authorization = headers.get("Authorization")
     if authorization is None:
@@ -464,9 +524,47 @@ def verify_signature(
         config.region,
     )
     canonical = signer.canonical_request(request)
-    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    string_to_sign = signer.string_to_sign(request, canonical)
+    expected = signer.signature(string_to_sign, request)
     if not hmac.compare_digest(expected, parts["Signature"].lower()):
-        raise ApiError(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+        raise signature_mismatch(canonical, string_to_sign)
+    return SignedRequest(authorization, canonical, string_to_sign)
+
+
+def validate_input(endpoint: str, inference_ids: list[str]) -> None:
+    """SageMaker's input validation: every violated constraint in one
+    ValidationError, worded the way the service words it."""
+    violations = []
+    if not ENDPOINT_NAME_RE.match(endpoint):
+        violations.append(
+            f"Value '{endpoint}' at 'endpointName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: "
+            "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+        )
+    if inference_ids:
+        # Repeated headers reach the service joined, as one value.
+        value = ", ".join(inference_ids)
+        prefix = f"Value '{value}' at 'inferenceId' failed to satisfy constraint: Member must"
+        if len(value) > INFERENCE_ID_MAX:
+            violations.append(f"{prefix} have length less than or equal to {INFERENCE_ID_MAX}")
+        if not value:
+            violations.append(f"{prefix} have length greater than or equal to 1")
+        if not INFERENCE_ID_RE.fullmatch(value):
+            violations.append(f"{prefix} satisfy regular expression pattern: {INFERENCE_ID_PATTERN}")
+    if violations:
+        count = len(violations)
+        raise ApiError(
+            400,
+            "ValidationError",
+            f"{count} validation error{'s' if count > 1 else ''} detected: "
+            + "; ".join(violations),
+        )
+
+
+def _filler(size: int) -> bytes:
+    """SIZE bytes of summary-like text, safe inside a JSON string."""
+    sentence = b"Revenue rose again in the quarter and margins held. "
+    return (sentence * (size // len(sentence) + 1))[:size]
 
 
 # --------------------------------------------------------------------------
@@ -481,6 +579,7 @@ class Fault:
     delay_ms: int | None = None
     status: int | None = None
     message: str | None = None
+    size_bytes: int | None = None  # oversized: the answer's length
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -489,6 +588,7 @@ class Fault:
             "delay_ms": self.delay_ms,
             "status": self.status,
             "message": self.message,
+            "size_bytes": self.size_bytes,
         }
 
 
@@ -544,6 +644,7 @@ def parse_fault(document: Any) -> Fault:
         delay_ms=optional_int("delay_ms", 0, 24 * 3600 * 1000),
         status=optional_int("status", 100, 599),
         message=message,
+        size_bytes=optional_int("size_bytes", 0, MAX_OVERSIZED_BYTES),
     )
 
 
@@ -761,6 +862,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
                 "method": self.command,
                 "path": self.path,
                 "headers": headers,
+                # Each line as received: a second X-Amzn-SageMaker-Inference-Id
+                # (what a CR/LF injection would add) is visible here, not
+                # folded into the joined dict above.
+                "header_lines": [[name, value] for name, value in self.headers.items()],
                 "body_bytes": len(body),
             }
 
@@ -768,16 +873,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     def _invoke(self, endpoint: str, body: bytes) -> None:
         config = self.server.config
-        verify_signature(config, self.command, self.path, self.headers, body)
-
-        if not ENDPOINT_NAME_RE.match(endpoint):
-            raise ApiError(
-                400,
-                "ValidationError",
-                f"1 validation error detected: Value '{endpoint}' at "
-                "'endpointName' failed to satisfy constraint: Member must "
-                "satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*",
-            )
+        signed = verify_signature(config, self.command, self.path, self.headers, body)
+        validate_input(
+            endpoint, self.headers.get_all("X-Amzn-SageMaker-Inference-Id") or []
+        )
         if endpoint not in config.endpoints:
             raise ApiError(
                 400,
@@ -794,7 +893,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
         fault = self.server.state.take_fault()
         if fault is not None:
-            if self._apply_fault(fault, endpoint, extra_headers):
+            if self._apply_fault(fault, endpoint, extra_headers, signed):
                 return
 
         try:
@@ -810,7 +909,11 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             self.server.state.succeeded += 1
 
     def _apply_fault(
-        self, fault: Fault, endpoint: str, extra_headers: dict[str, str]
+        self,
+        fault: Fault,
+        endpoint: str,
+        extra_headers: dict[str, str],
+        signed: SignedRequest,
     ) -> bool:
         """Apply one fault; True if it fully answered (or dropped) the request."""
         mode = fault.mode
@@ -818,6 +921,21 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         if mode in SERVICE_FAULTS:
             status, code, message = SERVICE_FAULTS[mode]
             raise ApiError(status, code, fault.message or message)
+        # The three refusals a client cannot fix by retrying; their texts
+        # come from the request itself, as AWS's do.
+        if mode == "signature_mismatch":
+            raise signature_mismatch(signed.canonical, signed.string_to_sign)
+        if mode == "incomplete_signature":
+            raise incomplete_signature(signed.authorization, ["Signature"])
+        if mode == "expired_token":
+            raise ApiError(403, "ExpiredTokenException", MSG_EXPIRED_TOKEN)
+        if mode == "oversized":
+            size = DEFAULT_OVERSIZED_BYTES if fault.size_bytes is None else fault.size_bytes
+            self._send_oversized(size, extra_headers)
+            return True
+        if mode == "endless":
+            self._send_endless(delay_s, extra_headers)
+            return True
         if mode == "model_error":
             status = fault.status or 500
             original = fault.message or _hf_error(status, DEFAULT_MODEL_ERROR_MESSAGE)
@@ -840,6 +958,68 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             self._send(200, body, headers=extra_headers)
             return True
         return False
+
+    # -- answers that do not fit in memory --------------------------------
+
+    def _answer_frame(self) -> tuple[bytes, bytes]:
+        """The start and end of a summarisation answer; filler goes between."""
+        head = json.dumps([{self.server.config.result_key: ""}]).encode()
+        cut = head.index(b'""') + 1
+        return head[:cut], head[cut:]
+
+    def _stream_head(self, extra_headers: dict[str, str], framing: tuple[str, str]) -> None:
+        self._status = 200
+        self.close_connection = True  # the body may stop half-way: no reuse
+        self.send_response(200)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Type", "application/json")
+        self.send_header(*framing)
+        for name, value in extra_headers.items():
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _write_quietly(self, data: bytes) -> bool:
+        """Write; False once the client is gone or stopped reading for the
+        socket timeout, or the server stops -- the end of the stream, not an
+        error worth a traceback."""
+        if self.server.stopping.is_set():
+            return False
+        try:
+            self.wfile.write(data)
+            return True
+        except OSError:  # BrokenPipe, ConnectionReset, socket timeout
+            return False
+
+    def _send_oversized(self, size: int, extra_headers: dict[str, str]) -> None:
+        """A valid answer of exactly SIZE bytes, written a chunk at a time so
+        512 MiB costs this process 64 KiB."""
+        opening, closing = self._answer_frame()
+        size = max(size, len(opening) + len(closing))
+        self._stream_head(extra_headers, ("Content-Length", str(size)))
+        if not self._write_quietly(opening):
+            return
+        filler = size - len(opening) - len(closing)
+        chunk = _filler(STREAM_CHUNK)
+        while filler > 0:
+            piece = chunk if filler >= len(chunk) else chunk[:filler]
+            if not self._write_quietly(piece):
+                return
+            filler -= len(piece)
+        self._write_quietly(closing)
+
+    def _send_endless(self, limit_s: float, extra_headers: dict[str, str]) -> None:
+        """Chunked JSON-looking data with no end; after LIMIT_S the connection
+        is dropped without the last chunk, so even then it is not complete."""
+        opening, _ = self._answer_frame()
+        self._stream_head(extra_headers, ("Transfer-Encoding", "chunked"))
+        chunk = _filler(STREAM_CHUNK)
+        framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        if not self._write_quietly(b"%x\r\n%s\r\n" % (len(opening), opening)):
+            return
+        give_up = time.monotonic() + limit_s
+        while time.monotonic() < give_up and self._write_quietly(framed):
+            pass
 
     # -- control API -------------------------------------------------------
 

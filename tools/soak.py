@@ -12,8 +12,11 @@ and HTTP API (v2) proxy events, function URL and ALB events, base64 bodies,
 invalid JSON, wrong types, empty inputs, non-object events, bad methods and
 media types, and upstream faults planned through the stand-in's control API
 (throttling that is retried and then succeeds, throttling/5xx that outlast
-the retries, model errors, endpoint validation and access errors, non-JSON
-model answers, connections the endpoint closes, slow answers, timeouts).
+the retries, model errors, endpoint validation and access errors, refusals whose text
+quotes the signed request (signature mismatch, incomplete signature, expired
+token), non-JSON model answers, answers too large for Lambda (7 MB, endless),
+connections the endpoint closes, slow answers, timeouts; an ALB event whose
+~80-character trace header must not become an invalid inference id).
 Every answer is checked against what its case must get (the RIE status, then
 the errorType / statusCode / error.type, Retry-After and modelStatusCode, and
 for a success the exact summaries the stand-in's model produces).
@@ -24,6 +27,11 @@ Afterwards it checks that
 * its VmRSS grew by less than --max-rss-growth-kib (1024) between the end of
   warm-up and the end,
 * its open file descriptors (/proc/PID/fd) are the same number at both points,
+* its peak RSS (VmHWM) stayed below --max-peak-rss-kib (64 MiB), oversized
+  and endless answers included,
+* no answer and no line of the RIE + bootstrap output carries the session
+  token, the access key id or the secret key (the stand-in's refusals quote
+  the first two, as AWS's do),
 * the stand-in saw what the cases imply: one 200 per expected success and
   the expected number of InvokeEndpoint requests (none for invalid payloads,
   two for "fails once, then succeeds", up to three for retried failures),
@@ -71,7 +79,7 @@ REPO_ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 
 import harness  # noqa: E402
-from proxy_events import alb, fixture, http_v2, rest_v1  # noqa: E402
+from proxy_events import ALB_TRACE_ID, alb, fixture, http_v2, rest_v1  # noqa: E402
 import sagemaker_standin  # noqa: E402  (its model computes the expected summaries)
 
 EVENTS = REPO_ROOT / "events"
@@ -81,6 +89,18 @@ DEFAULT_INVOCATIONS = 100_000
 DEFAULT_WARMUP = 2_000
 QUICK_INVOCATIONS = 3_000
 QUICK_WARMUP = 1_000
+
+# What must never leave the function, in an answer or in its log.
+SECRETS = {
+    "session token": harness.SESSION_TOKEN,
+    "access key id": harness.ACCESS_KEY,
+    "secret key": harness.SECRET_KEY,
+}
+
+
+def secrets_in(data: bytes) -> list[str]:
+    return [name for name, value in SECRETS.items() if value.encode() in data]
+
 
 class SoakAbort(Exception):
     """The run cannot go on (the RIE died, a client timeout, out of time)."""
@@ -385,6 +405,20 @@ def upstream(error_type: str, http_status: int, fragment: str | None = None,
     return variants
 
 
+def alb_trace_ok() -> list[Variant]:
+    """ALB events carrying ALB_TRACE_ID, too long for an inference id, which must still succeed."""
+    variants = []
+    for payload in ({"inputs": SHORT[0]}, {"inputs": SHORT[3], "parameters": {"num_return_sequences": 2}}):
+        for multi in (False, True):
+            event = alb(json.dumps(payload), multi=multi)
+            if multi:
+                event["multiValueHeaders"]["x-amzn-trace-id"] = [ALB_TRACE_ID]
+            else:
+                event["headers"]["x-amzn-trace-id"] = ALB_TRACE_ID
+            variants.append((encode(event), Expect("http", answer=model_answer(payload))))
+    return variants
+
+
 def upstream_ok() -> list[Variant]:
     """Valid requests, direct and proxied, that must succeed."""
     variants = []
@@ -473,8 +507,21 @@ def build_cases(slow_ms: int) -> list[Case]:
              {"mode": "model_error", "status": 400, "message": "Input is too long for the tokenizer (1300 > 1024 tokens)"}),
         Case("endpoint-validation", 5, upstream("EndpointValidationError", 502, "not found"),
              {"mode": "validation_error"}),
-        Case("access-denied", 3, upstream("UpstreamAccessDenied", 500, "AccessDeniedException"),
+        # Every 403 is the same fixed sentence to the caller; SageMaker's words (which may
+        # quote the session token and signature) go to the log only, redacted.
+        Case("access-denied", 3, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
              {"mode": "access_denied"}),
+        Case("signature-mismatch", 2, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
+             {"mode": "signature_mismatch"}),
+        Case("incomplete-signature", 2, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
+             {"mode": "incomplete_signature"}),
+        Case("expired-token", 1, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
+             {"mode": "expired_token"}),
+        # Above Lambda's 6 MiB response limit: cut off, not buffered, and the process lives on.
+        # endless is dropped by the stand-in after 5 s should the function never hang up.
+        Case("oversized", 2, upstream("ResponseTooLarge", 502), {"mode": "oversized", "size_bytes": 7_000_000}),
+        Case("endless", 2, upstream("ResponseTooLarge", 502), {"mode": "endless", "delay_ms": 5000}),
+        Case("alb-long-trace-ok", 10, alb_trace_ok(), NO_FAULT),
         Case("model-garbage", 6, upstream("InvalidModelResponse", 502, "not JSON"), {"mode": "garbage"}),
         Case("conn-close-ok", 10, upstream_ok(), {"mode": "close_idle"}),
         Case("slow-ok", 5, upstream_ok(), {"mode": "slow", "delay_ms": 15}),
@@ -647,6 +694,8 @@ def scan_rie_log(function: harness.Lambda) -> dict[str, int]:
         "fatal": "[FATAL]",
         "report": "REPORT RequestId",
     }
+    # Lines that carry a secret, e.g. SageMaker's refusal logged unredacted.
+    markers.update({f"secret: {name}": value for name, value in SECRETS.items()})
     counts = dict.fromkeys(markers, 0)
     path = function.log_path
     lines = open(path, "rb") if path else iter(function.output().encode().splitlines())
@@ -707,6 +756,7 @@ class Run:
     fault_calls: int = 0
     expected_upstream_ok: int = 0
     timeouts: int = 0
+    secret_answers: int = 0
 
 
 def print_sample_header() -> None:
@@ -768,6 +818,10 @@ def drive(run: Run, schedule: list[int], function: harness.Lambda, standin: harn
         planner.prepare(case)
         status, answer = client.invoke(body)
         problem = check(expect, status, answer)
+        leaked = secrets_in(answer)
+        if leaked:
+            run.secret_answers += 1
+            problem = problem or f"the answer carries the {', '.join(leaked)}"
         case.count += 1
         run.done = index + 1
         if case.plan is not None and expect.answer is not None:
@@ -871,11 +925,14 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
         "bootstrap": str(args.bootstrap), "seed": args.seed, "sample_every": args.sample_every,
         "sagemaker_timeout_ms": args.sagemaker_timeout_ms, "slow_ms": args.slow_ms,
         "function_timeout_s": args.function_timeout, "max_rss_growth_kib": args.max_rss_growth_kib,
+        "max_peak_rss_kib": args.max_peak_rss_kib,
     }
     if run.aborted:
         figures["aborted"] = run.aborted
 
     counts = run.log_counts or {}
+    hwm = figures["vmhwm_kib"]
+    figures["answers_with_secrets"] = run.secret_answers
     succeeded = stats.get("succeeded")
     low = sum(c.count * c.requests[0] for c in run.cases)
     high = sum(c.count * c.requests[1] for c in run.cases)
@@ -889,6 +946,9 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
         "rss_growth_below_limit": figures["rss_growth_kib"] is not None
         and figures["rss_growth_kib"] < args.max_rss_growth_kib,
         "fds_unchanged": figures["fds_warmup"] is not None and figures["fds_warmup"] == figures["fds_end"],
+        "peak_rss_below_limit": hwm is not None and hwm < args.max_peak_rss_kib,
+        "no_secrets_in_output": run.secret_answers == 0 and counts.get("report") is not None
+        and not any(counts.get(f"secret: {name}") for name in SECRETS),
         # Each success is one 200 from the stand-in (a timed-out request may
         # still get its late 200 written); more would mean extra requests.
         # and the requests are what the cases make: none for an invalid
@@ -933,13 +993,16 @@ def print_report(figures: dict[str, Any], criteria: dict[str, bool]) -> None:
           f"growth {growth if growth is None else f'{growth:+d}'} KiB "
           f"(limit < {figures['config']['max_rss_growth_kib']}); min/max after warm-up "
           f"{figures['rss_min_max_after_warmup_kib']}; RssAnon {figures['rss_anon_warmup_kib']} -> "
-          f"{figures['rss_anon_end_kib']} KiB; VmHWM {hwm} KiB")
+          f"{figures['rss_anon_end_kib']} KiB; VmHWM {hwm} KiB "
+          f"(limit < {figures['config']['max_peak_rss_kib']})")
     print(f"fds              after warm-up {figures['fds_warmup']}, end {figures['fds_end']}"
           + (f" (added {figures['fds_added']}, removed {figures['fds_removed']})"
              if figures.get("fds_added") or figures.get("fds_removed") else ""))
     print(f"pid              after warm-up {figures['pid_warmup']}, end {figures['pid_end']}: "
           f"same {yes[bool(figures['pid_same'])]}; RIE log {figures['rie_log']}")
     print(f"stand-in         {figures['standin']}")
+    print(f"secrets          {figures['answers_with_secrets']} answers carry one; RIE log lines: "
+          + ", ".join(f"{name} {figures['rie_log'].get(f'secret: {name}')}" for name in SECRETS))
     if figures.get("aborted"):
         print(f"ABORTED          {figures['aborted']}")
     print("criteria         " + ", ".join(f"{k} {yes[v]}" for k, v in criteria.items()))
@@ -965,6 +1028,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--slow-ms", type=int, default=1000, help="delay of the timeout case's stand-in answer")
     parser.add_argument("--function-timeout", type=int, default=10, help="Lambda function timeout, seconds")
     parser.add_argument("--max-rss-growth-kib", type=int, default=1024)
+    parser.add_argument("--max-peak-rss-kib", type=int, default=64 * 1024,
+                        help="VmHWM limit: oversized answers must not be buffered whole")
     parser.add_argument("--max-mismatches", type=int, default=1000, help="stop early beyond this many")
     parser.add_argument("--max-examples", type=int, default=10, help="mismatches shown in detail")
     parser.add_argument("--max-seconds", type=float, default=1800, help="give up (and fail) after this long")

@@ -107,15 +107,14 @@ def test_wrong_secret_is_reported_as_access_denied_without_leaking_it(make_lambd
     status, _, body = function.invoke({"inputs": "Anything."})
     error = json.loads(body)
     assert error["errorType"] == "UpstreamAccessDenied"
-    # The invoker gets a fixed sentence and the request id; SageMaker's words go to the log.
+    # The invoker gets a fixed sentence and the request id; SageMaker's answer quotes the signed
+    # request (session token included), so its words go to the log only, redacted.
     request_id = re.search(r"\[INFO\]\t(\S+)\tinvocation kind=", function.wait_for_output(harness.INVOCATION_LINE))[1]
-    assert error["errorMessage"] == (
-        "SageMaker refused the function's credentials or permissions: the function's log has the details "
-        f"under this request id ({request_id})")
+    assert error["errorMessage"] == f"{harness.ACCESS_DENIED_MESSAGE} ({request_id})"
     output = function.wait_for_output(harness.INVOCATION_LINE)
     assert "InvalidSignatureException" in output and "sagemaker:InvokeEndpoint" in output
     assert secret not in body.decode() and secret not in output
-    assert harness.SESSION_TOKEN not in output
+    assert harness.SESSION_TOKEN not in output and harness.SESSION_TOKEN not in body.decode()
 
 
 def test_model_error_carries_the_models_message_and_is_not_retried(make_lambda, standin):

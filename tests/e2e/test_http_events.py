@@ -201,4 +201,6 @@ def test_bad_credentials_are_500_and_never_echoed(make_lambda):
     assert response["statusCode"] == 500
     error = error_of(response)
     assert error["type"] == "UpstreamAccessDenied"
+    # SageMaker's refusal quotes the signed request; the caller gets the fixed sentence only.
+    assert error["message"] == harness.ACCESS_DENIED_MESSAGE
     assert secret not in json.dumps(response) and harness.SESSION_TOKEN not in json.dumps(response)

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.config
@@ -199,6 +200,16 @@ def invoke(client, document=None, *, body=None, content_type="application/json",
     return response
 
 
+# How AWS starts an InvalidSignatureException for a wrong signature, up to the quoted
+# canonical request.
+MISMATCH_PREFIX = (
+    "The request signature we calculated does not match the signature you "
+    "provided. Check your AWS Secret Access Key and signing method. Consult "
+    "the service documentation for details.\n\nThe Canonical String for this "
+    "request should have been\n'"
+)
+
+
 def error_of(excinfo) -> tuple[int, str, str]:
     error = excinfo.value.response
     return (
@@ -249,15 +260,27 @@ def sigv4_headers(
             hashlib.sha256(canonical.encode()).hexdigest(),
         ]
     )
-    key = ("AWS4" + secret).encode()
-    for part in (amz_date[:8], region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = sign(to_sign, secret=secret, region=region, service=service)
     all_headers["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
     return all_headers
+
+
+def sign(
+    string_to_sign: str,
+    *,
+    secret: str = SECRET_KEY,
+    region: str = "us-east-1",
+    service: str = "sagemaker",
+) -> str:
+    """The SigV4 signature of STRING_TO_SIGN (its second line is the date)."""
+    amz_date = string_to_sign.split("\n")[1]
+    key = ("AWS4" + secret).encode()
+    for part in (amz_date[:8], region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 def raw_post(port: int, body: bytes, headers: dict[str, str]):
@@ -577,13 +600,10 @@ def test_wrong_secret_is_invalid_signature(standin):
     client = standin.client(aws_secret_access_key="not-the-secret")
     with pytest.raises(ClientError) as excinfo:
         invoke(client, {"inputs": "x"})
-    assert error_of(excinfo) == (
-        403,
-        "InvalidSignatureException",
-        "The request signature we calculated does not match the signature you "
-        "provided. Check your AWS Secret Access Key and signing method. Consult "
-        "the service documentation for details.",
-    )
+    status, code, message = error_of(excinfo)
+    assert (status, code) == (403, "InvalidSignatureException")
+    # AWS goes on with what it computed, which the client can diff.
+    assert message.startswith(f"{MISMATCH_PREFIX}POST\n{INVOKE_PATH}\n\n")
 
 
 def test_unknown_access_key_is_unrecognized_client(standin):
@@ -652,7 +672,11 @@ def test_malformed_authorization(standin):
     headers["Authorization"] = headers["Authorization"].split(", Signature=")[0]
     status, response_headers, document = raw_post(standin.port, body, headers)
     assert (status, error_code(response_headers)) == (403, "IncompleteSignatureException")
-    assert document["message"] == "Authorization header requires 'Signature' parameter."
+    # AWS echoes the header it got after naming what is missing.
+    assert document["message"] == (
+        "Authorization header requires 'Signature' parameter. "
+        f"Authorization={headers['Authorization']}"
+    )
 
 
 def test_independent_signer_is_accepted_even_signing_user_agent(standin):
@@ -808,3 +832,258 @@ def test_chunked_request_body_is_accepted(standin):
     finally:
         connection.close()
     assert standin.stats()["last_request"]["body_bytes"] == len(body)
+
+
+# --------------------------------------------------------------------------
+# Refusals whose text carries secrets, as AWS's does.
+# --------------------------------------------------------------------------
+
+TOKEN = "tok-secret-123"
+
+
+def quoted_blocks(message: str) -> tuple[str, str]:
+    """The canonical request and string-to-sign an InvalidSignatureException quotes."""
+    _, canonical, _, string_to_sign, tail = message.split("'")
+    assert tail == "\n"
+    return canonical, string_to_sign
+
+
+def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
+    standin = start_standin("--session-token", TOKEN)
+    client = standin.client(aws_session_token=TOKEN)
+    standin.fault(mode="signature_mismatch", count=1)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    status, code, message = error_of(excinfo)
+    assert (status, code) == (403, "InvalidSignatureException")
+    assert message.startswith(MISMATCH_PREFIX)
+    assert "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
+    canonical, string_to_sign = quoted_blocks(message)
+    assert canonical.startswith(f"POST\n{INVOKE_PATH}\n\n")
+    assert f"\nx-amz-security-token:{TOKEN}\n" in canonical
+    # Both blocks are exactly what the client signed: hashing and signing
+    # them here, independently of botocore, gives the request's signature.
+    assert string_to_sign.split("\n")[3] == hashlib.sha256(canonical.encode()).hexdigest()
+    authorization = standin.stats()["last_request"]["headers"]["Authorization"]
+    assert authorization.endswith(f"Signature={sign(string_to_sign)}")
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+
+
+def test_incomplete_signature_echoes_the_authorization_header(standin):
+    client = standin.client()
+    standin.fault(mode="incomplete_signature")
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": "x"})
+    authorization = standin.stats()["last_request"]["headers"]["Authorization"]
+    assert error_of(excinfo) == (
+        403,
+        "IncompleteSignatureException",
+        f"Authorization header requires 'Signature' parameter. Authorization={authorization}",
+    )
+    assert f"Credential={ACCESS_KEY}/" in error_of(excinfo)[2]
+
+
+def test_expired_token(standin):
+    standin.fault(mode="expired_token", count=1)
+    with pytest.raises(ClientError) as excinfo:
+        invoke(standin.client(aws_session_token="old"), {"inputs": "x"})
+    assert error_of(excinfo) == (
+        403,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+
+
+# --------------------------------------------------------------------------
+# Answers too large to hold.
+# --------------------------------------------------------------------------
+
+
+def open_answer(port: int, document=None) -> tuple[http.client.HTTPConnection, Any]:
+    """A signed InvokeEndpoint whose answer is left unread, to be streamed."""
+    body = json.dumps(document or {"inputs": "x"}).encode()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.putrequest("POST", INVOKE_PATH, skip_host=True, skip_accept_encoding=True)
+    for name, value in sigv4_headers(port, body).items():
+        connection.putheader(name, value)
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders(body)
+    return connection, connection.getresponse()
+
+
+def vm_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def wait_for_log(standin: Standin, needle: str, timeout_s: float = 10) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        log = standin.stderr_path.read_text()
+        if needle in log or time.monotonic() > deadline:
+            return log
+        time.sleep(0.05)
+
+
+def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin):
+    standin.fault(mode="oversized", size_bytes=7_000_000, count=1)
+    connection, response = open_answer(standin.port)
+    try:
+        assert response.status == 200
+        assert response.headers["Content-Length"] == "7000000"
+        body = response.read()
+    finally:
+        connection.close()
+    assert len(body) == 7_000_000
+    document = json.loads(body)
+    assert list(document[0]) == ["generated_text"] and len(document) == 1
+    assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+
+
+def test_oversized_is_streamed_not_built_in_memory(standin):
+    size = 256 * 1024 * 1024
+    standin.fault(mode="oversized", size_bytes=size, count=1)
+    before = vm_rss_kib(standin.proc.pid)
+    connection, response = open_answer(standin.port)
+    received, peak = 0, before
+    try:
+        while chunk := response.read(1024 * 1024):
+            received += len(chunk)
+            if received % (32 * 1024 * 1024) < 1024 * 1024:
+                peak = max(peak, vm_rss_kib(standin.proc.pid))
+    finally:
+        connection.close()
+    assert received == size
+    # Built whole, 256 MiB would show; streamed, growth is a few buffers.
+    assert peak - before < 32 * 1024, f"RSS grew {peak - before} KiB"
+
+
+def test_oversized_stops_quietly_when_the_client_leaves(standin):
+    standin.fault(mode="oversized", size_bytes=512 * 1024 * 1024, count=1)
+    connection, response = open_answer(standin.port)
+    assert len(response.read(100_000)) == 100_000
+    connection.close()
+    log = wait_for_log(standin, f"POST {INVOKE_PATH} 200 ")
+    assert f"POST {INVOKE_PATH} 200 " in log  # the handler finished
+    assert "Traceback" not in log
+    assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+
+
+def test_endless_never_ends_until_the_client_leaves(standin):
+    standin.fault(mode="endless", count=1)
+    connection, response = open_answer(standin.port)
+    try:
+        assert response.status == 200
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert "Content-Length" not in response.headers
+        start = response.read(64)
+        assert start.startswith(b'[{"generated_text": "')
+        received = len(start)
+        while received < 16 * 1024 * 1024:  # well past any 6 MiB limit
+            chunk = response.read(1024 * 1024)
+            assert chunk, "the endless answer ended"
+            received += len(chunk)
+    finally:
+        connection.close()
+    log = wait_for_log(standin, f"POST {INVOKE_PATH} 200 ")
+    assert f"POST {INVOKE_PATH} 200 " in log and "Traceback" not in log
+    assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+
+
+def test_endless_is_dropped_unfinished_after_delay_ms(standin):
+    standin.fault(mode="endless", delay_ms=500, count=1)
+    started = time.monotonic()
+    connection, response = open_answer(standin.port)
+    try:
+        with pytest.raises(http.client.IncompleteRead):
+            while response.read(1024 * 1024):
+                assert time.monotonic() - started < 15
+    finally:
+        connection.close()
+    assert 0.5 <= time.monotonic() - started < 15
+
+
+def test_control_bounds_size_bytes(standin):
+    connection = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=5)
+    connection.request(
+        "POST", "/_control/faults", body=b'{"mode": "oversized", "size_bytes": 536870913}'
+    )
+    response = connection.getresponse()
+    assert response.status == 400
+    assert "size_bytes must be between 0 and 536870912" in json.loads(response.read())["message"]
+    connection.close()
+
+
+# --------------------------------------------------------------------------
+# X-Amzn-SageMaker-Inference-Id, validated like SageMaker does.
+# --------------------------------------------------------------------------
+
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+LENGTH_RULE = "Member must have length less than or equal to 64"
+PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]*\z"
+
+
+def post_with_inference_id(port: int, value: str):
+    body = b'{"inputs": "x"}'
+    return raw_post(port, body, sigv4_headers(port, body, headers={INFERENCE_ID: value}))
+
+
+@pytest.mark.parametrize(
+    "value", ["a" * 64, "1", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1 x~"]
+)
+def test_valid_inference_ids_are_accepted(standin, value):
+    status, _, document = post_with_inference_id(standin.port, value)
+    assert (status, document) == (200, [{"generated_text": "x"}])
+    assert standin.stats()["last_request"]["headers"][INFERENCE_ID] == value
+
+
+@pytest.mark.parametrize(
+    "value, rules",
+    [
+        ("a" * 65, [LENGTH_RULE]),
+        ("caf\xe9", [PATTERN_RULE]),  # not ASCII: not \p{Print}
+        ("x\x01y", [PATTERN_RULE]),  # a control character
+        ("b" * 64 + "\x7f", [LENGTH_RULE, PATTERN_RULE]),
+    ],
+)
+def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
+    status, headers, document = post_with_inference_id(standin.port, value)
+    count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
+    assert (status, error_code(headers)) == (400, "ValidationError")
+    assert document["message"] == f"{count} detected: " + "; ".join(
+        f"Value '{value}' at 'inferenceId' failed to satisfy constraint: {rule}"
+        for rule in rules
+    )
+    assert standin.stats()["succeeded"] == 0
+
+
+def test_inference_id_is_checked_after_the_signature(standin):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: "a" * 65}, secret="wrong")
+    status, response_headers, _ = raw_post(standin.port, body, headers)
+    assert (status, error_code(response_headers)) == (403, "InvalidSignatureException")
+
+
+def test_repeated_header_lines_are_recorded_one_by_one(standin):
+    # What a CR/LF in a header value would turn into: a second header line.
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body)  # Inference-Id unsigned
+    connection = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=10)
+    try:
+        connection.putrequest("POST", INVOKE_PATH, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.putheader(INFERENCE_ID, "first")
+        connection.putheader(INFERENCE_ID, "second")
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 200  # "first, second" is a valid id
+    last = standin.stats()["last_request"]
+    assert [v for n, v in last["header_lines"] if n == INFERENCE_ID] == ["first", "second"]
+    assert last["headers"][INFERENCE_ID] == "first, second"

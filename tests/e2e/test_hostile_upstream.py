@@ -1,0 +1,209 @@
+"""Nothing leaks, nothing kills it (issue 12), end to end against the fake Runtime API, which
+knows each invocation's request id:
+
+* SageMaker refusals whose text quotes the signed request (session token, access key id,
+  signature): the caller gets one fixed sentence, the log gets SageMaker's words without secrets;
+* answers too large for Lambda (100 MB with Content-Length, endless chunked): 502 or a function
+  error ResponseTooLarge, peak RSS below 64 MiB, and the same process answers the next event;
+* request ids from the event that cannot be an X-Amzn-SageMaker-Inference-Id (too long, CR/LF,
+  not printable ASCII): the Lambda request id is sent instead, and no header is injected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from conftest import BOOTSTRAP
+from fake_runtime import FakeRuntimeAPI, start_bootstrap
+from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
+
+PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
+ANSWER = [{"generated_text": "Copper hit a record high."}]
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+PEAK_RSS_LIMIT_KIB = 64 * 1024
+# Bounds today's binary, which reads until its SageMaker timeout, without touching the contract.
+SAGEMAKER_TIMEOUT_MS = 5_000
+
+
+class Function:
+    """The bootstrap against the fake Runtime API; invocations one at a time."""
+
+    def __init__(self, runtime: FakeRuntimeAPI, standin):
+        self.runtime = runtime
+        env = harness.function_env(standin.url)
+        env["SAGEMAKER_TIMEOUT_MS"] = str(SAGEMAKER_TIMEOUT_MS)
+        self.process = start_bootstrap(BOOTSTRAP, runtime, env)
+
+    def invoke(self, event) -> tuple[str, dict]:
+        """(request id, the runtime's post: path, headers, body)."""
+        request_id = self.runtime.enqueue(event)
+        posts = self.runtime.wait_for_posts(len(self.runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)
+        return request_id, posts[-1]
+
+    def peak_rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def stop(self) -> str:
+        """Stops the process; its whole output."""
+        if self.process.poll() is None:
+            self.process.kill()
+        output, _ = self.process.communicate(timeout=10)
+        return output
+
+
+@pytest.fixture
+def function(standin):
+    with FakeRuntimeAPI() as runtime:
+        started = Function(runtime, standin)
+        try:
+            yield started
+        finally:
+            started.stop()
+
+
+def described(post: dict) -> str:
+    """The post, short: a wrong answer here may be 100 MB."""
+    return f"{post['path']}: {post['body'][:300]!r} ({len(post['body'])} bytes)"
+
+
+def http_answer(post: dict) -> tuple[int, object]:
+    assert post["path"].endswith("/response"), described(post)
+    response = json.loads(post["body"])
+    return response["statusCode"], json.loads(response["body"])
+
+
+def http_error(post: dict) -> tuple[int, str | None, str | None]:
+    """(statusCode, error.type, requestId) of an HTTP error answer."""
+    status, body = http_answer(post)
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return status, None, None
+    return status, body["error"].get("type"), body.get("requestId")
+
+
+def function_error(post: dict) -> dict:
+    assert post["path"].endswith("/error"), described(post)
+    return json.loads(post["body"])
+
+
+def assert_serves_the_next_event(function: Function) -> None:
+    _, post = function.invoke(PAYLOAD)
+    assert post["path"].endswith("/response") and json.loads(post["body"]) == ANSWER
+    assert function.process.poll() is None
+
+
+# ---------------------------------------------------------------------------
+# Refusals: the fixed sentence out, SageMaker's words to the log, secrets nowhere.
+# ---------------------------------------------------------------------------
+
+REFUSALS = {
+    "access_denied": "AccessDeniedException",
+    "signature_mismatch": "InvalidSignatureException",
+    "incomplete_signature": "IncompleteSignatureException",
+    "expired_token": "ExpiredTokenException",
+}
+
+
+@pytest.mark.parametrize("shape", ["http", "direct"])
+@pytest.mark.parametrize("mode", list(REFUSALS))
+def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, standin, mode, shape):
+    standin.faults(mode=mode, count=1)
+    request_id, post = function.invoke(http_v2(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    authorization = standin.stats()["last_request"]["headers"]["Authorization"]
+    if shape == "http":
+        status, body = http_answer(post)
+        assert status == 500
+        assert body == {
+            "error": {"type": "UpstreamAccessDenied", "message": harness.ACCESS_DENIED_MESSAGE},
+            "requestId": request_id,
+        }
+    else:
+        error = function_error(post)
+        assert error["errorType"] == "UpstreamAccessDenied"
+        assert error["errorMessage"].startswith(harness.ACCESS_DENIED_MESSAGE)
+    assert_serves_the_next_event(function)
+
+    output = function.stop()
+    # "The function's log has the details under this request id."
+    assert any(request_id in line and REFUSALS[mode] in line for line in output.splitlines()), output
+    signature = authorization.rsplit("Signature=", 1)[1]
+    for secret in (harness.SESSION_TOKEN, harness.ACCESS_KEY, harness.SECRET_KEY, signature):
+        assert secret not in output and secret not in post["body"].decode()
+    # Nor the quoted canonical request / string-to-sign blocks.
+    for block_marker in ("x-amz-security-token:", "AWS4-HMAC-SHA256"):
+        assert block_marker not in output
+
+
+# ---------------------------------------------------------------------------
+# Answers too large for Lambda.
+# ---------------------------------------------------------------------------
+
+OVERSIZED = {
+    "oversized-100MB": {"mode": "oversized", "size_bytes": 100_000_000, "count": 1},
+    "endless": {"mode": "endless", "delay_ms": SAGEMAKER_TIMEOUT_MS, "count": 1},
+}
+
+
+@pytest.mark.parametrize("shape", ["http", "direct"])
+@pytest.mark.parametrize("plan", list(OVERSIZED))
+def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(function, standin, plan, shape):
+    standin.faults(**OVERSIZED[plan])
+    started = time.monotonic()
+    request_id, post = function.invoke(alb(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    elapsed = time.monotonic() - started
+    if shape == "http":
+        assert http_error(post) == (502, "ResponseTooLarge", request_id), described(post)
+    else:
+        assert function_error(post)["errorType"] == "ResponseTooLarge"
+    # Cut off just above 6 MiB: no reason to wait for the SageMaker timeout.
+    assert elapsed < SAGEMAKER_TIMEOUT_MS / 1000
+    assert function.peak_rss_kib() < PEAK_RSS_LIMIT_KIB
+    assert_serves_the_next_event(function)
+
+
+# ---------------------------------------------------------------------------
+# Request ids that cannot be an inference id.
+# ---------------------------------------------------------------------------
+
+
+def with_request_id(event: dict, request_id: str) -> dict:
+    event["requestContext"]["requestId"] = request_id
+    return event
+
+
+def alb_with_trace(trace: str) -> dict:
+    event = alb(json.dumps(PAYLOAD))
+    event["headers"]["x-amzn-trace-id"] = trace
+    return event
+
+
+UNFIT_IDS = {
+    "v2-65-characters": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "r" * 65),
+    "v1-crlf-injection": lambda: with_request_id(rest_v1(json.dumps(PAYLOAD)), "abc\r\nX-Injected: yes"),
+    "v2-not-ascii": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "r\u00e9q-1"),
+    "v2-control-character": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "req\x01id"),
+    "alb-self-root-trace": lambda: alb_with_trace(ALB_TRACE_ID),
+    "alb-crlf-injection": lambda: alb_with_trace("Root=1-abc\r\nX-Injected: yes"),
+}
+
+
+@pytest.mark.parametrize("name", list(UNFIT_IDS))
+def test_unfit_request_id_is_replaced_by_the_lambda_request_id(function, standin, name):
+    request_id, post = function.invoke(UNFIT_IDS[name]())
+    assert http_answer(post) == (200, ANSWER)
+    lines = standin.stats()["last_request"]["header_lines"]
+    assert [value for header, value in lines if header.lower() == INFERENCE_ID.lower()] == [request_id]
+    assert not [header for header, _ in lines if header.lower() == "x-injected"]
+
+
+def test_fitting_request_id_is_sent_as_is(function, standin):
+    _, post = function.invoke(with_request_id(http_v2(json.dumps(PAYLOAD)), "JKJaXmPLvHcESHA="))
+    assert http_answer(post) == (200, ANSWER)
+    assert standin.stats()["last_request"]["headers"][INFERENCE_ID] == "JKJaXmPLvHcESHA="
