@@ -85,7 +85,7 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-public enum HTTPClientError: Error, Equatable, CustomStringConvertible {
+public enum HTTPClientError: Error, Equatable, Sendable, CustomStringConvertible {
     case initializationFailed
     case invalidURL(String)
     /// A header name or value with CR, LF or NUL: refused before anything was sent.

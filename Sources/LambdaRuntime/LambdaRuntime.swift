@@ -33,20 +33,32 @@ public enum Delivery: Sendable, Equatable {
     case failed
 }
 
-/// The event loop of a custom runtime: `/next`, handle, `/response` or `/error`, forever.
+/// The event loop of a custom runtime: `/next`, handle, `/response` or `/error`, forever; with
+/// `AWS_LAMBDA_MAX_CONCURRENCY` = N ≥ 2 (Lambda Managed Instances), N such loops at once.
 public enum LambdaRuntime {
     /// The largest response Lambda takes from a function invoked synchronously: 6 MiB (Lambda
     /// itself allows 100 bytes more; the Runtime Interface Emulator exactly this).
     public static let maximumResponseBytes = 6 * 1024 * 1024
 
+    /// The most workers one process runs, whatever `AWS_LAMBDA_MAX_CONCURRENCY` asks.
+    public static let maximumConcurrency = 1024
+
     /// Runs until the Runtime API goes away; returns the process exit status.
     ///
-    /// `makeHandler` runs once, before the first `/next`; an error from it is posted to
-    /// `/runtime/init/error` and ends the process, as Lambda expects of a failed init.
+    /// `initialize` runs once, before the first `/next`, and returns what makes one handler per
+    /// worker; an error from either is posted to `/runtime/init/error`, once, and ends the
+    /// process, as Lambda expects of a failed init.
+    ///
+    /// One worker (no `AWS_LAMBDA_MAX_CONCURRENCY`, or 1) runs on the calling thread. N workers
+    /// run on N threads, each with its own Runtime API connection and its own handler (so its own
+    /// SageMaker connection): nothing of an invocation is shared. A worker that cannot go on
+    /// (its connection to the Runtime API failed, or `/next` broke the contract) is logged and
+    /// dropped while the others serve; the process ends when none is left, or at once when the
+    /// Runtime API answers a post with a 5xx, which the contract calls non-recoverable.
     public static func run<Handler: LambdaHandler>(
         environment: [String: String],
         logger: Logger,
-        makeHandler: () throws(FunctionError) -> Handler
+        initialize: () throws(FunctionError) -> (() throws(FunctionError) -> Handler)
     ) -> Int32 {
         guard let endpoint = environment["AWS_LAMBDA_RUNTIME_API"], !endpoint.isEmpty else {
             logger.log(.fatal, "AWS_LAMBDA_RUNTIME_API is not set: this binary runs as a Lambda custom runtime (or under the Runtime Interface Emulator)")
@@ -61,9 +73,20 @@ public enum LambdaRuntime {
             return 1
         }
 
-        var handler: Handler
-        do {
-            handler = try makeHandler()
+        var workers: [Worker<Handler>] = []
+        do throws(FunctionError) {
+            let concurrency = try Self.concurrency(environment["AWS_LAMBDA_MAX_CONCURRENCY"])
+            let makeHandler = try initialize()
+            workers.append(Worker(number: 1, runtime: runtime, handler: try makeHandler()))
+            for number in stride(from: 2, through: concurrency, by: 1) {
+                let connection: RuntimeClient
+                do {
+                    connection = try RuntimeClient(endpoint: endpoint)
+                } catch {
+                    throw FunctionError(.runtime, type: "InitializationFailed", message: "could not set up the Runtime API client: \(error)")
+                }
+                workers.append(Worker(number: number, runtime: connection, handler: try makeHandler()))
+            }
         } catch {
             logger.log(.fatal, "initialisation failed: \(error.message)", ["errorType": .string(error.type)])
             do {
@@ -74,40 +97,51 @@ public enum LambdaRuntime {
             return 1
         }
 
-        while true {
-            let invocation: Invocation
-            do {
-                invocation = try runtime.next()
-            } catch {
-                logger.log(.fatal, "stopping: \(error)")
-                return 1
-            }
-            shutdown.beginInvocation()
-            defer { shutdown.endInvocation() }
+        if workers.count == 1 {
+            let end = workers[0].serve(shutdown: shutdown, logger: logger)
+            logger.log(.fatal, "stopping: \(end.error)", requestID: end.requestID)
+            return 1
+        }
+        return runConcurrently(workers, shutdown: shutdown, logger: logger)
+    }
 
-            let requestID = invocation.context.requestID
-            let answer: Result<Data, FunctionError>
-            do {
-                answer = .success(try handler.handle(invocation))
-            } catch {
-                answer = .failure(error)
+    /// `AWS_LAMBDA_MAX_CONCURRENCY`: unset or empty is one worker.
+    static func concurrency(_ text: String?) throws(FunctionError) -> Int {
+        guard let text, !text.isEmpty else { return 1 }
+        guard let value = Int(text), (1...maximumConcurrency).contains(value) else {
+            throw FunctionError(
+                .runtime, type: "InvalidConfiguration",
+                message: "AWS_LAMBDA_MAX_CONCURRENCY is \"\(text.prefix(40))\"; it must be a whole number from 1 to \(maximumConcurrency)")
+        }
+        return value
+    }
+
+    /// Starts every worker on a thread of its own and waits until the process must stop.
+    private static func runConcurrently<Handler: LambdaHandler>(
+        _ workers: [Worker<Handler>], shutdown: ShutdownGuard, logger: Logger
+    ) -> Int32 {
+        let board = WorkerBoard(count: workers.count)
+        for worker in workers {
+            let started = WorkerThread.start {
+                let end = worker.serve(shutdown: shutdown, logger: logger)
+                board.report(end, of: worker.number, logger: logger)
             }
-            do {
-                handler.afterResponse(try deliver(answer, for: requestID, to: runtime, logger: logger))
-            } catch {
-                // The invocation's log line comes first, then the fatal one.
-                handler.afterResponse(.failed)
-                logger.log(.fatal, "stopping: \(error)", requestID: requestID)
-                return 1
+            if !started {
+                board.report(.init(error: .transport(.other(code: 0, detail: "could not start a thread")), requestID: nil, isFatal: false),
+                             of: worker.number, logger: logger)
             }
         }
+        let end = board.waitForTheEnd()
+        logger.log(.fatal, end.isFatal ? "stopping: \(end.error)" : "stopping: no worker can go on; the last one: \(end.error)",
+                   requestID: end.requestID)
+        return 1
     }
 
     /// Posts the answer. A response over Lambda's limit is never sent: an error saying so goes
     /// instead, so the caller learns why and the process keeps serving. A refusal (4xx) ends
     /// only the invocation; a 5xx or a lost connection ends the process, as the Runtime API
     /// contract asks ("non-recoverable state, exit promptly").
-    private static func deliver(
+    static func deliver(
         _ answer: Result<Data, FunctionError>, for requestID: String, to runtime: RuntimeClient, logger: Logger
     ) throws(RuntimeAPIError) -> Delivery {
         do throws(RuntimeAPIError) {

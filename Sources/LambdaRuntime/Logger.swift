@@ -1,10 +1,12 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
-/// Log lines for CloudWatch, one `write(2)` each so lines from one process never interleave.
+/// Log lines for CloudWatch, each written whole under a lock that every copy of the logger shares,
+/// so lines from concurrent workers never interleave (a pipe keeps a `write(2)` in one piece only
+/// up to 4 KiB).
 ///
 /// Follows Lambda's advanced logging controls: `AWS_LAMBDA_LOG_FORMAT` (`Text` or `JSON`) and
 /// `AWS_LAMBDA_LOG_LEVEL` (`TRACE` … `FATAL`, default `INFO`).
@@ -48,6 +50,12 @@ public struct Logger: Sendable {
     public var minimumLevel: Level
     public var format: Format
     private let fileDescriptor: Int32
+    /// Shared by every copy of this logger: one line at a time.
+    private let writing = WriteLock()
+
+    private final class WriteLock: Sendable {
+        let mutex = Mutex(())
+    }
 
     /// The most a message, or a string field, takes in a line once escaped; longer ones are cut.
     /// A line stays well inside CloudWatch's 256 KB event limit, whatever an upstream said.
@@ -78,12 +86,16 @@ public struct Logger: Sendable {
             : Self.textLine(level: level, message: message, requestID: requestID, fields: fields)
         line.append("\n")
         line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
+            writing.mutex.withLock { _ in write(bytes) }
+        }
+    }
+
+    private func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if written <= 0 { if errno == EINTR { continue } else { return } }
+            offset += written
         }
     }
 

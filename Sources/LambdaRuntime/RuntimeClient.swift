@@ -17,7 +17,7 @@ public struct Invocation: Sendable {
     }
 }
 
-public enum RuntimeAPIError: Error, Equatable, CustomStringConvertible {
+public enum RuntimeAPIError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The Runtime API could not be reached or dropped the connection.
     case transport(HTTPClientError)
     /// The Runtime API answered with a status we did not expect.

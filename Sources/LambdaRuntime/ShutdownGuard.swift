@@ -9,12 +9,12 @@ import Darwin
 /// Ends the process cleanly on SIGTERM or SIGINT, but never in the middle of an invocation.
 ///
 /// The signals are blocked in every thread and collected by one waiting thread with `sigwait`,
-/// so no async-signal-safety rules apply. A signal that arrives while idle (waiting on `/next`)
-/// ends the process at once; one that arrives mid-invocation ends it right after the answer is
-/// posted.
+/// so no async-signal-safety rules apply. A signal that arrives while no invocation runs (every
+/// worker waiting on `/next`) ends the process at once; one that arrives mid-invocation ends it
+/// right after the last invocation in flight has posted its answer.
 final class ShutdownGuard: Sendable {
     private struct State {
-        var busy = false
+        var invocationsInFlight = 0
         var pendingSignal: Int32?
     }
 
@@ -43,13 +43,13 @@ final class ShutdownGuard: Sendable {
     }
 
     func beginInvocation() {
-        state.withLock { $0.busy = true }
+        state.withLock { $0.invocationsInFlight += 1 }
     }
 
     func endInvocation() {
         let pending = state.withLock { state -> Int32? in
-            state.busy = false
-            return state.pendingSignal
+            state.invocationsInFlight -= 1
+            return state.invocationsInFlight == 0 ? state.pendingSignal : nil
         }
         if let pending { exitCleanly(pending) }
     }
@@ -59,7 +59,7 @@ final class ShutdownGuard: Sendable {
         var received: Int32 = 0
         while sigwait(&signals, &received) != 0 {}
         let exitNow = state.withLock { state -> Bool in
-            guard state.busy else { return true }
+            guard state.invocationsInFlight > 0 else { return true }
             state.pendingSignal = received
             return false
         }

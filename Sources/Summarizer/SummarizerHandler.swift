@@ -41,15 +41,13 @@ public struct SummarizerHandler: LambdaHandler {
         front = HTTPFront(cors: configuration.cors)
     }
 
-    /// The handler as the deployed function configures it, or the init error that explains why not.
-    public static func fromEnvironment(_ environment: [String: String], logger: Logger) throws(FunctionError) -> SummarizerHandler {
-        let configuration: Configuration
+    /// The deployed function's configuration, or the init error that explains what to fix.
+    public static func configuration(from environment: [String: String]) throws(FunctionError) -> Configuration {
         do {
-            configuration = try Configuration.fromEnvironment(environment) { access($0, R_OK) == 0 }
+            return try Configuration.fromEnvironment(environment) { access($0, R_OK) == 0 }
         } catch {
             throw FunctionError(.runtime, type: "InvalidConfiguration", message: error.description)
         }
-        return try SummarizerHandler(configuration: configuration, logger: logger)
     }
 
     public mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {

@@ -5,9 +5,11 @@ import Summarizer
 import Glibc
 #endif
 
-// The Lambda `bootstrap`: read the configuration, then serve invocations until Lambda stops us.
+// The Lambda `bootstrap`: read the configuration once, then serve invocations (on one handler per
+// worker, each with its own SageMaker connection) until Lambda stops us.
 let environment = ProcessEnvironment.current()
 let logger = Logger.fromEnvironment(environment)
 exit(LambdaRuntime.run(environment: environment, logger: logger) { () throws(FunctionError) in
-    try SummarizerHandler.fromEnvironment(environment, logger: logger)
+    let configuration = try SummarizerHandler.configuration(from: environment)
+    return { () throws(FunctionError) in try SummarizerHandler(configuration: configuration, logger: logger) }
 })

@@ -48,7 +48,7 @@ private final class Deliveries: @unchecked Sendable {
         let capture = try LogCapture()
         let logger = Logger(format: .json, fileDescriptor: capture.writeFD)
 
-        let status = LambdaRuntime.run(environment: environment, logger: logger) { EchoHandler() }
+        let status = LambdaRuntime.run(environment: environment, logger: logger) { { EchoHandler() } }
 
         #expect(status == 1)
         let lines = capture.finishLines()
@@ -66,7 +66,7 @@ private final class Deliveries: @unchecked Sendable {
 
         let status = LambdaRuntime.run(
             environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: logger
-        ) { () throws(FunctionError) -> EchoHandler in
+        ) { () throws(FunctionError) -> (() throws(FunctionError) -> EchoHandler) in
             throw FunctionError(type: "ConfigurationError", message: "ENDPOINT_NAME is not set")
         }
 
@@ -96,7 +96,7 @@ private final class Deliveries: @unchecked Sendable {
         let status = LambdaRuntime.run(
             environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
         ) {
-            EchoHandler(onAfterResponse: { deliveries.list.append($0) })
+            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
         }
 
         #expect(status == 1)
@@ -128,10 +128,10 @@ private final class Deliveries: @unchecked Sendable {
         let seen = Seen()
         let deliveries = Deliveries()
         let status = LambdaRuntime.run(environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: logger) {
-            EchoHandler(onAfterResponse: {
+            { EchoHandler(onAfterResponse: {
                 seen.counts.append(server.requests.count)
                 deliveries.list.append($0)
-            })
+            }) }
         }
 
         #expect(status == 1, "ends when /next fails")
@@ -185,7 +185,7 @@ private final class Deliveries: @unchecked Sendable {
         let status = LambdaRuntime.run(
             environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
         ) {
-            EchoHandler(onAfterResponse: { deliveries.list.append($0) })
+            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
         }
 
         #expect(status == 1)
@@ -224,7 +224,7 @@ private final class Deliveries: @unchecked Sendable {
         let status = LambdaRuntime.run(
             environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
         ) {
-            EchoHandler(onAfterResponse: { deliveries.list.append($0) })
+            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
         }
 
         #expect(status == 1, "ends when /next fails")
@@ -253,10 +253,10 @@ private final class Deliveries: @unchecked Sendable {
         _ = LambdaRuntime.run(
             environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
         ) {
-            EchoHandler(onHandle: { invocation in
+            { EchoHandler(onHandle: { invocation in
                 seen.traces.append(invocation.context.traceID)
                 seen.environment.append(getenv("_X_AMZN_TRACE_ID").map { String(cString: $0) })
-            })
+            }) }
         }
 
         #expect(seen.traces == [trace])

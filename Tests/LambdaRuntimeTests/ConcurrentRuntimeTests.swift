@@ -1,0 +1,173 @@
+import Foundation
+import Synchronization
+import Testing
+import TestHTTPServer
+@testable import LambdaRuntime
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A Runtime API for several workers at once: `/next` hands out queued events (and, once they run
+/// out, answers `exhausted` after a pause), posts are recorded and answered with `postStatus`.
+private final class ConcurrentRuntimeAPI: Sendable {
+    struct State {
+        var events: [(id: String, body: String, headers: [(String, String)])] = []
+        var postStatus: [String: Int] = [:]
+    }
+
+    final class Shared: Sendable {
+        let state: Mutex<State>
+        init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    let server: TestHTTPServer
+
+    init(events: [(id: String, body: String)], exhausted: ScriptedResponse = ScriptedResponse(status: 500, body: "no more", delay: 0.3),
+         postStatus: [String: Int] = [:], broken: [String] = []) throws {
+        let queued = events.map { event in
+            (id: event.id, body: event.body,
+             headers: broken.contains(event.id)
+                ? [("Lambda-Runtime-Deadline-Ms", "4102444800000")]
+                : [("Lambda-Runtime-Aws-Request-Id", event.id), ("Lambda-Runtime-Deadline-Ms", "4102444800000")])
+        }
+        let shared = Shared(State(events: queued, postStatus: postStatus))
+        server = try TestHTTPServer(handler: { request in
+            if request.method == "GET" {
+                let event = shared.state.withLock { $0.events.isEmpty ? nil : $0.events.removeFirst() }
+                guard let event else { return exhausted }
+                return ScriptedResponse(status: 200, headers: event.headers, body: event.body)
+            }
+            let id = request.path.split(separator: "/").dropLast().last.map(String.init) ?? ""
+            return ScriptedResponse(status: shared.state.withLock { $0.postStatus[id] } ?? 202, body: "")
+        })
+    }
+
+    var posts: [RecordedRequest] { server.requests.filter { $0.method == "POST" } }
+}
+
+/// Echoes its event after `delay` seconds when the event starts with "slow"; counts per handler.
+private struct SlowEchoHandler: LambdaHandler {
+    let counter: Counter
+
+    final class Counter: Sendable {
+        let handled = Mutex([Int: Int]())
+    }
+    let worker: Int
+
+    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
+        counter.handled.withLock { $0[worker, default: 0] += 1 }
+        if invocation.event.starts(with: Data("slow".utf8)) { usleep(100_000) }
+        return Data("echo:".utf8) + invocation.event
+    }
+}
+
+private func environment(_ server: TestHTTPServer, concurrency: String) -> [String: String] {
+    ["AWS_LAMBDA_RUNTIME_API": server.authority, "AWS_LAMBDA_MAX_CONCURRENCY": concurrency]
+}
+
+@Suite struct ConcurrentRuntimeTests {
+    /// Four workers, 24 slow invocations: each answer goes to its own request id, each worker on
+    /// its own connection, and the invocations overlap instead of queueing.
+    @Test func workersServeInvocationsAtOnceEachAnsweringItsOwn() throws {
+        let events = (1...24).map { (id: "req-\($0)", body: "slow event \($0)") }
+        let api = try ConcurrentRuntimeAPI(events: events)
+        defer { api.server.stop() }
+        let capture = try LogCapture()
+        let counter = SlowEchoHandler.Counter()
+        final class Made: @unchecked Sendable { var initializations = 0; var handlers = 0 }
+        let made = Made()
+
+        let start = ContinuousClock.now
+        let status = LambdaRuntime.run(environment: environment(api.server, concurrency: "4"), logger: Logger(format: .json, fileDescriptor: capture.writeFD)) {
+            made.initializations += 1
+            return {
+                made.handlers += 1
+                return SlowEchoHandler(counter: counter, worker: made.handlers)
+            }
+        }
+        let elapsed = ContinuousClock.now - start
+
+        #expect(status == 1, "ends when no worker can go on")
+        #expect(made.initializations == 1 && made.handlers == 4, "initialised once, one handler per worker")
+        let posts = api.posts
+        #expect(posts.count == 24)
+        for event in events {
+            let answers = posts.filter { $0.path == "/2018-06-01/runtime/invocation/\(event.id)/response" }
+            #expect(answers.map(\.bodyText) == ["echo:\(event.body)"], "\(event.id)")
+        }
+        #expect(api.server.acceptedConnections == 4, "a Runtime API connection per worker")
+        let perWorker = counter.handled.withLock { $0 }
+        #expect(perWorker.values.reduce(0, +) == 24)
+        #expect(perWorker.count >= 2, "more than one worker served: \(perWorker)")
+        // 24 × 100 ms one at a time is 2.4 s; four at a time about 0.6 s, plus the final pause.
+        #expect(elapsed < .milliseconds(1_800), "\(elapsed)")
+        let lines = capture.finishLines()
+        #expect(lines.filter { $0.contains("\"level\":\"FATAL\"") }.count == 1)
+        #expect(lines.last?.contains("no worker can go on") == true, "\(lines.last ?? "")")
+    }
+
+    /// A 5xx on a post is the Runtime API saying the environment is broken: the process stops at
+    /// once, though other workers are still waiting on `/next`.
+    @Test func aFatalAnswerToAPostStopsEveryWorker() throws {
+        let api = try ConcurrentRuntimeAPI(
+            events: [(id: "req-1", body: "ping")], exhausted: ScriptedResponse(status: 500, body: "never", delay: 20),
+            postStatus: ["req-1": 500])
+        defer { api.server.stop() }
+        let capture = try LogCapture()
+        let counter = SlowEchoHandler.Counter()
+
+        let start = ContinuousClock.now
+        let status = LambdaRuntime.run(environment: environment(api.server, concurrency: "3"), logger: Logger(format: .json, fileDescriptor: capture.writeFD)) {
+            { SlowEchoHandler(counter: counter, worker: 0) }
+        }
+
+        #expect(status == 1)
+        #expect(ContinuousClock.now - start < .seconds(5), "did not wait for the other workers' /next")
+        let lines = capture.finishLines()
+        #expect(lines.filter { $0.contains("FATAL") }.count == 1)
+        #expect(lines.last?.contains("answered 500") == true && lines.last?.contains("req-1") == true, "\(lines)")
+    }
+
+    /// A worker whose `/next` breaks the contract is dropped; the others go on serving.
+    @Test func aBrokenWorkerIsDroppedWhileTheOthersServe() throws {
+        let events = [(id: "bad", body: "no request id")] + (1...6).map { (id: "req-\($0)", body: "slow \($0)") }
+        let api = try ConcurrentRuntimeAPI(events: events, broken: ["bad"])
+        defer { api.server.stop() }
+        let capture = try LogCapture()
+        let counter = SlowEchoHandler.Counter()
+
+        let status = LambdaRuntime.run(environment: environment(api.server, concurrency: "2"), logger: Logger(format: .json, fileDescriptor: capture.writeFD)) {
+            { SlowEchoHandler(counter: counter, worker: 0) }
+        }
+
+        #expect(status == 1)
+        #expect(Set(api.posts.map(\.path)) == Set((1...6).map { "/2018-06-01/runtime/invocation/req-\($0)/response" }))
+        let lines = capture.finishLines()
+        #expect(lines.filter { $0.contains("\"level\":\"ERROR\"") && $0.contains("stopped") && $0.contains("Lambda-Runtime-Aws-Request-Id") }.count == 1, "\(lines)")
+        #expect(lines.filter { $0.contains("FATAL") }.count == 1)
+    }
+
+    @Test(arguments: ["0", "-1", "two", "1025", "4 "])
+    func anInvalidConcurrencyIsAnInitErrorReportedOnce(value: String) throws {
+        let server = try TestHTTPServer(script: [ScriptedResponse(status: 202)])
+        defer { server.stop() }
+        let capture = try LogCapture()
+        let counter = SlowEchoHandler.Counter()
+
+        let status = LambdaRuntime.run(environment: environment(server, concurrency: value), logger: Logger(format: .json, fileDescriptor: capture.writeFD)) {
+            { SlowEchoHandler(counter: counter, worker: 0) }
+        }
+
+        #expect(status == 1)
+        #expect(server.requests.map(\.path) == ["/2018-06-01/runtime/init/error"])
+        let document = try jsonObject(Data(server.requests[0].body))
+        #expect((document["errorMessage"] as? String)?.contains("AWS_LAMBDA_MAX_CONCURRENCY") == true)
+        #expect(capture.finishLines().filter { $0.contains("FATAL") }.count == 1)
+    }
+
+    @Test(arguments: [(nil, 1), ("", 1), ("1", 1), ("64", 64), ("1024", 1024)] as [(String?, Int)])
+    func concurrencyComesFromTheEnvironment(value: String?, expected: Int) throws {
+        #expect(try LambdaRuntime.concurrency(value) == expected)
+    }
+}
