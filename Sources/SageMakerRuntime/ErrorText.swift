@@ -28,17 +28,21 @@ public enum ErrorText {
     /// `Authorization`, access key ids, long hex strings (signatures, hashes) and long base64 runs
     /// (session tokens).
     public static func withoutSecrets(_ text: String, secrets: [String] = []) -> String {
-        var text = text
+        var bytes = Array(text.utf8)
         for marker in signingDetailMarkers {
-            if let range = text.firstRange(of: marker) {
-                text = String(text[..<range.lowerBound]) + signingDetailNote
+            if let start = firstIndex(of: Array(marker.utf8), in: bytes, from: 0) {
+                bytes.replaceSubrange(start..., with: signingDetailNote.utf8)
             }
         }
         // Short values are not worth a search that could also hit innocent words.
         for secret in secrets where secret.utf8.count >= 8 {
-            text = text.replacing(secret, with: redacted)
+            let needle = Array(secret.utf8)
+            var from = 0
+            while let start = firstIndex(of: needle, in: bytes, from: from) {
+                bytes.replaceSubrange(start..<(start + needle.count), with: redacted.utf8)
+                from = start + redacted.utf8.count
+            }
         }
-        var bytes = Array(text.utf8)
         redactNamedValues(&bytes)
         redactCredentialShapedRuns(&bytes)
         return String(decoding: bytes, as: UTF8.self)
@@ -75,6 +79,16 @@ public enum ErrorText {
     }
 
     // MARK: Helpers
+
+    private static func firstIndex(of needle: [UInt8], in bytes: [UInt8], from start: Int) -> Int? {
+        guard let first = needle.first, bytes.count - start >= needle.count else { return nil }
+        var index = start
+        while index + needle.count <= bytes.count {
+            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            index += 1
+        }
+        return nil
+    }
 
     /// Where a quoted value or a word ends.
     private static func isDelimiter(_ byte: UInt8) -> Bool {
