@@ -128,3 +128,20 @@ def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, 
     error = json.loads(body)
     assert error["errorType"] == "UpstreamUnreachable"
     assert "TLS" in error["errorMessage"]
+
+
+def test_the_zip_runs_the_repositorys_own_bootstrap():
+    """The launcher Lambda runs is the file at the top of the repository, not one generated."""
+    assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
+    with zipfile.ZipFile(ZIP) as archive:
+        member = archive.getinfo("bootstrap")
+        assert archive.read(member) == (REPO / "bootstrap").read_bytes()
+        assert (member.external_attr >> 16) & 0o111, "executable"
+
+
+def test_bootstrap_outside_a_package_says_why_it_cannot_start(tmp_path):
+    shutil.copy(REPO / "bootstrap", tmp_path / "bootstrap")
+    result = subprocess.run([BUSYBOX, "sh", str(tmp_path / "bootstrap")], capture_output=True, text=True, timeout=10,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 127
+    assert "no dynamic loader" in result.stderr
