@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
         // The modules behind the binary, for the fuzz targets in Fuzz/.
-        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "HTTPClient"]),
+        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "CurlHTTP", "HTTP"]),
     ],
     targets: [
         .systemLibrary(
@@ -22,22 +22,27 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        // HTTP messages, errors and the clocks time-outs are measured on: no C library.
+        .target(name: "HTTP"),
+        // HTTPS to SageMaker over libcurl.
+        .target(name: "CurlHTTP", dependencies: ["HTTP", "CCurl"]),
         .target(name: "SigV4", dependencies: ["CCrypto"]),
-        .target(name: "LambdaRuntime", dependencies: ["HTTPClient"]),
-        .target(name: "SageMakerRuntime", dependencies: ["HTTPClient", "SigV4"]),
+        // The Runtime API loop over its own plain socket: no libcurl.
+        .target(name: "LambdaRuntime", dependencies: ["HTTP"]),
+        .target(name: "SageMakerRuntime", dependencies: ["HTTP", "CurlHTTP", "SigV4"]),
         .target(name: "LambdaEvents"),
-        .target(name: "Summarizer", dependencies: ["HTTPClient", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime"]),
-        .executableTarget(name: "bootstrap", dependencies: ["Summarizer"]),
+        .target(name: "Summarizer", dependencies: ["HTTP", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime", "SigV4"]),
+        .executableTarget(name: "bootstrap", dependencies: ["LambdaRuntime", "Summarizer"]),
 
         // A scriptable loopback HTTP server shared by the unit tests (not part of the product).
         .target(name: "TestHTTPServer", path: "Tests/TestHTTPServer"),
-        .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient", "TestHTTPServer"]),
+        // Both HTTP clients, side by side: most of what they must do is the same.
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CurlHTTP", "LambdaRuntime", "TestHTTPServer"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["LambdaRuntime", "TestHTTPServer"]),
-        .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime", "HTTPClient"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["HTTP", "LambdaRuntime", "TestHTTPServer"]),
+        .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime", "HTTP"]),
         .testTarget(name: "LambdaEventsTests", dependencies: ["LambdaEvents"], exclude: ["Fixtures"]),
-        .testTarget(name: "SummarizerTests", dependencies: ["Summarizer"]),
+        .testTarget(name: "SummarizerTests", dependencies: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -297,7 +297,7 @@ report under `.build-bench/quick/` and never here. Raw figures of the last run:
   JSON, no validation, no logging.
 - **floor + libcurl** (a reference, warm latency only): the same floor built with `-DFLOOR_LIBCURL`,
   its `POST` to the stand-in made through a kept-alive libcurl easy handle set up as the bootstrap's
-  `HTTPClient` sets up its own, loading the package's `libcurl.so.4`; same request headers as the
+  `CurlHTTPClient` sets up its own, loading the package's `libcurl.so.4`; same request headers as the
   floor. It takes part in the warm blocks like the others.
 
 All three run under AWS's Runtime Interface Emulator (`.tools/aws-lambda-rie`) and call

@@ -4,7 +4,7 @@
 #include <curl/curl.h>
 
 // curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call.
-// These typed wrappers are the whole C surface the HTTPClient module uses.
+// These typed wrappers are the whole C surface the CurlHTTP module uses.
 
 typedef size_t (*ccurl_data_callback)(char *data, size_t size, size_t count, void *context);
 

@@ -1,4 +1,4 @@
-import HTTPClient
+import HTTP
 
 #if canImport(Glibc)
 import Glibc
@@ -58,14 +58,5 @@ public struct LambdaContext: Sendable, Equatable {
     /// Milliseconds left before Lambda ends the invocation (negative once it has passed).
     public func remainingMilliseconds(now: Int64 = WallClock.nowMilliseconds()) -> Int64 {
         deadlineMilliseconds - now
-    }
-}
-
-public enum WallClock {
-    /// The deadline is wall-clock time, so remaining time must be measured on the same clock.
-    public static func nowMilliseconds() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }

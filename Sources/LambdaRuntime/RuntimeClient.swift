@@ -1,4 +1,4 @@
-import HTTPClient
+import HTTP
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,4 +1,5 @@
-import HTTPClient
+import CurlHTTP
+import HTTP
 import SigV4
 
 #if canImport(Glibc)
@@ -65,7 +66,7 @@ public final class SageMakerRuntimeClient {
     }
 
     public let configuration: Configuration
-    private let http: HTTPClient
+    private let http: CurlHTTPClient
     private let signer: SigV4Signer
     private let scheme: String
     private let authority: String
@@ -77,7 +78,7 @@ public final class SageMakerRuntimeClient {
         guard let url = BaseURL(configuration.baseURL) else { throw .invalidURL(configuration.baseURL) }
         self.configuration = configuration
         (scheme, authority, basePath) = (url.scheme, url.authority, url.path)
-        http = try HTTPClient(configuration: .init(caBundlePath: configuration.caBundlePath))
+        http = try CurlHTTPClient(configuration: .init(caBundlePath: configuration.caBundlePath))
         signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: "sagemaker")
         let credentials = configuration.credentials
         secrets = [credentials.accessKeyID, credentials.secretAccessKey] + (credentials.sessionToken.map { [$0] } ?? [])

@@ -1,5 +1,5 @@
 import Foundation
-import HTTPClient
+import HTTP
 import Testing
 @testable import SageMakerRuntime
 

@@ -1,5 +1,5 @@
 // A loopback HTTP/1.1 server for tests: Glibc sockets, one background thread, scripted answers.
-// Shared by the test targets that need a peer (HTTPClientTests, LambdaRuntimeTests).
+// Shared by the test targets that need a peer (HTTPTests, LambdaRuntimeTests).
 
 import Foundation
 #if canImport(Glibc)

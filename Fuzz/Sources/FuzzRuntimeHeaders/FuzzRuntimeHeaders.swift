@@ -2,7 +2,8 @@
 // over its lines; then the /next headers as LambdaContext reads them.
 import Foundation
 import FuzzDriver
-@testable import HTTPClient
+@testable import CurlHTTP
+import HTTP
 @testable import LambdaRuntime
 
 @_cdecl("FuzzRuntimeHeaders_main")

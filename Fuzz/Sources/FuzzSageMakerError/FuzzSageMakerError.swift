@@ -1,7 +1,7 @@
 // The SageMaker error decoder: the first line is the x-amzn-ErrorType header, the rest the body.
 import Foundation
 import FuzzDriver
-@testable import HTTPClient
+import HTTP
 @testable import SageMakerRuntime
 @testable import Summarizer
 

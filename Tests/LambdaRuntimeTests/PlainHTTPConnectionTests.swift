@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 import TestHTTPServer
-@testable import HTTPClient
+import HTTP
+@testable import LambdaRuntime
 
 // What only the plain-socket client has to get right by itself (framing, limits, addresses).
-// Behaviour shared with the libcurl client is tested for both in HTTPClientTests.swift.
+// Behaviour shared with the libcurl client is tested for both in Tests/HTTPTests/HTTPClientsTests.swift.
 
 private func head(_ text: String) throws(HTTPClientError) -> HTTPResponseHead {
     try HTTPResponseHead(parsing: ArraySlice(text.utf8))

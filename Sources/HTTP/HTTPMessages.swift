@@ -63,7 +63,7 @@ public struct HTTPRequest: Sendable {
     public static let defaultMaximumResponseBytes = 64 * 1024 * 1024
 
     /// The first header that could not be sent as one field line, if any.
-    var unsafeHeader: HTTPHeader? {
+    package var unsafeHeader: HTTPHeader? {
         headers.first { !$0.isSafeToSend }
     }
 }
@@ -135,7 +135,7 @@ public enum HTTPClientError: Error, Equatable, Sendable, CustomStringConvertible
 
 extension String {
     /// Field names are ASCII tokens: compared byte by byte, nothing lower-cased into a new string.
-    func caseInsensitiveEquals(_ other: String) -> Bool {
+    package func caseInsensitiveEquals(_ other: String) -> Bool {
         func lowered(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
         guard utf8.count == other.utf8.count else { return false }
         let equal = utf8.withContiguousStorageIfAvailable { a in

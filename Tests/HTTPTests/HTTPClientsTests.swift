@@ -1,5 +1,7 @@
 import Foundation
-import HTTPClient
+@testable import CurlHTTP
+import HTTP
+import LambdaRuntime
 import Testing
 import TestHTTPServer
 
@@ -17,7 +19,7 @@ private func sendError(_ client: TestClient, _ request: HTTPRequest) -> HTTPClie
     }
 }
 
-/// The module's two HTTP/1.1 clients: libcurl's (`HTTPClient`, for SageMaker) and the
+/// The package's two HTTP/1.1 clients: libcurl's (`CurlHTTPClient`, for SageMaker) and the
 /// plain-socket one (`PlainHTTPConnection`, for the Runtime API). Most behaviour here must hold
 /// for both, so most tests run once with each.
 enum Transport: String, CaseIterable, CustomTestStringConvertible {
@@ -27,12 +29,12 @@ enum Transport: String, CaseIterable, CustomTestStringConvertible {
 
 /// Either client behind `send(HTTPRequest)`.
 private final class TestClient {
-    private let curl: HTTPClient?
+    private let curl: CurlHTTPClient?
     private var plain: PlainHTTPConnection?
 
     init(_ transport: Transport) throws {
         // Loopback tests must not go through a proxy someone has set in the environment.
-        curl = transport == .curl ? try HTTPClient(configuration: .init(honorsProxyEnvironment: false)) : nil
+        curl = transport == .curl ? try CurlHTTPClient(configuration: .init(honorsProxyEnvironment: false)) : nil
     }
 
     func send(_ request: HTTPRequest) throws(HTTPClientError) -> HTTPResponse {
@@ -198,7 +200,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
     }
 
     // libcurl adds `Content-Type: application/x-www-form-urlencoded` to a POST unless told not
-    // to; the client must suppress it (this failed before HTTPClient.swift removed the default).
+    // to; the client must suppress it (this failed before CurlHTTPClient.swift removed the default).
     @Test(arguments: Transport.allCases) func postWithoutContentTypeSendsNoContentType(_ transport: Transport) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 204), ScriptedResponse(status: 204)])
         defer { server.stop() }

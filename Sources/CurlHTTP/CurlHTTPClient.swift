@@ -1,4 +1,5 @@
 import CCurl
+import HTTP
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -14,7 +15,7 @@ import Foundation
 /// and replaced with a fresh one.
 ///
 /// Not thread-safe: each client belongs to the one thread that uses it.
-public final class HTTPClient {
+public final class CurlHTTPClient {
     public struct Configuration: Sendable {
         /// CA bundle for TLS peer verification; `nil` keeps libcurl's built-in default.
         public var caBundlePath: String?
@@ -37,7 +38,7 @@ public final class HTTPClient {
     private var headerLine: [UInt8] = []
 
     public init(configuration: Configuration = .init()) throws(HTTPClientError) {
-        HTTPClient.initializeLibcurlOnce
+        CurlHTTPClient.initializeLibcurlOnce
         guard let handle = curl_easy_init() else { throw .initializationFailed }
         self.handle = handle
         self.configuration = configuration

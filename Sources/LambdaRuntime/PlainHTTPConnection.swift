@@ -1,3 +1,5 @@
+import HTTP
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -13,7 +15,7 @@ import Foundation
 /// HTTP/1.1 without TLS over one kept-alive TCP connection: the transport of the Lambda Runtime
 /// API, a trusted peer on the same host.
 ///
-/// Why not `HTTPClient`: three requests an invocation went through libcurl, and two of them
+/// Why not `CurlHTTPClient`: three requests an invocation went through libcurl, and two of them
 /// (`/next`, `/response`) need none of what it offers (TLS, proxies, redirects, DNS timeouts).
 /// Through libcurl each cost about 90 K instructions and a dozen system calls; here it is one
 /// `sendmsg` and a `recv` or two, with a `poll` first only when the request has a deadline.

@@ -1,3 +1,5 @@
+import HTTP
+
 /// The status line and header fields of an HTTP/1.1 response, and what they say about framing
 /// (RFC 9112 §6): how long the body is and whether the connection stays open afterwards.
 struct HTTPResponseHead: Equatable {
