@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
         // The modules behind the binary, for the fuzz targets in Fuzz/.
-        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "CurlHTTP", "HTTP"]),
+        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "CurlHTTP", "HTTP", "JSON"]),
     ],
     targets: [
         .systemLibrary(
@@ -24,14 +24,16 @@ let package = Package(
         ),
         // HTTP messages, errors and the clocks time-outs are measured on: no C library.
         .target(name: "HTTP"),
+        // JSON values, the strict parser and the one writer: the bottom of the layering.
+        .target(name: "JSON"),
         // HTTPS to SageMaker over libcurl.
         .target(name: "CurlHTTP", dependencies: ["HTTP", "CCurl"]),
         .target(name: "SigV4", dependencies: ["CCrypto"]),
         // The Runtime API loop over its own plain socket: no libcurl.
-        .target(name: "LambdaRuntime", dependencies: ["HTTP"]),
-        .target(name: "SageMakerRuntime", dependencies: ["HTTP", "CurlHTTP", "SigV4"]),
-        .target(name: "LambdaEvents"),
-        .target(name: "Summarizer", dependencies: ["HTTP", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime", "SigV4"]),
+        .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON"]),
+        .target(name: "SageMakerRuntime", dependencies: ["HTTP", "CurlHTTP", "JSON", "SigV4"]),
+        .target(name: "LambdaEvents", dependencies: ["JSON"]),
+        .target(name: "Summarizer", dependencies: ["HTTP", "JSON", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime", "SigV4"]),
         .executableTarget(name: "bootstrap", dependencies: ["LambdaRuntime", "Summarizer"]),
 
         // A scriptable loopback HTTP server shared by the unit tests (not part of the product).
@@ -39,10 +41,11 @@ let package = Package(
         // Both HTTP clients, side by side: most of what they must do is the same.
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "CurlHTTP", "LambdaRuntime", "TestHTTPServer"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"], exclude: ["Fixtures"]),
-        .testTarget(name: "LambdaRuntimeTests", dependencies: ["HTTP", "LambdaRuntime", "TestHTTPServer"]),
+        .testTarget(name: "LambdaRuntimeTests", dependencies: ["HTTP", "JSON", "LambdaRuntime", "TestHTTPServer"]),
         .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime", "HTTP"]),
-        .testTarget(name: "LambdaEventsTests", dependencies: ["LambdaEvents"], exclude: ["Fixtures"]),
-        .testTarget(name: "SummarizerTests", dependencies: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "LambdaEventsTests", dependencies: ["JSON", "LambdaEvents"], exclude: ["Fixtures"]),
+        .testTarget(name: "SummarizerTests", dependencies: ["JSON", "Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime"]),
     ],
     swiftLanguageModes: [.v6]
 )

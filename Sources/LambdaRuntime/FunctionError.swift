@@ -1,3 +1,5 @@
+import JSON
+
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -31,16 +33,13 @@ public struct FunctionError: Error, Sendable, Equatable {
     /// readable error, not whatever an upstream wrote.
     public static let maximumMessageBytes = 1024
 
-    /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, produced by a real JSON encoder so
-    /// any message text (quotes, control characters, non-ASCII) stays valid JSON.
+    /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, written by the JSON module so any
+    /// message text (quotes, control characters, non-ASCII) stays valid JSON.
     public func jsonBody() -> Data {
-        struct Body: Encodable {
-            let errorMessage: String
-            let errorType: String
-            let stackTrace: [String]
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return (try? encoder.encode(Body(errorMessage: message.cappedForJSON(Self.maximumMessageBytes), errorType: type, stackTrace: []))) ?? Data()
+        JSONValue.object([
+            "errorMessage": .string(message.cappedForJSON(Self.maximumMessageBytes)),
+            "errorType": .string(type),
+            "stackTrace": .array([]),
+        ]).serialized()
     }
 }

@@ -1,3 +1,4 @@
+import JSON
 import Synchronization
 
 #if canImport(Glibc)
@@ -104,29 +105,29 @@ public struct Logger: Sendable {
     static func textLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
         var line = "[\(level.name)]"
         if let requestID { line += "\t\(requestID)" }
-        line += "\t" + (JSONText.needsQuoting(message, forValue: false) ? String(JSONText.quoted(message).dropFirst().dropLast()) : message)
+        line += "\t" + (LogText.needsQuoting(message, forValue: false) ? String(message.jsonQuoted.dropFirst().dropLast()) : message)
         for (key, value) in fields {
             switch value {
             case .string(let text):
                 let text = text.cappedForJSON(maximumTextBytes)
-                line += " \(key)=\(JSONText.needsQuoting(text, forValue: true) ? JSONText.quoted(text) : text)"
+                line += " \(key)=\(LogText.needsQuoting(text, forValue: true) ? text.jsonQuoted : text)"
             case .int(let number): line += " \(key)=\(number)"
-            case .double(let number): line += " \(key)=\(JSONText.number(number))"
+            case .double(let number): line += " \(key)=\(LogText.number(number))"
             }
         }
         return line
     }
 
     static func jsonLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
-        var line = "{\"timestamp\":\(JSONText.quoted(Self.timestamp())),\"level\":\"\(level.name)\""
-        if let requestID { line += ",\"requestId\":\(JSONText.quoted(requestID))" }
-        line += ",\"message\":\(JSONText.quoted(message))"
+        var line = "{\"timestamp\":\(Self.timestamp().jsonQuoted),\"level\":\"\(level.name)\""
+        if let requestID { line += ",\"requestId\":\(requestID.jsonQuoted)" }
+        line += ",\"message\":\(message.jsonQuoted)"
         for (key, value) in fields {
-            line += ",\(JSONText.quoted(key)):"
+            line += ",\(key.jsonQuoted):"
             switch value {
-            case .string(let text): line += JSONText.quoted(text.cappedForJSON(maximumTextBytes))
+            case .string(let text): line += text.cappedForJSON(maximumTextBytes).jsonQuoted
             case .int(let number): line += String(number)
-            case .double(let number): line += JSONText.number(number)
+            case .double(let number): line += LogText.number(number)
             }
         }
         return line + "}"
@@ -149,30 +150,11 @@ public struct Logger: Sendable {
     }
 }
 
-/// The two bits of JSON the logger writes by hand (a line per invocation should not need an encoder).
-enum JSONText {
-    /// A JSON string literal: `"`, `\` and every control character escaped; other text as is (UTF-8).
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20 || c.value == 0x7f:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    /// Milliseconds are logged to the microsecond; huge values are written as they are
-    /// (scaling them first would overflow to `inf`, which is not JSON).
-    /// Control characters always; for `key=value` fields also what would make the value ambiguous.
+/// How values are written in a line: the text format's quoting rule and the numbers of both.
+enum LogText {
+    /// Whether a text-format value goes in JSON quotes: with control characters (and the Unicode
+    /// line separators), always; a `key=value` field also when a space, quote or `=` would make
+    /// it ambiguous, or when it is empty.
     static func needsQuoting(_ text: String, forValue: Bool) -> Bool {
         text.unicodeScalars.contains { scalar in
             scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
@@ -180,6 +162,8 @@ enum JSONText {
         } || (forValue && text.isEmpty)
     }
 
+    /// Milliseconds are logged to the microsecond; huge values are written as they are (scaling
+    /// them first would overflow to `inf`, which is not JSON), and a non-finite one as `null`.
     static func number(_ value: Double) -> String {
         guard value.isFinite else { return "null" }
         guard abs(value) < 1e15 else { return String(value) }

@@ -1,4 +1,5 @@
 import HTTP
+import JSON
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -66,30 +67,26 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
     /// Every text taken from the answer goes through `ErrorText.withoutSecrets` with `secrets`
     /// (the caller's credentials): AWS may quote them back.
     public static func from(status: Int, headers: [HTTPHeader], body: Data, secrets: [String] = []) -> SageMakerError {
-        struct ErrorBody: Decodable {
-            var message: String?
-            var Message: String?
-            var OriginalStatusCode: Int?
-            var OriginalMessage: String?
-            var LogStreamArn: String?
-            var __type: String?
-        }
+        // AWS's rest-json errors: `message` (or `Message`), `__type`, and ModelError's members.
+        let decoded = try? JSONValue(parsing: body)
+        let text = { (name: String) in decoded?[name]?.stringValue }
         let clean = { (text: String) in ErrorText.withoutSecrets(text, secrets: secrets) }
-        let decoded = try? JSONDecoder().decode(ErrorBody.self, from: body)
+        var originalStatusCode: Int? = nil
+        if case .int(let status)? = decoded?["OriginalStatusCode"] { originalStatusCode = status }
         let headerCode = headers.first { $0.name.lowercased() == "x-amzn-errortype" }?.value
-        let rawCode = headerCode ?? decoded?.__type
+        let rawCode = headerCode ?? text("__type")
         let code = rawCode.map { raw -> String in
             let withoutNamespace = raw.split(separator: ":", maxSplits: 1).first.map(String.init) ?? raw
             return clean(withoutNamespace.split(separator: "#").last.map(String.init) ?? withoutNamespace)
         }
-        let message = clean(decoded?.message ?? decoded?.Message
+        let message = clean(text("message") ?? text("Message")
             ?? (body.isEmpty ? "HTTP \(status) with an empty body" : String(decoding: body.prefix(500), as: UTF8.self)))
 
         switch code {
         case "ValidationError": return .validation(message: message)
         case "ModelError":
-            return .modelError(message: message, originalStatusCode: decoded?.OriginalStatusCode,
-                               originalMessage: decoded?.OriginalMessage.map(clean), logStreamARN: decoded?.LogStreamArn.map(clean))
+            return .modelError(message: message, originalStatusCode: originalStatusCode,
+                               originalMessage: text("OriginalMessage").map(clean), logStreamARN: text("LogStreamArn").map(clean))
         case "ThrottlingException", "Throttling", "TooManyRequestsException": return .throttling(message: message)
         case "ModelNotReadyException": return .modelNotReady(message: message)
         case "ServiceUnavailable": return .serviceUnavailable(message: message)

@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import JSON
 import Testing
 import TestHTTPServer
 @testable import LambdaRuntime
@@ -14,42 +15,23 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
     return capture.finishLines()
 }
 
-@Suite struct JSONTextTests {
-    @Test(arguments: nastyStrings)
-    func quotedParsesBackToTheSameString(text: String) throws {
-        let quoted = JSONText.quoted(text)
-
-        #expect(!quoted.utf8.contains { $0 < 0x20 }, "raw control characters in \(quoted)")
-        #expect(quoted.hasPrefix("\"") && quoted.hasSuffix("\""))
-        let parsed = try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String]
-        #expect(parsed?.count == 1)
-        #expect(sameScalars(parsed?.first, text), "\(quoted) parsed as \(String(describing: parsed))")
-    }
-
-    @Test func quotedEscapes() {
-        #expect(JSONText.quoted("") == #""""#)
-        #expect(JSONText.quoted(#"a"b\c"#) == #""a\"b\\c""#)
-        #expect(JSONText.quoted("\n\r\t") == #""\n\r\t""#)
-        #expect(JSONText.quoted("\u{0}\u{1}\u{1F}\u{7F}") == #""\u0000\u0001\u001f\u007f""#)
-        #expect(JSONText.quoted("é 🧪") == "\"é 🧪\"")
-    }
-
+@Suite struct LogTextTests {
     @Test func numbers() throws {
-        #expect(JSONText.number(0.5) == "0.5")
-        #expect(JSONText.number(1.23456) == "1.235")
-        #expect(JSONText.number(.nan) == "null")
-        #expect(JSONText.number(.infinity) == "null")
-        #expect(JSONText.number(-.infinity) == "null")
+        #expect(LogText.number(0.5) == "0.5")
+        #expect(LogText.number(1.23456) == "1.235")
+        #expect(LogText.number(.nan) == "null")
+        #expect(LogText.number(.infinity) == "null")
+        #expect(LogText.number(-.infinity) == "null")
         for value in [0.0, -0.0, 3.0, -2.5, 123_456_789.125, 1e-9, 1e21] {
-            let parsed = try JSONSerialization.jsonObject(with: Data("[\(JSONText.number(value))]".utf8)) as? [Double]
-            #expect(parsed?.count == 1, "\(JSONText.number(value)) is not a JSON number")
+            let parsed = try JSONSerialization.jsonObject(with: Data("[\(LogText.number(value))]".utf8)) as? [Double]
+            #expect(parsed?.count == 1, "\(LogText.number(value)) is not a JSON number")
         }
     }
 
     // Scaling a huge value before rounding once overflowed to `inf`, which is not JSON.
     @Test(arguments: [1e306, -1e306, Double.greatestFiniteMagnitude])
     func hugeFiniteNumbersStayValidJSON(value: Double) throws {
-        let text = JSONText.number(value)
+        let text = LogText.number(value)
         let parsed = try? JSONSerialization.jsonObject(with: Data("[\(text)]".utf8)) as? [Double]
         #expect(parsed?.first == value, "\(value) written as \(text)")
 
@@ -258,7 +240,7 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
     func cappedTextFitsOnceEscaped(text: String) throws {
         for limit in [1024, 8192] {
             let capped = text.cappedForJSON(limit)
-            let escaped = JSONText.quoted(capped).utf8.count - 2
+            let escaped = capped.jsonQuoted.utf8.count - 2
             #expect(escaped <= limit)
             #expect(escaped > limit - 16, "cut at the limit, not far before it")
             #expect(capped.hasSuffix(String.cutMarker))
@@ -288,6 +270,6 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         let error = FunctionError(type: "ModelError", message: String(repeating: "\u{7}", count: 10_000))
         let document = try jsonObject(error.jsonBody())
         let message = try #require(document["errorMessage"] as? String)
-        #expect(JSONText.quoted(message).utf8.count - 2 <= FunctionError.maximumMessageBytes)
+        #expect(message.jsonQuoted.utf8.count - 2 <= FunctionError.maximumMessageBytes)
     }
 }

@@ -1,6 +1,7 @@
 // Event detection, envelope decoding and the HTTP front: any bytes Lambda could deliver.
 import Foundation
 import FuzzDriver
+import JSON
 @testable import LambdaEvents
 @testable import Summarizer
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import LambdaEvents
+@testable import JSON
 
 @Suite struct JSONParserTests {
     func parse(_ text: String) throws(JSONParseError) -> JSONValue {
@@ -120,7 +120,9 @@ import Testing
     }
 
     @Test func agreesWithJSONSerializationOnTheEventFixtures() throws {
-        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        // AWS's sample events, kept with the event tests.
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../LambdaEventsTests/Fixtures").standardized
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".json") }
         #expect(files.count >= 8)
         for file in files {
