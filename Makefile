@@ -21,8 +21,8 @@ help:
 	@echo "make bench                    Swift vs the Python handler vs a C floor under the RIE; rewrites bench/RESULTS.md and bench/results.svg"
 	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
-	@echo "make deploy ENDPOINT_NAME=x   package, then create/update the CloudFormation stack; prints the URL"
-	@echo "make invoke-remote            POST events/article.txt to the deployed API"
+	@echo "make deploy ENDPOINT_NAME=x [PARAMS='AuthMode=iam ...']  package, then create/update the stack; prints the URL"
+	@echo "make invoke-remote            POST events/article.txt to the deployed API (with its key, or signed)"
 	@echo "make logs                     follow the deployed function's log group"
 	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
 
@@ -83,9 +83,11 @@ soak: build
 soak-smoke: build
 	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
 
-# STACK, ENDPOINT_NAME, BUCKET and AWS_REGION come from the environment (see tools/deploy.sh).
+# STACK, ENDPOINT_NAME, BUCKET, PERMISSIONS_BOUNDARY and AWS_REGION come from the environment (see
+# tools/deploy.sh); PARAMS="AuthMode=iam MaxNumBeams=4" are template parameters.
+PARAMS ?=
 deploy: package
-	tools/deploy.sh deploy
+	tools/deploy.sh deploy $(PARAMS)
 
 invoke-remote:
 	tools/deploy.sh invoke-remote
