@@ -3,13 +3,16 @@
 #
 # Why a PyPI wheel: the only network we have is PyPI, and the aws-sam-cli
 # wheel ships the RIE binaries (samcli/local/rapid/aws-lambda-rie-*).
-# pip checks the wheel against PyPI's published hash, and the version is
-# pinned so every checkout gets the same emulator.
+# The version is pinned so every checkout gets the same emulator, and the
+# wheel's sha256 too (pip --require-hashes checks it, and this script again
+# before extracting): a different file under the same name on the index is
+# refused instead of run.
 #
 # Idempotent: does nothing if a working binary is already in place.
 set -euo pipefail
 
 SAM_VERSION=1.170.0
+SAM_WHEEL_SHA256=24ebaf5ecba38dc1758089968cb89ab61e124b84e92a344fc7a2771a47f4d0bf
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dest="$repo_root/.tools/aws-lambda-rie"
@@ -40,13 +43,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "fetch-rie: downloading aws-sam-cli==$SAM_VERSION wheel from PyPI"
-python3 -m pip download --quiet --no-deps --only-binary=:all: \
-    "aws-sam-cli==$SAM_VERSION" -d "$tmp" \
-    || fail "pip download of aws-sam-cli==$SAM_VERSION failed (is PyPI reachable?)"
+echo "aws-sam-cli==$SAM_VERSION --hash=sha256:$SAM_WHEEL_SHA256" >"$tmp/requirement.txt"
+python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --require-hashes -r "$tmp/requirement.txt" -d "$tmp" \
+    || fail "pip download of aws-sam-cli==$SAM_VERSION (sha256 $SAM_WHEEL_SHA256) failed: PyPI unreachable, or the wheel is not the pinned one"
 
 wheels=("$tmp"/aws_sam_cli-"$SAM_VERSION"-*.whl)
 wheel=${wheels[0]}
 [[ -f "$wheel" ]] || fail "no aws-sam-cli wheel in the pip download"
+echo "$SAM_WHEEL_SHA256  $wheel" | sha256sum --check --status \
+    || fail "$(basename "$wheel") has sha256 $(sha256sum "$wheel" | cut -d' ' -f1), not the pinned $SAM_WHEEL_SHA256"
 
 # Extract the one member with the stdlib, so unzip need not be installed.
 python3 - "$wheel" "$member" "$tmp/rie" <<'EOF' || fail "could not extract $member from $(basename "$wheel")"
