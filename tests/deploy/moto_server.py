@@ -172,58 +172,42 @@ class _Created:
         self.physical_resource_id = physical_resource_id
 
 
-class TemplateApiKey(CloudFormationModel):
-    __module__ = MOTO_MODULE
+def _template_model(resource_type, name_property, create):
+    """Registers a moto CloudFormation model for resource_type (moto finds models as subclasses of
+    CloudFormationModel); create(backend, logical id, Properties) makes it and returns its id."""
 
-    @staticmethod
-    def cloudformation_type():
-        return "AWS::ApiGateway::ApiKey"
-
-    @staticmethod
-    def cloudformation_name_type():
-        return "Name"
-
-    @classmethod
     def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        properties = cloudformation_json["Properties"]
-        key = apigateway_backends[account_id][region_name].create_api_key(
-            {"name": properties.get("Name", resource_name), "description": properties.get("Description", ""),
-             "enabled": properties.get("Enabled", False)})
-        return _Created(key.id)
+        backend = apigateway_backends[account_id][region_name]
+        return _Created(create(backend, resource_name, cloudformation_json["Properties"]))
+
+    members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
+               "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
+    if name_property:
+        members["cloudformation_name_type"] = staticmethod(lambda: name_property)
+    return type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
 
 
-class TemplateUsagePlan(CloudFormationModel):
-    __module__ = MOTO_MODULE
-
-    @staticmethod
-    def cloudformation_type():
-        return "AWS::ApiGateway::UsagePlan"
-
-    @staticmethod
-    def cloudformation_name_type():
-        return "UsagePlanName"
-
-    @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        properties = _lower_keys(cloudformation_json["Properties"])
-        properties["name"] = properties.pop("usagePlanName", resource_name)
-        plan = apigateway_backends[account_id][region_name].create_usage_plan(properties)
-        return _Created(plan.id)
+def _api_key(backend, name, properties):
+    return backend.create_api_key({"name": properties.get("Name", name), "enabled": properties.get("Enabled", False),
+                                   "description": properties.get("Description", "")}).id
 
 
-class TemplateUsagePlanKey(CloudFormationModel):
-    __module__ = MOTO_MODULE
+def _usage_plan(backend, name, properties):
+    plan = _lower_keys(properties)
+    plan["name"] = plan.pop("usagePlanName", name)
+    return backend.create_usage_plan(plan).id
 
-    @staticmethod
-    def cloudformation_type():
-        return "AWS::ApiGateway::UsagePlanKey"
 
-    @classmethod
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        properties = cloudformation_json["Properties"]
-        apigateway_backends[account_id][region_name].create_usage_plan_key(
-            properties["UsagePlanId"], {"keyId": properties["KeyId"], "keyType": properties["KeyType"]})
-        return _Created(f"{properties['UsagePlanId']}:{properties['KeyId']}")
+def _usage_plan_key(backend, name, properties):
+    plan, key = properties["UsagePlanId"], properties["KeyId"]
+    backend.create_usage_plan_key(plan, {"keyId": key, "keyType": properties["KeyType"]})
+    return f"{plan}:{key}"
+
+
+_template_model("AWS::ApiGateway::ApiKey", "Name", _api_key)
+_template_model("AWS::ApiGateway::UsagePlan", "UsagePlanName", _usage_plan)
+_template_model("AWS::ApiGateway::UsagePlanKey", None, _usage_plan_key)
+
 
 if __name__ == "__main__":
     from moto.server import main

@@ -468,6 +468,12 @@ def invoke_remote(moto_url: str, stack_name: str, url: str) -> subprocess.Comple
                           capture_output=True, text=True, timeout=120)
 
 
+def ensure_stack(moto_url: str, stack_name: str, *overrides: str) -> None:
+    """The stack an earlier test deployed, or deploy it now (when run alone)."""
+    if stack_name not in {s["StackName"] for s in client(moto_url, "cloudformation").describe_stacks()["Stacks"]}:
+        assert deploy(moto_url, *overrides, stack=stack_name).returncode == 0
+
+
 def test_invoke_remote_sends_the_stacks_api_key(stack, stand_in):
     moto_url, _ = stack
     outputs = stack_outputs(moto_url, STACK)
@@ -485,8 +491,7 @@ def test_invoke_remote_sends_the_stacks_api_key(stack, stand_in):
 
 
 def test_invoke_remote_signs_with_sigv4_in_iam_mode(moto, stand_in):
-    if "summarizer-iam" not in {s["StackName"] for s in client(moto, "cloudformation").describe_stacks()["Stacks"]}:
-        assert deploy(moto, "AuthMode=iam", stack="summarizer-iam").returncode == 0
+    ensure_stack(moto, "summarizer-iam", "AuthMode=iam")
     StandInApi.mode = "iam"
     result = invoke_remote(moto, "summarizer-iam", stand_in)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -497,8 +502,7 @@ def test_invoke_remote_signs_with_sigv4_in_iam_mode(moto, stand_in):
 
 
 def test_invoke_remote_sends_no_credentials_in_none_mode(moto, stand_in):
-    if "summarizer-open" not in {s["StackName"] for s in client(moto, "cloudformation").describe_stacks()["Stacks"]}:
-        assert deploy(moto, "AuthMode=none", stack="summarizer-open").returncode == 0
+    ensure_stack(moto, "summarizer-open", "AuthMode=none")
     StandInApi.mode = "none"
     result = invoke_remote(moto, "summarizer-open", stand_in)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -42,21 +42,18 @@ def test_the_package_just_built_is_up_to_date():
     assert "nothing to redeploy" in result.stdout
 
 
-def test_a_stale_openssl_fails_with_rebuild_and_redeploy(manifest, tmp_path):
-    stale = tmp_path / "MANIFEST"
-    stale.write_text(with_version(manifest, "libssl3", "3.0.11-1~deb12u2"))
-    result = audit(stale)
+@pytest.mark.parametrize("package, stale, expected", [
+    ("libssl3", "3.0.11-1~deb12u2", r"libssl3 3\.0\.11-1~deb12u2 < \S+ \(lib/libcrypto\.so\.3 lib/libssl\.so\.3\)"),
+    # Our libcurl is built from Debian's curl source: checked against libcurl4 of that source.
+    ("curl", "7.88.1-10+deb12u5", r"libcurl4 7\.88\.1-10\+deb12u5 < \S+ \(lib/libcurl\.so\.4\)"),
+])
+def test_a_stale_library_fails_with_rebuild_and_redeploy(manifest, tmp_path, package, stale, expected):
+    path = tmp_path / "MANIFEST"
+    path.write_text(with_version(manifest, package, stale))
+    result = audit(path)
     assert result.returncode == 1
-    assert re.search(r"libssl3 3\.0\.11-1~deb12u2 < \S+ \(lib/libcrypto\.so\.3 lib/libssl\.so\.3\)", result.stdout)
+    assert re.search(expected, result.stdout), result.stdout
     assert "rebuild and redeploy" in result.stdout
-
-
-def test_a_stale_curl_source_is_checked_against_libcurl4(manifest, tmp_path):
-    stale = tmp_path / "MANIFEST"
-    stale.write_text(with_version(manifest, "curl", "7.88.1-10+deb12u5"))
-    result = audit(stale)
-    assert result.returncode == 1
-    assert "libcurl4 7.88.1-10+deb12u5 <" in result.stdout
 
 
 def test_versions_compare_the_way_dpkg_does(manifest, tmp_path):
