@@ -8,23 +8,25 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy invoke-remote logs rehearse-deploy soak soak-smoke \
+	deploy invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
 	bench bench-smoke clean
 
 help:
 	@echo "make run                      build, start the local stand-ins, invoke a sample event, print the summary"
 	@echo "make invoke EVENT=events/x.json   the same with another event"
 	@echo "make serve [FORMAT=v1|v2] [PORT=3000]  a local API Gateway on 127.0.0.1 in front of the function"
-	@echo "make test                     unit tests, SigV4 cross-check with botocore, end-to-end tests through the RIE"
+	@echo "make test                     unit tests, SigV4 cross-check, end-to-end tests through the RIE, template scans, deploy rehearsals"
 	@echo "make sanitize                 unit tests under AddressSanitizer/LeakSanitizer and ThreadSanitizer"
 	@echo "make fuzz [FUZZ_SECONDS=300]  libFuzzer targets, each for FUZZ_SECONDS"
 	@echo "make bench                    Swift vs the Python handler vs a C floor under the RIE; rewrites bench/RESULTS.md and bench/results.svg"
 	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
-	@echo "make deploy ENDPOINT_NAME=x   package, then create/update the CloudFormation stack; prints the URL"
-	@echo "make invoke-remote            POST events/article.txt to the deployed API"
+	@echo "make deploy ENDPOINT_NAME=x [PARAMS='AuthMode=iam ...']  package, then create/update the stack; prints the URL"
+	@echo "make invoke-remote            POST events/article.txt to the deployed API (with its key, or signed)"
 	@echo "make logs                     follow the deployed function's log group"
 	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
+	@echo "make scan-template            cfn-lint and checkov on template.json and on one rendering per parameter set"
+	@echo "make audit                    fail (\"rebuild and redeploy\") when a library bundled in the zip is behind Debian's newest"
 
 deps:
 	@tools/install-deps.sh
@@ -83,9 +85,11 @@ soak: build
 soak-smoke: build
 	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
 
-# STACK, ENDPOINT_NAME, BUCKET and AWS_REGION come from the environment (see tools/deploy.sh).
+# STACK, ENDPOINT_NAME, BUCKET, PERMISSIONS_BOUNDARY and AWS_REGION come from the environment (see
+# tools/deploy.sh); PARAMS="AuthMode=iam MaxNumBeams=4" are template parameters.
+PARAMS ?=
 deploy: package
-	tools/deploy.sh deploy
+	tools/deploy.sh deploy $(PARAMS)
 
 invoke-remote:
 	tools/deploy.sh invoke-remote
@@ -95,6 +99,15 @@ logs:
 
 rehearse-deploy: package
 	tools/deploy.sh rehearse
+
+# tests/deploy runs both too (make test); this is the quick way while editing template.json.
+scan-template: deps
+	cfn-lint template.json
+	python3 tools/scan-template.py
+
+# The zip carries its own glibc, OpenSSL and libcurl: Lambda's OS patching never reaches them.
+audit:
+	tools/audit.sh dist/summarizer-lambda.zip
 
 clean:
 	rm -rf .build .build-* .tools dist

@@ -16,7 +16,11 @@
 # Output: .build-curl/<debian version>/lib/libcurl.so.4 (and BUILDINFO next to lib/). Progress
 # goes to stderr; the only line on stdout is the lib directory, for tools/package.sh.
 # Idempotent: does nothing when that library exists and was built with the same options.
+# --fetch-only: fetch and check the source package, print the .dsc's path, build nothing (to fill
+# .build-curl/src before going offline, or to check that the mirrors have a version).
 set -euo pipefail
+fetch_only=""
+[[ "${1:-}" == "--fetch-only" ]] && fetch_only=1
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # The source package of the libcurl4-openssl-dev the binary is linked against, so both are the
@@ -24,13 +28,20 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # (which carries the checksums of the upstream tarball and Debian's patches, checked by
 # dpkg-source) is also pinned for the release this was written against. A newer Debian security
 # update builds unpinned, with a note; the export check below still compares it with Debian's.
+# An older one than the pin (a machine that missed updates) is refused: it would bundle a libcurl
+# with security fixes missing. CURL_ALLOW_OLDER=1 builds it anyway.
 pinned_version=7.88.1-10+deb12u15
 pinned_dsc_sha256=2744f12e3aef161c0361743fa1b318296b122e566e47f381e4a63320fbcc23f4
-codename=bookworm
 installed=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
 deb_version=${CURL_DEB_VERSION:-${installed:-$pinned_version}}
 dsc_sha256=""
-[[ "$deb_version" == "$pinned_version" ]] && dsc_sha256=$pinned_dsc_sha256
+if [[ "$deb_version" == "$pinned_version" ]]; then
+    dsc_sha256=$pinned_dsc_sha256
+elif dpkg --compare-versions "$deb_version" lt "$pinned_version" && [[ "${CURL_ALLOW_OLDER:-}" != 1 ]]; then
+    echo "build-curl: curl $deb_version is older than the pinned $pinned_version (security fixes missing):" \
+        "apt-get upgrade libcurl4-openssl-dev, or set CURL_ALLOW_OLDER=1 to build it anyway" >&2
+    exit 1
+fi
 
 # Everything not listed is either off by default in 7.88.1 (WebSockets, ECH, hyper, HTTP/3,
 # c-ares, libgsasl, wolfssh, libssh) or wanted: HTTP, HTTPS, proxies (http_proxy/https_proxy,
@@ -69,7 +80,7 @@ signature="debian $deb_version; patches $(cat "${patches[@]}" | sha256sum | cut 
 exec 3>&1 1>&2
 say() { echo "build-curl: $*"; }
 
-if [[ -f "$libdir/libcurl.so.4" && -f "$buildinfo" ]] && [[ "$(head -n1 "$buildinfo")" == "$signature" ]]; then
+if [[ -z "$fetch_only" && -f "$libdir/libcurl.so.4" && -f "$buildinfo" ]] && [[ "$(head -n1 "$buildinfo")" == "$signature" ]]; then
     say "$libdir/libcurl.so.4 is up to date"
     echo "$libdir" >&3
     exit 0
@@ -80,38 +91,18 @@ started=$SECONDS
 tools/apt-install.sh dpkg-dev build-essential libssl-dev pkg-config xz-utils patch ca-certificates
 
 if [[ -z "$dsc_sha256" ]]; then
-    say "note: building curl $deb_version, newer than the pinned $pinned_version: trusting apt's signed index for its checksums"
+    if dpkg --compare-versions "$deb_version" gt "$pinned_version"; then
+        say "note: building curl $deb_version, newer than the pinned $pinned_version: trusting apt's signed index for its checksums"
+    else
+        say "note: building curl $deb_version, OLDER than the pinned $pinned_version (CURL_ALLOW_OLDER=1): trusting apt's signed index for its checksums"
+    fi
 fi
 
-# The Debian mirror this machine already uses for $codename (deb822 .sources or one-line .list).
-detect_mirror() {
-    {
-        for f in /etc/apt/sources.list.d/*.sources; do
-            [[ -f "$f" ]] || continue
-            awk -v s="$codename" 'BEGIN { RS = ""; FS = "\n" } {
-                u = ""; su = ""; on = 1
-                for (i = 1; i <= NF; i++) {
-                    if ($i ~ /^URIs:/) { sub(/^URIs:[ \t]*/, "", $i); u = $i }
-                    else if ($i ~ /^Suites:/) { sub(/^Suites:[ \t]*/, "", $i); su = " " $i " " }
-                    else if ($i ~ /^Enabled:[ \t]*no/) { on = 0 }
-                }
-                if (on && u != "" && index(su, " " s " ")) { split(u, a, " "); print a[1] }
-            }' "$f"
-        done
-        for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-            [[ -f "$f" ]] || continue
-            awk -v s="$codename" '$1 == "deb" {
-                i = 2; if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-                if ($(i + 1) == s) print $i
-            }' "$f"
-        done
-    } | head -n1
-}
-mirror="${CURL_SOURCE_MIRROR:-$(detect_mirror)}"
-mirror="${mirror:-http://deb.debian.org/debian}"
 
-# Fetch the source package with an apt configuration of its own: only a deb-src entry for
-# $codename on that mirror, lists and cache under .build-curl/apt; the system's apt is untouched.
+# Fetch the source package with an apt configuration of its own (tools/debian-apt.sh): deb-src
+# entries for bookworm, bookworm-updates and bookworm-security, since a version installed from
+# the security suite is published there only; lists and cache under .build-curl/apt.
+# CURL_SOURCE_MIRROR (e.g. a snapshot.debian.org URL) is the main mirror.
 work=".build-curl/src"
 dsc="$work/curl_${deb_version}.dsc"
 mkdir -p "$work"
@@ -119,24 +110,22 @@ verified() {
     if [[ -n "$dsc_sha256" ]]; then echo "$dsc_sha256  $dsc" | sha256sum -c --status 2>/dev/null; else [[ -f "$dsc" ]]; fi
 }
 if ! verified; then
-    apt_dir="$PWD/.build-curl/apt"
-    mkdir -p "$apt_dir/sources.list.d" "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
-    keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-    signed_by=""
-    [[ -f "$keyring" ]] && signed_by="[signed-by=$keyring] "
-    echo "deb-src $signed_by$mirror $codename main" > "$apt_dir/sources.list.d/curl-src.list"
-    apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/sources.list.d"
-              -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
-    [ "$(id -u)" -eq 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
-    say "fetching source package curl $deb_version from $mirror ($codename, deb-src)"
-    apt-get "${apt_opts[@]}" -qq update
-    (cd "$work" && apt-get "${apt_opts[@]}" -qq source --download-only "curl=$deb_version") >/dev/null || {
-        say "curl $deb_version is not on $mirror: set CURL_SOURCE_MIRROR (e.g. a snapshot.debian.org URL) or update the pin in $0"
+    source tools/debian-apt.sh
+    [[ -z "${CURL_SOURCE_MIRROR:-}" ]] || DEBIAN_MIRROR=$CURL_SOURCE_MIRROR
+    say "fetching source package curl $deb_version (deb-src of $debian_codename, -updates, -security)"
+    debian_apt_setup "$PWD/.build-curl/apt" deb-src || exit 1
+    if ! (cd "$work" && apt-get "${debian_apt_opts[@]}" -qq source --download-only "curl=$deb_version") >/dev/null 2>&1; then
+        available=$(apt-cache "${debian_apt_opts[@]}" showsrc curl 2>/dev/null | awk '$1 == "Version:" { print $2 }' | sort -u | tr '\n' ' ')
+        say "curl $deb_version is not on $debian_mirrors (they have: ${available:-nothing}): set CURL_SOURCE_MIRROR (e.g. a snapshot.debian.org URL) or update the pin in $0"
         exit 1
-    }
+    fi
     verified || { say "checksum mismatch for $dsc (expected sha256 $dsc_sha256)"; exit 1; }
 fi
 say "source $(basename "$dsc") sha256 $(sha256sum "$dsc" | cut -d' ' -f1)${dsc_sha256:+ (pinned)}"
+if [[ -n "$fetch_only" ]]; then
+    echo "$dsc" >&3
+    exit 0
+fi
 
 # dpkg-source checks the tarballs against the .dsc and applies Debian's whole patch series.
 # The last two patches turn the tree into the GnuTLS and NSS flavours (debian/rules pops them

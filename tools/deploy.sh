@@ -2,25 +2,30 @@
 # Deploy the summariser with CloudFormation (template.json) and talk to the deployed stack.
 #
 #   tools/deploy.sh deploy [Key=Value ...]   package dist/summarizer-lambda.zip, create/update the stack, print InvokeUrl
-#   tools/deploy.sh invoke-remote            POST events/article.txt (text/plain) to the stack's InvokeUrl
+#   tools/deploy.sh invoke-remote            POST events/article.txt (text/plain) to the stack's InvokeUrl, with the
+#                                            API key (AuthMode api-key) or signed with SigV4 (AuthMode iam)
 #   tools/deploy.sh logs                     follow the function's log group (bounded: LOGS_SECONDS)
 #   tools/deploy.sh rehearse [Key=Value ...] run `deploy` against a throw-away moto_server on 127.0.0.1
 #
-# Key=Value arguments are extra template parameters, e.g. CreateApiKey=true CorsAllowedOrigin=https://app.example.com.
+# Key=Value arguments are extra template parameters, e.g. AuthMode=iam CorsAllowedOrigin=https://app.example.com.
+# AuthMode defaults to api-key; AuthMode=none (an open API) is deployed with a warning.
 #
 # Environment:
 #   STACK           stack name (default sagemaker-summarizer); also the function and API name
 #   ENDPOINT_NAME   SageMaker endpoint to call (lower case); required when the stack does not exist yet
 #   BUCKET          S3 bucket for the code package; default sagemaker-summarizer-artifacts-<account>-<region>,
 #                   created (private, owned by this account) if it does not exist
+#   PERMISSIONS_BOUNDARY  managed policy ARN set as the boundary of the stack's roles (PermissionsBoundaryArn);
+#                   required when deploying with docs/deployer-policy.json
 #   AWS_REGION / AWS_DEFAULT_REGION / the CLI profile's region: where to deploy
 #   AWS_ENDPOINT_URL  send every AWS call there (moto_server, LocalStack); honoured by the CLI itself
 #                     (botocore >= 1.31), so it reaches the S3 upload inside `package` too
 #   ARTICLE         file invoke-remote sends (default events/article.txt)
+#   INVOKE_URL      where invoke-remote POSTs instead of the stack's InvokeUrl (a custom domain name)
 #   LOGS_SINCE      how far back logs starts (default 10m; s, m, h or d)
 #   LOGS_SECONDS    how long logs follows before it stops (default 300), LOGS_POLL_SECONDS between polls (default 2)
 #
-# Needs the AWS CLI (v1 or v2), curl, python3 (for `logs` on CLI v1 and for `rehearse`).
+# Needs the AWS CLI (v1 or v2), curl, python3 (for `logs` on CLI v1, `rehearse`, and invoke-remote with AuthMode iam).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -86,6 +91,9 @@ cmd_deploy() {
     [[ -f "$ZIP" ]] || die "$ZIP is missing: build it first (tools/package.sh)"
     use_region
     local overrides=("$@")
+    if [[ -n "${PERMISSIONS_BOUNDARY:-}" ]]; then
+        overrides=("PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY" "${overrides[@]}")
+    fi
     if [[ -n "${ENDPOINT_NAME:-}" ]]; then
         overrides=("EndpointName=$ENDPOINT_NAME" "${overrides[@]}")
     elif ! stack_exists; then
@@ -100,7 +108,10 @@ cmd_deploy() {
 
     say "deploying stack $STACK in $AWS_DEFAULT_REGION"
     # Parameters not given keep their previous value on an update (the CLI sends UsePreviousValue).
+    # The template is over CloudFormation's 51,200-byte limit for inline templates: it goes
+    # through the artifact bucket too.
     local args=(--template-file "$PACKAGED" --stack-name "$STACK" --capabilities CAPABILITY_IAM
+        --s3-bucket "$bucket" --s3-prefix "$STACK"
         --no-fail-on-empty-changeset --tags "application=sagemaker-summarizer")
     if (( ${#overrides[@]} )); then
         args+=(--parameter-overrides "${overrides[@]}")
@@ -108,30 +119,47 @@ cmd_deploy() {
     # Progress to stderr: stdout is only the URL, for scripts.
     aws cloudformation deploy "${args[@]}" >&2
 
-    local url
+    local url mode
     url=$(stack_output InvokeUrl)
     [[ -n "$url" ]] || die "the stack has no InvokeUrl output"
+    mode=$(stack_output AuthMode)
+    case "$mode" in
+        api-key) say "AuthMode api-key: callers send the key as x-api-key (make invoke-remote reads it; ApiKeyId output)" ;;
+        iam) say "AuthMode iam: callers sign with SigV4 and need execute-api:Invoke on $(stack_output InvokeArn)" ;;
+        none) say "WARNING: AuthMode none: $url is open to anyone who finds it, and every request runs the model at your cost. Redeploy with AuthMode=api-key or AuthMode=iam." ;;
+    esac
     echo "$url"
 }
 
 cmd_invoke_remote() {
     use_region
-    local article=${ARTICLE:-events/article.txt} url key_id
+    local article=${ARTICLE:-events/article.txt} url mode
     [[ -f "$article" ]] || die "no article at $article"
-    url=$(stack_output InvokeUrl)
+    url=${INVOKE_URL:-$(stack_output InvokeUrl)}
     [[ -n "$url" ]] || die "stack $STACK has no InvokeUrl output"
-    local headers=(-H "Content-Type: text/plain; charset=utf-8")
-    key_id=$(stack_output ApiKeyId)
-    if [[ -n "$key_id" ]]; then
-        local key
-        key=$(aws apigateway get-api-key --api-key "$key_id" --include-value --query value --output text)
-        # Through a file descriptor, so the key is not in the process list.
-        exec 3<<<"x-api-key: $key"
-        headers+=(-H @/dev/fd/3)
-    fi
-    say "POST $article to $url"
-    curl --silent --show-error --max-time 35 --fail-with-body -X POST "${headers[@]}" \
-        --data-binary "@$article" "$url"
+    mode=$(stack_output AuthMode)
+    say "POST $article to $url (AuthMode ${mode:-unknown})"
+    case "$mode" in
+        iam)
+            # curl's --aws-sigv4 cannot take credentials from a profile, SSO or a role: botocore can.
+            python3 tools/invoke_iam.py "$url" "$article" "$AWS_DEFAULT_REGION"
+            ;;
+        api-key)
+            local key_id key
+            key_id=$(stack_output ApiKeyId)
+            [[ -n "$key_id" ]] || die "stack $STACK has AuthMode api-key but no ApiKeyId output"
+            key=$(aws apigateway get-api-key --api-key "$key_id" --include-value --query value --output text) \
+                || die "cannot read API key $key_id (apigateway:GET on /apikeys/$key_id)"
+            # Through a file descriptor, so the key is not in the process list.
+            exec 3<<<"x-api-key: $key"
+            curl --silent --show-error --max-time 35 --fail-with-body -X POST \
+                -H "Content-Type: text/plain; charset=utf-8" -H @/dev/fd/3 --data-binary "@$article" "$url"
+            ;;
+        *)
+            curl --silent --show-error --max-time 35 --fail-with-body -X POST \
+                -H "Content-Type: text/plain; charset=utf-8" --data-binary "@$article" "$url"
+            ;;
+    esac
     echo
 }
 
@@ -238,5 +266,5 @@ case "${1:-}" in
     invoke-remote) shift; cmd_invoke_remote "$@" ;;
     logs) shift; cmd_logs "$@" ;;
     rehearse) shift; cmd_rehearse "$@" ;;
-    *) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
 # Install what building, running and testing need on a fresh Debian 12 machine with Swift:
-# the C libraries the binary links, the pinned Python test tooling, and AWS's Runtime
-# Interface Emulator. Idempotent and quiet when everything is already there.
+# the C libraries the binary links, the pinned Python test tooling, checkov in its own venv, and
+# AWS's Runtime Interface Emulator. Idempotent and quiet when everything is already there.
+#
+# Python packages come from lock files that pin every direct and transitive dependency with the
+# sha256 of its files (tools/lock-requirements.sh writes them): --require-hashes refuses anything
+# else, so a tampered or substituted release on the index cannot reach CI or a developer.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # iproute2: `ip link set lo up` inside the network namespace of tests/e2e/test_dns_stall.py.
 tools/apt-install.sh libcurl4-openssl-dev libssl-dev pkg-config zip unzip curl busybox-static iproute2
 
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -r requirements-dev.txt
+pip_install() {
+    local python=$1
+    shift
+    "$python" -m pip install -q --disable-pip-version-check --root-user-action=ignore --require-hashes "$@"
+}
+pip_install python3 -r requirements-dev.lock
+
+# checkov's own venv, rebuilt when its lock file changes (the stamp is the lock's checksum).
+checkov_venv=.tools/checkov
+stamp=$(sha256sum requirements-checkov.lock | cut -d' ' -f1)
+if [[ "$(cat "$checkov_venv/.lock-sha256" 2>/dev/null)" != "$stamp" || ! -x "$checkov_venv/bin/checkov" ]]; then
+    echo "install-deps: checkov into $checkov_venv" >&2
+    rm -rf "$checkov_venv"
+    python3 -m venv "$checkov_venv"
+    pip_install "$checkov_venv/bin/python" -r requirements-checkov.lock
+    echo "$stamp" >"$checkov_venv/.lock-sha256"
+fi
 
 tools/fetch-rie.sh >/dev/null

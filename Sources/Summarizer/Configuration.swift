@@ -20,6 +20,8 @@ public struct Configuration: Sendable {
     public var caBundlePath: String?
     /// Browser origins allowed to call through an HTTP front (`CORS_ALLOWED_ORIGINS`); none by default.
     public var cors: CORSPolicy
+    /// Ceilings on what one request may ask of the model, checked before SageMaker is called.
+    public var limits: RequestLimits
 
     /// Where Amazon Linux keeps its CA bundle, then Debian's (for local runs).
     public static let caBundleCandidates = [
@@ -63,7 +65,12 @@ public struct Configuration: Sendable {
             maxAttempts: try integer(environment, "AWS_MAX_ATTEMPTS", default: 3, in: 1...10),
             deadlineMarginMilliseconds: try integer(environment, "DEADLINE_MARGIN_MS", default: 500, in: 0...60_000),
             caBundlePath: caBundlePath,
-            cors: CORSPolicy(configuration: environment["CORS_ALLOWED_ORIGINS"]))
+            cors: CORSPolicy(configuration: environment["CORS_ALLOWED_ORIGINS"]),
+            limits: RequestLimits(
+                returnSequences: try integer(environment, "MAX_RETURN_SEQUENCES", default: RequestLimits.default.returnSequences, in: 1...64),
+                beams: try integer(environment, "MAX_NUM_BEAMS", default: RequestLimits.default.beams, in: 1...64),
+                generationTokens: try integer(environment, "MAX_GENERATION_TOKENS", default: RequestLimits.default.generationTokens, in: 1...100_000),
+                batchArticles: try integer(environment, "MAX_BATCH_ARTICLES", default: RequestLimits.default.batchArticles, in: 1...10_000)))
     }
 
     private static func nonEmpty(_ value: String?) -> String? {
@@ -79,6 +86,31 @@ public struct Configuration: Sendable {
             throw .invalidNumber(name: name, value: text, range: range)
         }
         return value
+    }
+}
+
+/// What one request may ask of the endpoint. The cost of a generation grows with the number of
+/// articles, beams, returned sequences and tokens, and the endpoint bills by the instance-hour:
+/// one request allowed `num_beams: 64` and `max_length: 100000` could hold a GPU for minutes.
+/// The defaults fit a Pegasus summariser (its summaries are well under 1,024 tokens).
+public struct RequestLimits: Sendable, Equatable {
+    /// `num_return_sequences` (`MAX_RETURN_SEQUENCES`).
+    public var returnSequences: Int
+    /// `num_beams` and `num_beam_groups` (`MAX_NUM_BEAMS`).
+    public var beams: Int
+    /// `max_length`, `max_new_tokens`, `min_length` and `min_new_tokens` (`MAX_GENERATION_TOKENS`):
+    /// a minimum forces as much generation as a maximum allows.
+    public var generationTokens: Int
+    /// Articles in one `inputs` list (`MAX_BATCH_ARTICLES`).
+    public var batchArticles: Int
+
+    public static let `default` = RequestLimits(returnSequences: 8, beams: 8, generationTokens: 1_024, batchArticles: 32)
+
+    public init(returnSequences: Int, beams: Int, generationTokens: Int, batchArticles: Int) {
+        self.returnSequences = returnSequences
+        self.beams = beams
+        self.generationTokens = generationTokens
+        self.batchArticles = batchArticles
     }
 }
 

@@ -116,6 +116,27 @@ public struct SummarizeRequest: Sendable, Equatable {
         }
     }
 
+    /// Refuses a request that asks for more than `limits` allow, naming the field and the limit.
+    /// Values that are not integers were already refused by `GenerationParameters`.
+    public func check(_ limits: RequestLimits) throws(PayloadError) {
+        if case .batch(let articles) = inputs, articles.count > limits.batchArticles {
+            throw PayloadError(field: "inputs", "has \(articles.count) articles; this API summarises at most \(limits.batchArticles) per request (MAX_BATCH_ARTICLES)")
+        }
+        guard let values = parameters?.values else { return }
+        let ceilings: [(names: [String], limit: Int, setting: String)] = [
+            (["num_return_sequences"], limits.returnSequences, "MAX_RETURN_SEQUENCES"),
+            (["num_beams", "num_beam_groups"], limits.beams, "MAX_NUM_BEAMS"),
+            (["max_length", "max_new_tokens", "min_length", "min_new_tokens"], limits.generationTokens, "MAX_GENERATION_TOKENS"),
+        ]
+        for ceiling in ceilings {
+            for name in ceiling.names {
+                if case .int(let value)? = values[name], value > ceiling.limit {
+                    throw PayloadError(field: "parameters.\(name)", "must be at most \(ceiling.limit) on this API (\(ceiling.setting)), got \(value)")
+                }
+            }
+        }
+    }
+
     static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0 == "\0" }
     }

@@ -170,6 +170,7 @@ public struct SummarizerHandler: LambdaHandler {
         _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
         inferenceID: String? = nil
     ) throws(SummarizeFailure) -> Data {
+        do throws(PayloadError) { try request.check(configuration.limits) } catch { throw .invalidPayload(error) }
         let body = request.body
         guard body.count <= HTTPFront.maximumBodyBytes else { throw .payloadTooLarge(bytes: body.count) }
         if logger.isEnabled(.debug) {

@@ -92,3 +92,25 @@ import Testing
         #expect(!String(reflecting: credentials).contains("wJalrXUtnFEMI-SECRET"))
     }
 }
+
+@Suite struct RequestLimitsConfigurationTests {
+    let base = ConfigurationTests().base
+
+    func load(_ extra: [String: String]) throws(ConfigurationError) -> Configuration {
+        try Configuration.fromEnvironment(base.merging(extra) { $1 }) { $0 == "/etc/pki/tls/certs/ca-bundle.crt" }
+    }
+
+    @Test func defaultsFitAPegasusSummariser() throws {
+        #expect(try load([:]).limits == RequestLimits(returnSequences: 8, beams: 8, generationTokens: 1_024, batchArticles: 32))
+    }
+
+    @Test func limitsComeFromTheEnvironment() throws {
+        let limits = try load(["MAX_RETURN_SEQUENCES": "2", "MAX_NUM_BEAMS": "4", "MAX_GENERATION_TOKENS": "256", "MAX_BATCH_ARTICLES": "5"]).limits
+        #expect(limits == RequestLimits(returnSequences: 2, beams: 4, generationTokens: 256, batchArticles: 5))
+    }
+
+    @Test func aLimitOutOfRangeFailsTheInit() {
+        #expect(throws: ConfigurationError.invalidNumber(name: "MAX_NUM_BEAMS", value: "0", range: 1...64)) { try load(["MAX_NUM_BEAMS": "0"]) }
+        #expect(throws: ConfigurationError.invalidNumber(name: "MAX_BATCH_ARTICLES", value: "lots", range: 1...10_000)) { try load(["MAX_BATCH_ARTICLES": "lots"]) }
+    }
+}

@@ -110,3 +110,57 @@ import Testing
         #expect(PayloadError(field: nil, "the body is empty").description == "The body is empty")
     }
 }
+
+@Suite struct RequestLimitsTests {
+    let limits = RequestLimits.default
+
+    func refusal(_ json: String, _ limits: RequestLimits = .default) throws -> PayloadError? {
+        let request = try SummarizeRequest.decode(json: Data(json.utf8))
+        do {
+            try request.check(limits)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func requestsWithinTheDefaultsPass() throws {
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 8, "num_return_sequences": 8, "max_length": 1024, "max_new_tokens": 1024}}"#) == nil)
+        let batch = "[" + Array(repeating: "\"a\"", count: 32).joined(separator: ",") + "]"
+        #expect(try refusal(#"{"inputs": \#(batch)}"#) == nil)
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"custom": 100000}}"#) == nil)
+    }
+
+    @Test func eachCeilingNamesTheFieldAndTheLimit() throws {
+        let cases: [(String, String, String)] = [
+            (#""num_return_sequences": 9"#, "parameters.num_return_sequences", "at most 8"),
+            (#""num_beams": 64"#, "parameters.num_beams", "at most 8"),
+            (#""num_beam_groups": 9"#, "parameters.num_beam_groups", "at most 8"),
+            (#""max_length": 100000"#, "parameters.max_length", "at most 1024"),
+            (#""max_new_tokens": 1025"#, "parameters.max_new_tokens", "at most 1024"),
+            (#""min_length": 5000, "max_length": 6000"#, "parameters.max_length", "at most 1024"),
+            (#""min_new_tokens": 2048"#, "parameters.min_new_tokens", "at most 1024"),
+        ]
+        for (parameters, field, limit) in cases {
+            let error = try #require(try refusal(#"{"inputs": "x", "parameters": {\#(parameters)}}"#), "\(parameters)")
+            #expect(error.field == field)
+            #expect(error.description.contains(limit), "\(error)")
+        }
+    }
+
+    @Test func aBatchAboveTheLimitIsRefused() throws {
+        let batch = "[" + Array(repeating: "\"a\"", count: 33).joined(separator: ",") + "]"
+        let error = try #require(try refusal(#"{"inputs": \#(batch)}"#))
+        #expect(error.field == "inputs")
+        #expect(error.description.contains("33 articles"))
+        #expect(error.description.contains("at most 32"))
+    }
+
+    @Test func configuredLimitsReplaceTheDefaults() throws {
+        let tight = RequestLimits(returnSequences: 1, beams: 2, generationTokens: 100, batchArticles: 2)
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"num_return_sequences": 2}}"#, tight)?.field == "parameters.num_return_sequences")
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"max_length": 101}}"#, tight)?.field == "parameters.max_length")
+        #expect(try refusal(#"{"inputs": ["a", "b", "c"]}"#, tight)?.field == "inputs")
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 2, "max_length": 100}}"#, tight) == nil)
+    }
+}

@@ -24,8 +24,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+import http.server
+import threading
+
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.json"
@@ -68,12 +74,19 @@ def test_function_timeout_stays_below_api_gateways_29_seconds(template):
     assert timeout["Default"] < 29 and timeout["MaxValue"] < 29
 
 
-def test_role_may_invoke_one_endpoint_and_nothing_else(template):
+def test_role_may_write_its_own_log_group_and_invoke_one_endpoint_and_nothing_else(template):
     role = template["Resources"]["FunctionRole"]["Properties"]
-    assert role["ManagedPolicyArns"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}]
+    # No AWSLambdaBasicExecutionRole: it allows logs:CreateLogGroup and PutLogEvents on every group.
+    assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert statements == [{
+        "Sid": "WriteOwnLogGroupOnly",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        # arn:...:log-group:/aws/lambda/<stack>:* (the group and its streams), as AWS's
+        # least-privilege example for execution roles writes it.
+        "Resource": {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]},
+    }, {
         "Sid": "InvokeTheSummarizerEndpoint",
         "Effect": "Allow",
         "Action": "sagemaker:InvokeEndpoint",
@@ -87,12 +100,26 @@ def test_role_may_invoke_one_endpoint_and_nothing_else(template):
 NO_RESOURCE_LEVEL_PERMISSIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 
 
+def statements_of(policy: dict) -> list[dict]:
+    """The statements of an inline policy, each optional one (Fn::If) taken as if present."""
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["PolicyDocument"]["Statement"]]
+
+
 def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
     roles = resources_of_type(template, "AWS::IAM::Role")
-    assert set(roles) == {"FunctionRole", "SageMakerRole"}
+    assert set(roles) == {"FunctionRole", "SageMakerRole", "ApiGatewayCloudWatchRole"}
+    # API Gateway's account-wide logging role: AWS's own policy for it, and nothing else.
+    gateway = roles["ApiGatewayCloudWatchRole"]["Properties"]
+    assert gateway["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}]
+    assert "Policies" not in gateway
     for name, role in roles.items():
+        if name != "ApiGatewayCloudWatchRole":
+            assert "ManagedPolicyArns" not in role["Properties"], name
+        assert role["Properties"]["PermissionsBoundary"] == {
+            "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, name
         for policy in role["Properties"].get("Policies", []):
-            for statement in policy["PolicyDocument"]["Statement"]:
+            for statement in statements_of(policy):
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, statement)
                 if statement["Resource"] == "*":
@@ -131,13 +158,13 @@ def test_log_group_has_a_retention_and_the_function_uses_it(template):
     assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
 
 
-def test_endpoint_and_api_key_are_optional(template):
+def test_endpoint_is_optional_and_the_api_key_is_the_default(template):
     for name in ("Model", "EndpointConfig", "Endpoint", "SageMakerRole"):
         assert template["Resources"][name]["Condition"] == "ShouldCreateEndpoint"
     for name in ("ApiKey", "UsagePlan", "UsagePlanKey"):
-        assert template["Resources"][name]["Condition"] == "ShouldCreateApiKey"
+        assert template["Resources"][name]["Condition"] == "UseApiKey"
     assert template["Parameters"]["CreateEndpoint"]["Default"] == "false"
-    assert template["Parameters"]["CreateApiKey"]["Default"] == "false"
+    assert template["Parameters"]["AuthMode"]["Default"] == "api-key"
 
 
 # --------------------------------------------------------------------------
@@ -214,8 +241,6 @@ def rest_api_id(moto_url: str, stack_name: str) -> str:
 def stack(moto):
     first = deploy(moto, "CorsAllowedOrigin=https://news.example.com", "LogLevel=DEBUG")
     assert first.returncode == 0, first.stderr
-    # Updates are not rehearsed: moto refuses an empty change set and fails on Fn::GetAtt of
-    # resources whose condition is false, both of which CloudFormation accepts.
     return moto, first
 
 
@@ -233,9 +258,12 @@ def test_deployed_stack_has_the_function_api_and_log_group(stack):
     kinds = {r["LogicalResourceId"]: r["ResourceType"]
              for r in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}
     for name in ("FunctionRole", "FunctionLogGroup", "Function", "Api", "SummarizeResource",
-                 "SummarizePostMethod", "SummarizeOptionsMethod", "Deployment", "ApiInvokePermission"):
+                 "SummarizePostMethod", "SummarizeOptionsMethod", "AccessLogGroup", "ApiInvokePermission"):
         assert name in kinds
-    assert "Endpoint" not in kinds and "ApiKey" not in kinds  # optional parts stay off by default
+    # One deployment, the one of the default AuthMode.
+    assert [n for n, kind in kinds.items() if kind == "AWS::ApiGateway::Deployment"][0].startswith("DeploymentApiKey")
+    assert "Endpoint" not in kinds  # the optional endpoint stays off by default
+    assert {"ApiKey", "UsagePlan", "UsagePlanKey"} <= set(kinds)  # AuthMode api-key by default
 
 
 def test_deployed_function_configuration(stack):
@@ -249,6 +277,10 @@ def test_deployed_function_configuration(stack):
     assert variables["ENDPOINT_NAME"] == ENDPOINT
     assert variables["CORS_ALLOWED_ORIGINS"] == "https://news.example.com"
     assert not any(k.startswith("AWS_") and "KEY" in k for k in variables)  # credentials come from the role
+    # The cost caps, at the template's defaults.
+    assert {k: str(variables[k]) for k in ("MAX_RETURN_SEQUENCES", "MAX_NUM_BEAMS", "MAX_GENERATION_TOKENS",
+                                      "MAX_BATCH_ARTICLES")} == {
+        "MAX_RETURN_SEQUENCES": "8", "MAX_NUM_BEAMS": "8", "MAX_GENERATION_TOKENS": "1024", "MAX_BATCH_ARTICLES": "32"}
     # The zip that was uploaded is the one tools/package.sh built.
     assert function["CodeSize"] == ZIP_PATH.stat().st_size
 
@@ -259,14 +291,17 @@ def test_deployed_role_policy_names_the_one_endpoint(stack):
     role_name = function["Role"].rsplit("/", 1)[-1]
     iam = client(moto_url, "iam")
     names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-    assert names == ["invoke-one-sagemaker-endpoint"]
+    assert names == ["summarizer-function"]
     document = iam.get_role_policy(RoleName=role_name, PolicyName=names[0])["PolicyDocument"]
     if isinstance(document, str):  # moto keeps the document as Python's repr of it
         document = ast.literal_eval(document)
-    [statement] = document["Statement"]
-    assert statement["Action"] == "sagemaker:InvokeEndpoint"
-    assert statement["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
-    # (moto does not attach ManagedPolicyArns from templates; the template test checks that one.)
+    logs, invoke = document["Statement"]
+    assert logs["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    # CloudFormation's Arn of a log group ends in ":*" (its streams too); moto's stops at the name.
+    assert logs["Resource"].removesuffix(":*") == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{STACK}"
+    assert invoke["Action"] == "sagemaker:InvokeEndpoint"
+    assert invoke["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
+    assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
 
 
 def test_deployed_api_proxies_post_and_options_to_the_function(stack):
@@ -283,18 +318,11 @@ def test_deployed_api_proxies_post_and_options_to_the_function(stack):
 
 
 def post_method(moto_url: str, stack_name: str) -> dict:
+    """GetMethod of POST /summarize in the stack's API."""
     apigateway = client(moto_url, "apigateway")
     api_id = rest_api_id(moto_url, stack_name)
     [resource] = [r for r in apigateway.get_resources(restApiId=api_id)["items"] if r.get("pathPart") == "summarize"]
     return apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod="POST")
-
-
-def test_deploy_with_an_api_key(moto):
-    result = deploy(moto, "CreateApiKey=true", stack="summarizer-with-key")
-    assert result.returncode == 0, result.stderr
-    # moto does not create API keys or usage plans from templates; the method's flag it does.
-    assert post_method(moto, "summarizer-with-key")["apiKeyRequired"] is True
-    assert post_method(moto, STACK)["apiKeyRequired"] is False
 
 
 def test_deploy_without_an_endpoint_name_on_a_new_stack_says_what_is_missing(moto):
@@ -306,20 +334,179 @@ def test_deploy_without_an_endpoint_name_on_a_new_stack_says_what_is_missing(mot
     assert "set ENDPOINT_NAME" in result.stderr
 
 
-def test_deployer_policy_in_the_readme_is_scoped():
-    """docs/deployer-policy.json: what `make deploy` needs, with no Action or Resource "*"."""
-    policy = json.loads((REPO_ROOT / "docs/deployer-policy.json").read_text())
-    assert policy["Version"] == "2012-10-17"
-    actions = set()
-    for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
-        listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        assert all("*" not in a for a in listed), statement
-        actions.update(listed)
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        assert all(r != "*" and r.startswith("arn:aws:") for r in resources), statement
-    # What `aws cloudformation package/deploy` and the template's resource types use.
-    for needed in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "s3:PutObject",
-                   "iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "lambda:CreateFunction",
-                   "lambda:AddPermission", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "apigateway:POST"):
-        assert needed in actions, needed
+
+
+# --------------------------------------------------------------------------
+# Authentication modes, rehearsed (moto_server.py makes moto create API keys and usage plans from
+# templates, and update methods whose Fn::If reads a changed parameter, as CloudFormation does).
+
+
+def deployments(moto_url: str, stack_name: str) -> list[str]:
+    """Descriptions of the API's deployments, oldest first (each names the AuthMode it captured)."""
+    items = client(moto_url, "apigateway").get_deployments(restApiId=rest_api_id(moto_url, stack_name))["items"]
+    return [d["description"] for d in sorted(items, key=lambda d: d["createdDate"])]
+
+
+def test_default_stack_requires_an_api_key_capped_by_a_usage_plan(stack):
+    moto_url, first = stack
+    method = post_method(moto_url, STACK)
+    assert method["apiKeyRequired"] is True and method["authorizationType"] == "NONE"
+    outputs = stack_outputs(moto_url, STACK)
+    assert outputs["AuthMode"] == "api-key"
+    apigateway = client(moto_url, "apigateway")
+    key = apigateway.get_api_key(apiKey=outputs["ApiKeyId"])
+    assert key["enabled"] is True
+    [plan] = [p for p in apigateway.get_usage_plans()["items"]
+              if any(s["apiId"] == outputs["RestApiId"] for s in p["apiStages"])]
+    assert plan["throttle"] == {"rateLimit": 2.0, "burstLimit": 5}
+    assert plan["quota"] == {"limit": 2000, "period": "DAY"}
+    assert [k["id"] for k in apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [outputs["ApiKeyId"]]
+    assert "AuthMode api-key" in first.stderr and "WARNING" not in first.stderr
+
+
+def test_iam_mode_requires_sigv4_and_has_no_key(moto):
+    result = deploy(moto, "AuthMode=iam", stack="summarizer-iam")
+    assert result.returncode == 0, result.stderr
+    method = post_method(moto, "summarizer-iam")
+    assert method["authorizationType"] == "AWS_IAM" and method["apiKeyRequired"] is False
+    outputs = stack_outputs(moto, "summarizer-iam")
+    assert "ApiKeyId" not in outputs
+    assert outputs["InvokeArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{outputs['RestApiId']}/prod/POST/summarize"
+    assert f"need execute-api:Invoke on {outputs['InvokeArn']}" in result.stderr
+
+
+def test_none_mode_is_open_only_when_asked_for_and_warns(moto):
+    result = deploy(moto, "AuthMode=none", stack="summarizer-open")
+    assert result.returncode == 0, result.stderr
+    method = post_method(moto, "summarizer-open")
+    assert method["authorizationType"] == "NONE" and method["apiKeyRequired"] is False
+    assert "WARNING: AuthMode none" in result.stderr
+    assert result.stdout.strip().endswith("/prod/summarize")  # stdout stays the URL alone
+
+
+def test_changing_auth_mode_on_an_existing_stack_updates_the_method_and_redeploys(moto):
+    stack_name = "summarizer-switch"
+    assert deploy(moto, "AuthMode=none", stack=stack_name).returncode == 0
+    assert deployments(moto, stack_name) == ["POST and OPTIONS /summarize (AuthMode none), proxied to the function."]
+
+    result = deploy(moto, "AuthMode=api-key", stack=stack_name)
+    assert result.returncode == 0, result.stderr
+    method = post_method(moto, stack_name)
+    assert method["apiKeyRequired"] is True and method["authorizationType"] == "NONE"
+    # A new deployment captured the changed method: API Gateway serves only what a deployment holds.
+    assert deployments(moto, stack_name)[-1] == "POST and OPTIONS /summarize (AuthMode api-key), proxied to the function."
+    assert "ApiKeyId" in stack_outputs(moto, stack_name)
+
+    result = deploy(moto, "AuthMode=iam", stack=stack_name)
+    assert result.returncode == 0, result.stderr
+    assert post_method(moto, stack_name)["authorizationType"] == "AWS_IAM"
+    assert deployments(moto, stack_name)[-1] == "POST and OPTIONS /summarize (AuthMode iam), proxied to the function."
+    # Which deployment the stage serves, and that the old ones go, moto cannot show (it has no
+    # AWS::ApiGateway::Stage from templates and keeps removed resources): tests/deploy/test_template.py
+    # checks that on the template.
+
+
+# --------------------------------------------------------------------------
+# make invoke-remote in each mode, against a stand-in of API Gateway on loopback that checks what
+# API Gateway checks: the x-api-key value, or a SigV4 signature (service execute-api) made with the
+# caller's credentials.
+
+
+class StandInApi(http.server.BaseHTTPRequestHandler):
+    mode = "none"
+    api_key = ""
+    seen: list[dict] = []
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status: int, document: dict):
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen.append({"headers": dict(self.headers), "body": body})
+        if self.mode == "api-key" and self.headers.get("x-api-key") != self.api_key:
+            return self.answer(403, {"message": "Forbidden"})
+        if self.mode == "iam" and not self.signature_is_valid(body):
+            return self.answer(403, {"message": "The request signature we calculated does not match"})
+        self.answer(200, [{"summary_text": "Shares rose."}])
+
+    def signature_is_valid(self, body: bytes) -> bool:
+        authorization = self.headers.get("Authorization", "")
+        if not authorization.startswith("AWS4-HMAC-SHA256 Credential=testing/"):
+            return False
+        if f"/{REGION}/execute-api/aws4_request" not in authorization:
+            return False
+        signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+        request = AWSRequest(method="POST", url=f"http://{self.headers['Host']}{self.path}", data=body,
+                             headers={name: self.headers[name] for name in signed if name != "host"})
+        request.context["timestamp"] = self.headers["X-Amz-Date"]
+        signer = SigV4Auth(Credentials("testing", "testing"), "execute-api", REGION)
+        expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+        return authorization.endswith(f"Signature={expected}")
+
+
+@pytest.fixture
+def stand_in():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StandInApi)
+    StandInApi.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/prod/summarize"
+    server.shutdown()
+    server.server_close()
+
+
+def invoke_remote(moto_url: str, stack_name: str, url: str) -> subprocess.CompletedProcess:
+    env = aws_env(moto_url)
+    env.update(STACK=stack_name, INVOKE_URL=url)
+    return subprocess.run([str(REPO_ROOT / "tools/deploy.sh"), "invoke-remote"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def ensure_stack(moto_url: str, stack_name: str, *overrides: str) -> None:
+    """The stack an earlier test deployed, or deploy it now (when run alone)."""
+    if stack_name not in {s["StackName"] for s in client(moto_url, "cloudformation").describe_stacks()["Stacks"]}:
+        assert deploy(moto_url, *overrides, stack=stack_name).returncode == 0
+
+
+def test_invoke_remote_sends_the_stacks_api_key(stack, stand_in):
+    moto_url, _ = stack
+    outputs = stack_outputs(moto_url, STACK)
+    StandInApi.mode = "api-key"
+    StandInApi.api_key = client(moto_url, "apigateway").get_api_key(
+        apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
+    result = invoke_remote(moto_url, STACK, stand_in)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
+    assert StandInApi.seen[0]["body"] == (REPO_ROOT / "events/article.txt").read_bytes()
+    assert StandInApi.api_key not in result.stdout + result.stderr  # the key is sent, never shown
+    # The stand-in refuses a wrong key, so the test above can fail.
+    StandInApi.api_key = "another-key-entirely-0123456789"
+    assert invoke_remote(moto_url, STACK, stand_in).returncode != 0
+
+
+def test_invoke_remote_signs_with_sigv4_in_iam_mode(moto, stand_in):
+    ensure_stack(moto, "summarizer-iam", "AuthMode=iam")
+    StandInApi.mode = "iam"
+    result = invoke_remote(moto, "summarizer-iam", stand_in)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
+    headers = StandInApi.seen[0]["headers"]
+    assert "x-api-key" not in {h.lower() for h in headers}
+    assert "testing" not in result.stdout + result.stderr.replace("AuthMode", "")
+
+
+def test_invoke_remote_sends_no_credentials_in_none_mode(moto, stand_in):
+    ensure_stack(moto, "summarizer-open", "AuthMode=none")
+    StandInApi.mode = "none"
+    result = invoke_remote(moto, "summarizer-open", stand_in)
+    assert result.returncode == 0, result.stdout + result.stderr
+    headers = {h.lower() for h in StandInApi.seen[0]["headers"]}
+    assert "x-api-key" not in headers and "authorization" not in headers

@@ -118,6 +118,9 @@ BAD_REQUESTS = {
     "empty-body": (lambda: rest_v1(body=None, headers={"Content-Type": "text/plain"}), 400, "InvalidRequest", "empty"),
     "invalid-base64": (lambda: dict(http_v2(), body="%%%not-base64%%%", isBase64Encoded=True), 400, "InvalidBase64", "base64"),
     "invalid-utf8": (lambda: rest_v1(body=b"\xff\xfe\xfa article", headers={"Content-Type": "text/plain"}), 400, "InvalidRequest", "UTF-8"),
+    # Cost caps (MAX_NUM_BEAMS, MAX_BATCH_ARTICLES, ... at their defaults): refused before SageMaker.
+    "over-beam-limit": (lambda: http_v2(body='{"inputs": "x", "parameters": {"num_beams": 64, "max_length": 100000}}'), 400, "InvalidRequest", '"parameters.num_beams" must be at most 8'),
+    "over-batch-limit": (lambda: rest_v1(body=json.dumps({"inputs": ["An article."] * 33})), 400, "InvalidRequest", "at most 32 per request (MAX_BATCH_ARTICLES)"),
     # Lambda itself refuses events over 6 MB, but a 3.3 MB article of quotes becomes 6.6 MB of JSON.
     "too-large": (lambda: http_v2(body=b'"' * 3_300_000, headers={"content-type": "text/plain"}), 413, "PayloadTooLarge", "6291456"),
 }
@@ -204,3 +207,21 @@ def test_bad_credentials_are_500_and_never_echoed(make_lambda):
     # SageMaker's refusal quotes the signed request; the caller gets the fixed sentence only.
     assert error["message"] == harness.ACCESS_DENIED_MESSAGE
     assert secret not in json.dumps(response) and harness.SESSION_TOKEN not in json.dumps(response)
+
+
+def test_cost_caps_come_from_the_environment(make_lambda, standin):
+    """The template's MaxGenerationTokens etc. reach the function as MAX_*; direct invocations are capped too."""
+    function = make_lambda(MAX_GENERATION_TOKENS="100", MAX_RETURN_SEQUENCES="1")
+    response = call(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 101}}'))
+    assert response["statusCode"] == 400
+    assert error_of(response)["message"] == (
+        '"parameters.max_new_tokens" must be at most 100 on this API (MAX_GENERATION_TOKENS), got 101')
+    status, _, body = function.invoke({"inputs": "x", "parameters": {"num_return_sequences": 2}})
+    error = json.loads(body)
+    assert error["errorType"] == "InvalidPayload", error
+    assert '"parameters.num_return_sequences" must be at most 1' in error["errorMessage"]
+    assert "MAX_RETURN_SEQUENCES" in error["errorMessage"]
+    assert standin.stats()["invocations"] == 0
+    # Within the caps, the request goes through.
+    assert summaries(call(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 100}}')))
+    assert standin.stats()["invocations"] == 1

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Scan template.json with checkov: as written, and once per parameter set with the conditions resolved.
+
+checkov ignores resources behind a Condition and cannot evaluate Fn::If, so a scan of the template
+alone says nothing about the API key, the optional endpoint or the AuthMode none stage. This renders
+the template for each set in PARAMETER_SETS the way CloudFormation would (conditions evaluated,
+resources and outputs whose condition is false dropped, Fn::If and Ref to parameters replaced by
+their values, AWS::NoValue removed) and scans every rendering too.
+
+A skip in a resource's Metadata (checkov.skip) may carry "when": CONDITION (kept only in renderings
+where that condition is true) or "unless": CONDITION (kept only where it is false), so a finding
+skipped for AuthMode none is still a finding in the other modes. checkov itself ignores both keys.
+
+  tools/scan-template.py [--template template.json] [--out .build/checkov] [--checkov PATH] [--sets a,b]
+
+Exit status 1 when checkov reports a failed check in any scan; the failures are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Values for parameters without a usable default, and the sets a careful reviewer would deploy.
+BASE = {"EndpointName": "summarizer-scan"}
+PARAMETER_SETS: dict[str, dict[str, str]] = {
+    "default": {},
+    "auth-iam": {"AuthMode": "iam"},
+    "auth-none": {"AuthMode": "none"},
+    "options-on": {"ApiTracing": "true", "ReservedConcurrency": "20", "ConfigureApiGatewayAccount": "false",
+                   "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+    "endpoint-hub": {"CreateEndpoint": "true", "HuggingFaceModelRevision": "0123456789abcdef0123456789abcdef01234567"},
+    "endpoint-isolated": {"CreateEndpoint": "true", "NetworkIsolation": "true",
+                          "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz",
+                          "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+}
+
+NO_VALUE = object()
+
+
+class Renderer:
+    def __init__(self, template: dict, parameters: dict[str, str]):
+        self.template = copy.deepcopy(template)  # skips_that_apply edits Metadata in place
+        self.parameters = {}
+        for name, spec in template.get("Parameters", {}).items():
+            if name in parameters:
+                self.parameters[name] = str(parameters[name])
+            elif "Default" in spec:
+                self.parameters[name] = str(spec["Default"])
+        unknown = set(parameters) - set(template.get("Parameters", {}))
+        if unknown:
+            raise SystemExit(f"scan-template: unknown parameters {sorted(unknown)}")
+        self.conditions: dict[str, bool] = {}
+        for name in template.get("Conditions", {}):
+            self.condition(name)
+
+    def condition(self, name: str) -> bool:
+        if name not in self.conditions:
+            self.conditions[name] = self.evaluate(self.template["Conditions"][name])
+        return self.conditions[name]
+
+    def evaluate(self, node) -> bool:
+        (function, arguments), = node.items()
+        if function == "Condition":
+            return self.condition(arguments)
+        if function == "Fn::Equals":
+            left, right = (self.value(a) for a in arguments)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not self.evaluate(arguments[0])
+        if function == "Fn::And":
+            return all(self.evaluate(a) for a in arguments)
+        if function == "Fn::Or":
+            return any(self.evaluate(a) for a in arguments)
+        raise SystemExit(f"scan-template: cannot evaluate condition {node}")
+
+    def value(self, node):
+        """A condition operand: a literal or a Ref to a parameter."""
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return self.parameters[node["Ref"]]
+        if isinstance(node, dict) and set(node) == {"Condition"}:
+            return self.condition(node["Condition"])
+        return node
+
+    def render(self, node):
+        if isinstance(node, list):
+            rendered = (self.render(item) for item in node)
+            return [item for item in rendered if item is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return self.render(when_true if self.condition(name) else when_false)
+        if set(node) == {"Ref"}:
+            name = node["Ref"]
+            if name == "AWS::NoValue":
+                return NO_VALUE
+            if name in self.parameters:
+                value = self.parameters[name]
+                kind = self.template["Parameters"][name]["Type"]
+                return int(value) if kind == "Number" and value.lstrip("-").isdigit() else value
+            return node
+        rendered = {key: self.render(value) for key, value in node.items()}
+        return {key: value for key, value in rendered.items() if value is not NO_VALUE}
+
+    def keeps(self, item: dict) -> bool:
+        return "Condition" not in item or self.condition(item["Condition"])
+
+    def skips_that_apply(self, metadata: dict) -> None:
+        skips = metadata.get("checkov", {}).get("skip")
+        if not isinstance(skips, list):
+            return
+        kept = []
+        for skip in skips:
+            if "when" in skip and not self.condition(skip["when"]):
+                continue
+            if "unless" in skip and self.condition(skip["unless"]):
+                continue
+            kept.append(skip)
+        metadata["checkov"]["skip"] = kept
+
+    def rendered_template(self) -> dict:
+        out = {key: value for key, value in self.template.items()
+               if key not in ("Conditions", "Rules", "Resources", "Outputs")}
+        resources = {}
+        for name, resource in self.template["Resources"].items():
+            if not self.keeps(resource):
+                continue
+            resource = {key: value for key, value in resource.items() if key != "Condition"}
+            if "Metadata" in resource:
+                self.skips_that_apply(resource["Metadata"])
+            if "Properties" in resource:
+                resource["Properties"] = self.render(resource["Properties"])
+            if isinstance(resource.get("DependsOn"), list):
+                resource["DependsOn"] = [d for d in resource["DependsOn"] if d in self.template["Resources"]
+                                         and self.keeps(self.template["Resources"][d])]
+            resources[name] = resource
+        out["Resources"] = resources
+        out["Outputs"] = {name: self.render({k: v for k, v in output.items() if k != "Condition"})
+                          for name, output in self.template.get("Outputs", {}).items() if self.keeps(output)}
+        return out
+
+
+def render(template: dict, parameters: dict[str, str]) -> dict:
+    return Renderer(template, {**BASE, **parameters}).rendered_template()
+
+
+def checkov(binary: str, path: Path) -> dict:
+    """checkov's JSON report for one file. --skip-download: no network (no Prisma Cloud look-ups)."""
+    result = subprocess.run([binary, "--file", str(path), "--framework", "cloudformation", "--output", "json",
+                             "--quiet", "--skip-download", "--compact"],
+                            capture_output=True, text=True, timeout=600)
+    try:
+        report = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise SystemExit(f"scan-template: checkov gave no JSON report for {path} (exit {result.returncode}):\n"
+                         f"{result.stdout[-2000:]}{result.stderr[-2000:]}")
+    if isinstance(report, list):  # one report per framework; only cloudformation ran
+        [report] = report
+    if "summary" not in report:  # --quiet with nothing to report prints an empty summary only
+        report = {"summary": report, "results": {"failed_checks": []}}
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--template", type=Path, default=REPO_ROOT / "template.json")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / ".build" / "checkov")
+    parser.add_argument("--checkov", default=str(REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"))
+    parser.add_argument("--sets", help="comma-separated names from PARAMETER_SETS to render (default: all)")
+    args = parser.parse_args()
+    chosen = args.sets.split(",") if args.sets else list(PARAMETER_SETS)
+    if set(chosen) - set(PARAMETER_SETS):
+        parser.error(f"unknown parameter sets {sorted(set(chosen) - set(PARAMETER_SETS))}")
+
+    template = json.loads(args.template.read_text())
+    args.out.mkdir(parents=True, exist_ok=True)
+    scans = {"template.json (as written)": args.template}
+    for name in chosen:
+        parameters = PARAMETER_SETS[name]
+        path = args.out / f"{name}.json"
+        path.write_text(json.dumps(render(template, parameters), indent=2) + "\n")
+        scans[f"{name} {' '.join(f'{k}={v}' for k, v in parameters.items()) or '(defaults)'}"] = path
+
+    failures = 0
+    for label, path in scans.items():
+        report = checkov(args.checkov, path)
+        summary = report["summary"]
+        print(f"checkov {label}: passed {summary['passed']}, failed {summary['failed']}, skipped {summary['skipped']}")
+        for check in report["results"].get("failed_checks", []):
+            print(f"  FAILED {check['check_id']} {check['resource']}: {check['check_name']}")
+        failures += summary["failed"]
+    if failures:
+        print(f"scan-template: {failures} checkov finding(s): fix them, or skip them in template.json with the reason")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
