@@ -130,7 +130,7 @@ public struct SummarizeRequest: Sendable, Equatable {
         ]
         for ceiling in ceilings {
             for name in ceiling.names {
-                if case .int(let value)? = values[name], value > ceiling.limit {
+                if case .int(let value)? = values[JSONKey(name)], value > ceiling.limit {
                     throw PayloadError(field: "parameters.\(name)", "must be at most \(ceiling.limit) on this API (\(ceiling.setting)), got \(value)")
                 }
             }
