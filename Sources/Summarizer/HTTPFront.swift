@@ -11,45 +11,34 @@ import Foundation
 /// HTTP semantics for requests arriving through API Gateway, a function URL or an ALB:
 /// methods, content types, body decoding, CORS, and errors as JSON documents.
 struct HTTPFront {
-    /// SageMaker's limit for a real-time request body.
-    static let maximumBodyBytes = 6 * 1024 * 1024
     static let allowedMethods = "OPTIONS, POST"
     /// The most an error's `message` takes in a body once escaped; a longer one is cut.
     static let maximumMessageBytes = 1024
 
     var cors: CORSPolicy
 
-    /// The payload the request carries, or the problem to answer with.
-    func payload(of event: HTTPEvent) throws(HTTPProblem) -> SummarizeRequest {
-        guard event.method == "POST" else {
-            throw HTTPProblem(
-                status: 405, type: "MethodNotAllowed",
-                message: "\(event.method) is not supported: send the article with POST",
-                headers: [.init("Allow", Self.allowedMethods)])
-        }
+    /// The payload the request carries, or why there is none.
+    func payload(of event: HTTPEvent) throws(Failure) -> SummarizeRequest {
+        guard event.method == "POST" else { throw .methodNotAllowed(method: event.method) }
         let format = try bodyFormat(event)
         let body: Data
         do {
             body = try event.decodedBody()
         } catch {
-            throw HTTPProblem(status: 400, type: "InvalidBase64", message: "the body is marked base64-encoded but is not valid base64")
+            throw .invalidBase64
         }
-        guard body.count <= Self.maximumBodyBytes else { throw HTTPProblem.tooLarge(bytes: body.count) }
+        guard body.count <= Failure.maximumRequestBytes else { throw .payloadTooLarge(bytes: body.count) }
 
         switch format {
         case .json:
             do {
                 return try SummarizeRequest.decode(json: body)
             } catch {
-                throw HTTPProblem(status: 400, type: error.field == nil ? "InvalidJSON" : "InvalidRequest", message: error.description)
+                throw .invalidPayload(error)
             }
         case .text:
-            guard let text = String(validatingUTF8Bytes: body) else {
-                throw HTTPProblem(status: 400, type: "InvalidRequest", message: "the body is not valid UTF-8 text")
-            }
-            guard !SummarizeRequest.isBlank(text) else {
-                throw HTTPProblem(status: 400, type: "InvalidRequest", message: "the body is empty: send the article text to summarise")
-            }
+            guard let text = String(validatingUTF8Bytes: body) else { throw .invalidText("the body is not valid UTF-8 text") }
+            guard !SummarizeRequest.isBlank(text) else { throw .invalidText("the body is empty: send the article text to summarise") }
             return SummarizeRequest(inputs: .single(text))
         }
     }
@@ -62,13 +51,13 @@ struct HTTPFront {
     /// JSON for JSON media types, the raw article for `text/plain`; `application/x-www-form-urlencoded`
     /// is what `curl -d @article.txt` labels a plain file, so it counts as text. Without a
     /// `Content-Type`, a body that starts like JSON is JSON.
-    private func bodyFormat(_ event: HTTPEvent) throws(HTTPProblem) -> BodyFormat {
+    private func bodyFormat(_ event: HTTPEvent) throws(Failure) -> BodyFormat {
         guard let mediaType = event.mediaType else {
             let first = event.body?.utf8.first(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 })
             return first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || event.isBase64Encoded ? .json : .text
         }
         if let charset = Self.charset(event.headers["content-type"] ?? ""), charset != "utf-8", charset != "utf8", charset != "us-ascii" {
-            throw HTTPProblem(status: 415, type: "UnsupportedMediaType", message: "charset \(charset) is not supported: send UTF-8")
+            throw .unsupportedCharset(charset)
         }
         switch mediaType {
         case "application/json", "text/json":
@@ -78,9 +67,7 @@ struct HTTPFront {
         case "text/plain", "application/x-www-form-urlencoded":
             return .text
         default:
-            throw HTTPProblem(
-                status: 415, type: "UnsupportedMediaType",
-                message: "Content-Type \(mediaType) is not supported: send application/json ({\"inputs\": ...}) or text/plain (the article)")
+            throw .unsupportedMediaType(mediaType)
         }
     }
 
@@ -109,32 +96,17 @@ struct HTTPFront {
 
     /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
     /// quote the failure and an operator find it in the logs.
-    func failure(_ problem: HTTPProblem, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
+    func failure(_ failure: Failure, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
         var error: [JSONKey: JSONValue] = [
-            "type": .string(problem.type), "message": .string(problem.message.cappedForJSON(Self.maximumMessageBytes)),
+            "type": .string(failure.type), "message": .string(failure.message(for: .caller).cappedForJSON(Self.maximumMessageBytes)),
         ]
-        if let modelStatusCode = problem.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
+        if let modelStatusCode = failure.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
         let document = JSONValue.object(["error": .object(error), "requestId": .string(requestID)])
         let body = String(decoding: document.serialized(), as: UTF8.self)
         return HTTPEventResponse(
-            status: problem.status,
-            headers: [.init("Content-Type", "application/json")] + problem.headers + cors.responseHeaders(origin: event.headers["origin"]),
+            status: failure.status,
+            headers: [.init("Content-Type", "application/json")] + failure.headers + cors.responseHeaders(origin: event.headers["origin"]),
             body: body)
-    }
-}
-
-/// An HTTP error answer: status, a stable `type` for programs, a `message` for people.
-struct HTTPProblem: Error, Equatable {
-    var status: Int
-    var type: String
-    var message: String
-    var headers: [HTTPEventResponse.Header] = []
-    var modelStatusCode: Int? = nil
-
-    static func tooLarge(bytes: Int) -> HTTPProblem {
-        HTTPProblem(
-            status: 413, type: "PayloadTooLarge",
-            message: "the request is \(bytes) bytes; SageMaker accepts at most \(HTTPFront.maximumBodyBytes) bytes")
     }
 }
 

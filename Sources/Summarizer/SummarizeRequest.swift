@@ -65,7 +65,7 @@ public struct SummarizeRequest: Sendable, Equatable {
         do {
             value = try JSONValue(parsing: json)
         } catch {
-            throw PayloadError(field: nil, JSONProblem.describe(error))
+            throw PayloadError.notJSON(error)
         }
         return try from(value, document: json)
     }
@@ -247,11 +247,9 @@ public struct PayloadError: Error, Sendable, Equatable, CustomStringConvertible 
         guard let field else { return problem.prefix(1).uppercased() + problem.dropFirst() }
         return "\"\(field)\" \(problem)"
     }
-}
 
-/// Short, caller-facing descriptions of documents that are not JSON.
-enum JSONProblem {
-    static func describe(_ error: JSONParseError) -> String {
-        "the payload is not valid JSON: \(error)"
+    /// The document is not JSON at all (no field to name).
+    static func notJSON(_ error: JSONParseError) -> PayloadError {
+        PayloadError(field: nil, "the payload is not valid JSON: \(error)")
     }
 }

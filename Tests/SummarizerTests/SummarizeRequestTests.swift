@@ -164,3 +164,4 @@ import Testing
         #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 2, "max_length": 100}}"#, tight) == nil)
     }
 }
+
