@@ -56,8 +56,10 @@ public struct SummarizeRequest: Sendable, Equatable {
     }
 
     /// The fields a payload may have. Anything else is rejected, so a typo (`input`,
-    /// `paramters`) is reported instead of silently ignored.
-    static let fields: Set<String> = ["inputs", "parameters"]
+    /// `paramters`) is reported instead of silently ignored. `options` is what Hugging Face
+    /// Inference API clients send (`wait_for_model`, `use_cache`); the SageMaker container ignores
+    /// it, so it is checked to be an object and not sent on.
+    static let fields: Set<String> = ["inputs", "parameters", "options"]
 
     /// Decodes and checks a JSON payload. Every problem is reported with the field it concerns.
     public static func decode(json: Data) throws(PayloadError) -> SummarizeRequest {
@@ -76,7 +78,11 @@ public struct SummarizeRequest: Sendable, Equatable {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }
         if let unknown = object.keys.filter({ !fields.contains($0.text) }).sorted().first?.text {
-            throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\"")
+            throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\" and \"options\"")
+        }
+        switch object["options"] {
+        case nil, .null?, .object?: break
+        case let other?: throw PayloadError(field: "options", "must be an object, got \(other.typeName)")
         }
         let inputs = try decodeInputs(object["inputs"])
         let parameters: GenerationParameters?
@@ -86,9 +92,9 @@ public struct SummarizeRequest: Sendable, Equatable {
         case let other?: throw PayloadError(field: "parameters", "must be an object, got \(other.typeName)")
         }
         var request = SummarizeRequest(inputs: inputs, parameters: parameters)
-        // A strictly parsed document with no other fields is the payload itself; only an explicit
-        // `"parameters": null` is left out of `jsonValue`.
-        if object["parameters"] != JSONValue.null { request.document = document }
+        // A strictly parsed document with no other fields is the payload itself; with `options`
+        // or an explicit `"parameters": null` it is written anew from `jsonValue`.
+        if object["parameters"] != JSONValue.null, object["options"] == nil { request.document = document }
         return request
     }
 

@@ -165,3 +165,14 @@ import Testing
     }
 }
 
+/// Hugging Face Inference API clients send `options`; the SageMaker container ignores it.
+@Suite struct OptionsTests {
+    @Test func optionsAreAcceptedCheckedAndNotSentOn() throws {
+        let request = try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": {"wait_for_model": true, "use_cache": false}}"#.utf8))
+        #expect(String(decoding: request.body, as: UTF8.self) == #"{"inputs":"x"}"#)
+        #expect(try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": null}"#.utf8)).inputs == .single("x"))
+        #expect(throws: PayloadError(field: "options", "must be an object, got a boolean")) {
+            try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": true}"#.utf8))
+        }
+    }
+}
