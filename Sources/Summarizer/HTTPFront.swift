@@ -36,7 +36,13 @@ struct HTTPFront {
             } catch {
                 throw .invalidPayload(error)
             }
-        case .text:
+        case .form where Self.isJSONObject(body):
+            do {
+                return try SummarizeRequest.decode(json: body)
+            } catch {
+                throw .invalidPayload(error)
+            }
+        case .text, .form:
             guard let text = String(validatingUTF8Bytes: body) else { throw .invalidText("the body is not valid UTF-8 text") }
             guard !SummarizeRequest.isBlank(text) else { throw .invalidText("the body is empty: send the article text to summarise") }
             return SummarizeRequest(inputs: .single(text))
@@ -46,11 +52,14 @@ struct HTTPFront {
     enum BodyFormat {
         case json
         case text
+        /// `application/x-www-form-urlencoded`: what `curl -d` labels anything it sends.
+        case form
     }
 
-    /// JSON for JSON media types, the raw article for `text/plain`; `application/x-www-form-urlencoded`
-    /// is what `curl -d @article.txt` labels a plain file, so it counts as text. Without a
-    /// `Content-Type`, a body that starts like JSON is JSON.
+    /// JSON for JSON media types, the raw article for `text/plain`. `curl -d` labels whatever it
+    /// sends as a form: a JSON object (`curl -d '{"inputs": ...}'`) is read as JSON, anything
+    /// else (`curl -d @article.txt`) as the article. Without a `Content-Type`, a body that starts
+    /// like JSON is JSON.
     private func bodyFormat(_ event: HTTPEvent) throws(Failure) -> BodyFormat {
         guard let mediaType = event.mediaType else {
             let first = event.body?.utf8.first(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 })
@@ -64,11 +73,19 @@ struct HTTPFront {
             return .json
         case _ where mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"):
             return .json
-        case "text/plain", "application/x-www-form-urlencoded":
+        case "text/plain":
             return .text
+        case "application/x-www-form-urlencoded":
+            return .form
         default:
             throw .unsupportedMediaType(mediaType)
         }
+    }
+
+    /// Whether `body` is one JSON object (an article that merely starts with a brace is not).
+    private static func isJSONObject(_ body: Data) -> Bool {
+        guard body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") else { return false }
+        return (try? JSONValue.validate(body)) != nil
     }
 
     private static func charset(_ contentType: String) -> String? {

@@ -31,6 +31,17 @@ import Testing
         #expect(try front.payload(of: event(contentType: nil, body: "Plain words.")).inputs == .single("Plain words."))
     }
 
+    /// `curl -d` labels everything a form: a JSON object is JSON, anything else is the article.
+    @Test func aFormLabelledJSONObjectIsJSON() throws {
+        let form = "application/x-www-form-urlencoded"
+        let json = try front.payload(of: event(contentType: form, body: #"{"inputs": "An article.", "parameters": {"max_length": 60}}"#))
+        #expect(json.inputs == .single("An article."))
+        #expect(json.parameters?.values["max_length"] == .int(60))
+        #expect(try front.payload(of: event(contentType: form, body: "Shares rose {sharply}.")).inputs == .single("Shares rose {sharply}."))
+        #expect(try front.payload(of: event(contentType: form, body: "{not json at all")).inputs == .single("{not json at all"))
+        #expect(failure(event(contentType: form, body: #"{"inputs": 42}"#)) == .invalidPayload(PayloadError(field: "inputs", "must be a string or a list of strings, got a number")))
+    }
+
     @Test func whatIsRefusedAndHow() {
         #expect(failure(event("GET", body: nil)) == .methodNotAllowed(method: "GET"))
         #expect(failure(event(contentType: "text/html", body: "<p>x</p>")) == .unsupportedMediaType("text/html"))
