@@ -39,6 +39,8 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     "endpoint-isolated": {"CreateEndpoint": "true", "NetworkIsolation": "true",
                           "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz",
                           "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+    "managed-instances": {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+                          "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0"},
 }
 
 NO_VALUE = object()
@@ -104,6 +106,8 @@ class Renderer:
             if name in self.parameters:
                 value = self.parameters[name]
                 kind = self.template["Parameters"][name]["Type"]
+                if kind == "CommaDelimitedList":
+                    return [item.strip() for item in str(value).split(",") if item.strip()]
                 return int(value) if kind == "Number" and value.lstrip("-").isdigit() else value
             return node
         rendered = {key: self.render(value) for key, value in node.items()}

@@ -63,9 +63,11 @@ def test_deployer_cannot_create_or_widen_a_role_without_the_boundary():
         if actions & ESCALATING:
             assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN, statement
         if "iam:AttachRolePolicy" in actions:
-            # Only AWS's logging policy for API Gateway's account role may be attached.
-            assert statement["Condition"]["StringEquals"]["iam:PolicyARN"] == (
-                "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+            # Only AWS's logging policy for API Gateway's account role, and AWS's policy for a Managed
+            # Instances operator role, may be attached (inside the boundary all the same).
+            assert set(as_list(statement["Condition"]["StringEquals"]["iam:PolicyARN"])) == {
+                "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"}
         if "iam:PassRole" in actions:
             assert set(as_list(statement["Condition"]["StringEquals"]["iam:PassedToService"])) == {
                 "lambda.amazonaws.com", "sagemaker.amazonaws.com", "apigateway.amazonaws.com"}

@@ -241,3 +241,39 @@ def test_skips_say_why(template):
             assert skip["id"].startswith("CKV") and len(skip["comment"]) > 40, (name, skip)
             for key in ("when", "unless"):
                 assert key not in skip or skip[key] in template["Conditions"], (name, skip)
+
+
+# --------------------------------------------------------------------------
+# Lambda Managed Instances
+
+
+MANAGED = {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0",
+           "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0", "MaxConcurrencyPerEnvironment": "32"}
+
+
+def test_managed_instances_are_off_by_default(template):
+    default = rendered(template)
+    assert "CapacityProviderConfig" not in default["Resources"]["Function"]["Properties"]
+    assert not of_type(default, "AWS::Lambda::CapacityProvider")
+    assert template["Parameters"]["ManagedInstances"]["Default"] == "false"
+
+
+def test_managed_instances_put_the_function_on_a_capacity_provider_with_its_concurrency(template):
+    chosen = rendered(template, **MANAGED, PermissionsBoundaryArn="arn:aws:iam::123456789012:policy/sagemaker-summarizer-boundary")
+    config = chosen["Resources"]["Function"]["Properties"]["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"]
+    assert config["CapacityProviderArn"] == {"Fn::GetAtt": ["CapacityProvider", "Arn"]}
+    assert config["PerExecutionEnvironmentMaxConcurrency"] == 32
+    provider = chosen["Resources"]["CapacityProvider"]["Properties"]
+    assert provider["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+    assert provider["CapacityProviderScalingConfig"]["MaxVCpuCount"] == 16
+    operator = chosen["Resources"]["CapacityProviderOperatorRole"]["Properties"]
+    assert operator["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"}]
+    assert "PermissionsBoundary" in operator, "every role the stack creates can carry the deployer's boundary"
+
+
+def test_managed_instances_require_provided_al2023_and_a_network(template):
+    rule = template["Rules"]["ManagedInstancesNeedAl2023"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "ManagedInstances"}, "true"]}
+    asserted = json.dumps(rule["Assertions"])
+    assert '{"Ref": "Runtime"}, "provided.al2023"' in asserted
+    assert "ManagedInstancesSubnetIds" in asserted and "ManagedInstancesSecurityGroupIds" in asserted
