@@ -23,6 +23,9 @@ something still references); so does this, as on a create.
 moto (5.2.1) updates only resources that Ref a changed parameter, not those whose Fn::If reads
 one through a condition (the POST method and AuthMode); this adds them.
 
+moto (5.2.1) splits a CommaDelimitedList parameter again on every update, failing on the list it
+made the first time (ManagedInstancesSubnetIds); this joins it back first.
+
 moto (5.2.1) cannot update an AWS::ApiGateway::Method from a template (it keeps the old one);
 CloudFormation updates it in place, which this does by putting the method again (PutMethod
 replaces a method, integration included).
@@ -144,6 +147,19 @@ def update(self, template, parameters=None):
 
 
 ResourceMap.update = update
+
+_load_parameters = ResourceMap.load_parameters
+
+
+def load_parameters(self):
+    # moto splits a CommaDelimitedList input on every load, and an update loads again the inputs
+    # it already split: join them back so each load sees what the caller sent.
+    self.input_parameters = {key: ",".join(value) if isinstance(value, list) else value
+                             for key, value in self.input_parameters.items()}
+    _load_parameters(self)
+
+
+ResourceMap.load_parameters = load_parameters
 
 
 @classmethod

@@ -107,14 +107,17 @@ def statements_of(policy: dict) -> list[dict]:
 
 def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
     roles = resources_of_type(template, "AWS::IAM::Role")
-    assert set(roles) == {"FunctionRole", "SageMakerRole", "ApiGatewayCloudWatchRole"}
-    # API Gateway's account-wide logging role: AWS's own policy for it, and nothing else.
-    gateway = roles["ApiGatewayCloudWatchRole"]["Properties"]
-    assert gateway["ManagedPolicyArns"] == [
-        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}]
-    assert "Policies" not in gateway
+    assert set(roles) == {"FunctionRole", "SageMakerRole", "ApiGatewayCloudWatchRole", "CapacityProviderOperatorRole"}
+    # API Gateway's account-wide logging role and the Managed Instances operator role: AWS's own
+    # policy for each, and nothing else.
+    managed = {"ApiGatewayCloudWatchRole": "service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+               "CapacityProviderOperatorRole": "AWSLambdaManagedEC2ResourceOperator"}
+    for name, policy in managed.items():
+        properties = roles[name]["Properties"]
+        assert properties["ManagedPolicyArns"] == [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/{policy}"}]
+        assert "Policies" not in properties
     for name, role in roles.items():
-        if name != "ApiGatewayCloudWatchRole":
+        if name not in managed:
             assert "ManagedPolicyArns" not in role["Properties"], name
         assert role["Properties"]["PermissionsBoundary"] == {
             "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, name
