@@ -142,6 +142,7 @@ from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STANDIN_SCRIPT = REPO_ROOT / "tools" / "sagemaker_standin.py"
+RUNTIME_API_SCRIPT = REPO_ROOT / "tools" / "runtime_api.py"
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
 DEFAULT_BOOTSTRAP = REPO_ROOT / ".build" / "release" / "bootstrap"
 
@@ -200,6 +201,28 @@ def function_env(standin_url: str) -> dict[str, str]:
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": standin_url,
     }
+
+
+def _event_bytes(event: bytes | str | Any) -> bytes:
+    """An invocation's payload: bytes as they are, str UTF-8 encoded, anything else as JSON."""
+    if isinstance(event, bytes):
+        return event
+    if isinstance(event, str):
+        return event.encode()
+    return json.dumps(event).encode()
+
+
+def _function_process_env(env: Mapping[str, str | None] | None, timeout: float, memory_size: int) -> dict[str, str]:
+    """ENV over a minimal base (PATH, HOME, the timeout and memory size); None removes a name.
+    The caller's environment is not inherited: stray AWS_* variables would change what we test."""
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size),
+    }
+    base.update(env or {})
+    return {k: v for k, v in base.items() if v is not None}
 
 
 def _port_open(port: int) -> bool:
@@ -339,6 +362,21 @@ class _Process:
                 f"startup; its output:\n{self.output()}"
             )
 
+    def _wait_listening_line(self, what: str, timeout: float) -> re.Match:
+        """Wait for the ``LISTENING 127.0.0.1:PORT`` line our servers print once they accept
+        connections (binding port 0 themselves: no race for the port)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
+            if match:
+                return match
+            self._check_alive(what)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{what} did not print LISTENING within {timeout} s; output:\n{self.output()}"
+                )
+            time.sleep(POLL_S)
+
     def stop(self) -> None:
         """Stop the process (and whatever it started); idempotent.  The
         output stays available through output()."""
@@ -382,18 +420,7 @@ class StandIn(_Process):
         self._spawn(
             [sys.executable, str(STANDIN_SCRIPT), "--port", "0", *self.args]
         )
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
-            if match:
-                break
-            self._check_alive("the SageMaker stand-in")
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the SageMaker stand-in did not print LISTENING within "
-                    f"{self.startup_timeout} s; output:\n{self.output()}"
-                )
-            time.sleep(POLL_S)
+        match = self._wait_listening_line("the SageMaker stand-in", self.startup_timeout)
         self.port = int(match.group(1))
         self.tls = match.group(2) is not None
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
@@ -480,14 +507,7 @@ class Lambda(_Process):
         self.rie = Path(rie)
         self.timeout = timeout
         self.startup_timeout = startup_timeout
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size),
-        }
-        base.update(env or {})
-        self.env = {k: v for k, v in base.items() if v is not None}
+        self.env = _function_process_env(env, timeout, memory_size)
         self.runtime_api_port: int | None = None
         self.invoke_port: int | None = None
         self._invoke_lock = threading.Lock()
@@ -543,12 +563,7 @@ class Lambda(_Process):
         timeout leaves room for the function timeout plus init.  Calls are
         serialized: the RIE crashes on overlapping invocations.
         """
-        if isinstance(event, bytes):
-            body = event
-        elif isinstance(event, str):
-            body = event.encode()
-        else:
-            body = json.dumps(event).encode()
+        body = _event_bytes(event)
         if timeout is None:
             timeout = self.timeout + 15
         with self._invoke_lock:
@@ -590,3 +605,89 @@ class Lambda(_Process):
         if self.proc is None or self.proc.poll() is not None:
             return []
         return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)
+
+
+class ConcurrentLambda(_Process):
+    """tools/runtime_api.py serving BOOTSTRAP: ``Lambda``'s surface, but invocations may overlap.
+
+    The RIE serves one invocation at a time; Lambda Managed Instances hand one environment up to
+    AWS_LAMBDA_MAX_CONCURRENCY at once, and so does this.  ``max_concurrency`` sets that variable
+    (None leaves it unset).  ``invoke`` may be called from many threads at once: each call has its
+    own connection and gets its own invocation's answer.  ``stats()`` is the stand-in's counters
+    (``peak_in_flight``: most invocations the runtime held at once; ``bootstrap_exit``).
+    The bootstrap starts with the stand-in (as Managed Instances initialise ahead of traffic).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str | os.PathLike,
+        env: Mapping[str, str | None] | None = None,
+        *,
+        timeout: int = 30,
+        memory_size: int = 128,
+        max_concurrency: int | None = None,
+        shutdown_grace_ms: int = 2000,
+        startup_timeout: float = STARTUP_TIMEOUT_S,
+    ):
+        super().__init__("runtime-api")
+        self.bootstrap = Path(bootstrap).resolve()
+        self.timeout = timeout
+        self.max_concurrency = max_concurrency
+        self.shutdown_grace_ms = shutdown_grace_ms
+        self.startup_timeout = startup_timeout
+        self.env = _function_process_env(env, timeout, memory_size)
+        self.port: int | None = None
+
+    @property
+    def invoke_port(self) -> int | None:
+        return self.port
+
+    @property
+    def runtime_api_port(self) -> int | None:
+        return self.port
+
+    def start(self) -> None:
+        if not (self.bootstrap.is_file() and os.access(self.bootstrap, os.X_OK)):
+            raise FileNotFoundError(f"{self.bootstrap} is missing or not executable: run make build")
+        argv = [sys.executable, str(RUNTIME_API_SCRIPT), "--bootstrap", str(self.bootstrap),
+                "--timeout", str(self.timeout), "--shutdown-grace-ms", str(self.shutdown_grace_ms)]
+        if self.max_concurrency is not None:
+            argv += ["--max-concurrency", str(self.max_concurrency)]
+        self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
+        self.port = int(self._wait_listening_line("the Runtime API stand-in", self.startup_timeout).group(1))
+
+    def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return (
+                response.status,
+                {name.lower(): value for name, value in response.getheaders()},
+                response.read(),
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the Runtime API stand-in exited (status {self.proc.returncode}); its "
+                    f"output:\n{self.output()}"
+                ) from exc
+            raise
+        finally:
+            connection.close()
+
+    def invoke(
+        self, event: bytes | str | Any, timeout: float | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST EVENT to the front door and wait for its own answer; see Lambda.invoke."""
+        return self._request("POST", INVOKE_PATH, _event_bytes(event),
+                             self.timeout + 15 if timeout is None else timeout)
+
+    def stats(self) -> dict[str, Any]:
+        status, _, body = self._request("GET", "/_stand-in/stats", None, 10)
+        if status != 200:
+            raise RuntimeError(f"stand-in stats: {status} {body!r}")
+        return json.loads(body)
+
+    # The children of the stand-in, as of the RIE: the bootstrap, which must stay one process.
+    bootstrap_pids = Lambda.bootstrap_pids
