@@ -12,7 +12,7 @@ API
 ---
 * ``free_port()`` -- a currently free loopback TCP port.
 * ``StandIn(*args)`` -- tools/sagemaker_standin.py on a free port; ``.url``,
-  ``.port``, ``.faults(**plan)``, ``.stats()``, ``.reset()``, ``.output()``.
+  ``.port``, ``.faults(**plan)``, ``.service_time(ms)``, ``.stats()``, ``.reset()``, ``.output()``.
   Control calls share one kept-alive connection, so right after ``.reset()``
   ``stats()["connections"]`` is 0 and then counts the function's
   connections only.  A control answer other than 200 raises RuntimeError.
@@ -469,6 +469,11 @@ class StandIn(_Process):
     def faults(self, **plan: Any) -> Any:
         """Replace the fault plan: mode, count, delay_ms, status, message."""
         return self._control("POST", "faults", plan)
+
+    def service_time(self, ms: int) -> Any:
+        """Make every successful answer take at least MS milliseconds (reset() restores the
+        --service-ms value)."""
+        return self._control("POST", "service_time", {"ms": ms})
 
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "stats")
