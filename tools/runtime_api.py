@@ -31,7 +31,7 @@ Caller side, like the RIE's front door:
 
 * ``POST /2015-03-31/functions/function/invocations`` -- queues the event and blocks until its
   own answer: 200 with the posted response or error document (``Content-Type: text/plain;
-  charset=utf-8`` like the RIE); 200 ``Task timed out after N.00 seconds`` when no answer came
+  charset=utf-8`` like the RIE, and ``X-Amzn-RequestId: <request id>`` like Lambda's Invoke); 200 ``Task timed out after N.00 seconds`` when no answer came
   within the function timeout of delivery, or the event waited that long undelivered; 502
   ``Runtime.ExitError`` when the bootstrap exited with the invocation in flight; 413
   ``RequestEntityTooLargeException`` for an event over 6291456 bytes (Lambda's request limit).
@@ -82,6 +82,13 @@ INVOKE_TIMEOUT = {"errorMessage": "Invoke timeout", "errorType": "InvokeTimeout"
 INIT_REFUSED = {"errorMessage": "State transition is not allowed", "errorType": "InvalidStateTransition"}
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # a held /next never blocks shutdown
+    # listen()'s backlog, fixed when the socket is bound: a burst of callers plus every worker's
+    # /next can connect at once, and the default of 5 drops or resets connections past that.
+    request_queue_size = 512
+
+
 @dataclass
 class Invocation:
     body: bytes
@@ -119,9 +126,7 @@ class RuntimeAPI:
         self.stats = {"next_calls": 0, "next_waiting": 0, "peak_next_waiting": 0, "in_flight": 0,
                       "peak_in_flight": 0, "answered": 0, "timed_out": 0}
         self.stopping = threading.Event()
-        self.server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
-        self.server.daemon_threads = True
-        self.server.request_queue_size = 256  # a burst of callers plus the workers' /next
+        self.server = _Server((host, port), self._handler_class())
         self.port = self.server.server_address[1]
         self.address = f"{host}:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_S},
@@ -186,6 +191,10 @@ class RuntimeAPI:
 
     def invoke(self, event, trace_id: str | None = None) -> tuple[int, bytes]:
         return self.wait(self.enqueue(event, trace_id))
+
+    def invoke_with_id(self, event, trace_id: str | None = None) -> tuple[int, bytes, str]:
+        invocation = self.enqueue(event, trace_id)
+        return (*self.wait(invocation), invocation.request_id)
 
     def bootstrap_exited(self, status: int) -> None:
         """The bootstrap is gone: every invocation it held fails as the RIE words it."""
@@ -321,8 +330,11 @@ class RuntimeAPI:
                     if too_large:
                         return self._send_json(413, {"Type": "User", "message":
                                                f"Request must be smaller than {MAX_EVENT_BYTES} bytes for the InvokeFunction operation"})
-                    status, answer = api.invoke(body, self.headers.get("X-Amzn-Trace-Id"))
-                    return self._send(status, answer, content_type="text/plain; charset=utf-8")
+                    status, answer, request_id = api.invoke_with_id(body, self.headers.get("X-Amzn-Trace-Id"))
+                    # Lambda's Invoke names the invocation in X-Amzn-RequestId (the RIE does not):
+                    # how a concurrent caller finds its invocation's log line.
+                    return self._send(status, answer, {"X-Amzn-RequestId": request_id},
+                                      content_type="text/plain; charset=utf-8")
                 parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
                 body, too_large = self._read_body(MAX_RESPONSE_BYTES)
                 if parts == ["init", "error"]:

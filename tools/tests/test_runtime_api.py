@@ -176,32 +176,35 @@ def test_front_door_refuses_an_event_over_lambdas_request_limit(api):
 
 
 # A runtime in a few lines: AWS_LAMBDA_MAX_CONCURRENCY threads (1 when unset), each with its own
-# /next loop, echoing the event after 0.3 s; on SIGTERM it lets in-flight invocations finish.
+# /next loop (a long poll: no client timeout), echoing the event after 0.3 s; on SIGTERM it exits
+# 0 once no invocation is in flight.
 THREADED_RUNTIME = textwrap.dedent('''\
     #!/usr/bin/env python3
-    import http.client, os, signal, sys, threading, time
+    import http.client, os, signal, threading, time
     host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
     workers = int(os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1)
     stopping = threading.Event()
+    busy = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     def loop():
-        while not stopping.is_set():
-            c = http.client.HTTPConnection(host, int(port), timeout=0.5)
-            try:
-                c.request("GET", "/2018-06-01/runtime/invocation/next")
-                r = c.getresponse()
-                body = r.read()
-            except OSError:
-                continue
+        c = http.client.HTTPConnection(host, int(port))
+        while True:
+            c.request("GET", "/2018-06-01/runtime/invocation/next")
+            r = c.getresponse()
+            body = r.read()
+            busy.append(1)
             rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
             time.sleep(0.3)
             c.request("POST", f"/2018-06-01/runtime/invocation/{rid}/response", body=b"echo " + body)
             c.getresponse().read()
             print(f"[INFO]\\t{rid}\\tinvocation kind=direct status=200", flush=True)
-    threads = [threading.Thread(target=loop) for _ in range(workers)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
-    sys.exit(0)
+            busy.pop()
+    for _ in range(workers):
+        threading.Thread(target=loop, daemon=True).start()
+    stopping.wait()
+    while busy:
+        time.sleep(0.01)
+    os._exit(0)
 ''')
 
 
@@ -236,7 +239,10 @@ def test_concurrent_lambda_overlaps_invocations_and_passes_the_variable(threaded
         assert elapsed < 0.3 * 8 / 2, elapsed  # overlapped, not one after the other
         assert function.stats()["peak_in_flight"] == 8
         assert len(function.bootstrap_pids()) == 1
-        function.wait_for_output("\tinvocation kind=", count=8)
+        output = function.wait_for_output("\tinvocation kind=", count=8)
+        request_ids = {answer[1]["x-amzn-requestid"] for answer in answers}
+        assert len(request_ids) == 8
+        assert all(f"[INFO]\t{request_id}\t" in output for request_id in request_ids)
 
 
 def test_concurrent_lambda_without_the_variable_is_serial(threaded_runtime):
