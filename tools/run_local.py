@@ -24,8 +24,6 @@ import http.client
 import json
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -134,30 +132,16 @@ def run_concurrent(args: argparse.Namespace) -> int:
         print(f"run_local: error: no event file {event_file}", file=sys.stderr)
         return 2
     events = distinct_events(event_file, args.concurrency)
-    answers: list = [None] * len(events)
-
-    def one(index: int, function) -> None:
-        started = time.monotonic()
-        try:
-            status, headers, body = function.invoke(events[index])
-            answers[index] = (status, headers.get("x-amzn-requestid", "?"), body, time.monotonic() - started)
-        except (OSError, RuntimeError, http.client.HTTPException) as exc:
-            answers[index] = (0, "?", str(exc).encode(), time.monotonic() - started)
-
     with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin, harness.ConcurrentLambda(
         args.bootstrap, harness.function_env(standin.url), timeout=args.timeout,
         max_concurrency=args.concurrency,
     ) as function:
-        threads = [threading.Thread(target=one, args=(i, function)) for i in range(len(events))]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(args.timeout + 30)  # invoke() itself gives up after timeout + 15 s
-        wall = time.monotonic() - started
-        for number, (status, request_id, body, seconds) in enumerate(answers, 1):
-            print(f"== article {number} of {len(events)}: request {request_id}, HTTP {status}, "
-                  f"{seconds * 1000:.0f} ms")
+        answers, seconds, wall = harness.burst(function, events)
+        answers = [(0, {}, str(answer).encode()) if isinstance(answer, Exception) else answer
+                   for answer in answers]
+        for number, ((status, headers, body), took) in enumerate(zip(answers, seconds), 1):
+            print(f"== article {number} of {len(events)}: request {headers.get('x-amzn-requestid', '?')}, "
+                  f"HTTP {status}, {took * 1000:.0f} ms")
             try:
                 found = summaries(json.loads(body))
             except ValueError:

@@ -74,31 +74,6 @@ def wait_ready(function, workers: int, timeout: float = 5.0) -> int:
     return waiting
 
 
-def burst(function, events: list, timeout: float = 45) -> tuple[list, list[float], float]:
-    """Send EVENTS all at once, one thread each; (answers, per-call seconds, wall seconds)."""
-    answers: list = [None] * len(events)
-    seconds = [0.0] * len(events)
-    gate = threading.Barrier(len(events) + 1)
-
-    def one(index):
-        gate.wait(10)
-        started = time.monotonic()
-        try:
-            answers[index] = function.invoke(events[index], timeout=timeout)
-        except Exception as exc:  # noqa: BLE001 -- reported by the caller's assertions
-            answers[index] = exc
-        seconds[index] = time.monotonic() - started
-
-    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(events))]
-    for thread in threads:
-        thread.start()
-    gate.wait(10)
-    started = time.monotonic()
-    for thread in threads:
-        thread.join(timeout + 5)
-    return answers, seconds, time.monotonic() - started
-
-
 def summary_of(answer) -> str:
     status, _, body = answer
     try:
@@ -121,7 +96,7 @@ def test_64_at_once_each_get_their_own_answer_within_two_service_times(make_conc
     function = make_concurrent(count)
     wait_ready(function, count)
     events = [{"inputs": article(i, count)} for i in range(count)]
-    answers, _, elapsed = burst(function, events)
+    answers, _, elapsed = harness.burst(function, events)
 
     for i, answer in enumerate(answers):
         assert not isinstance(answer, Exception), answer
@@ -158,7 +133,7 @@ def test_faults_in_some_invocations_leave_the_others_right(make_concurrent, stan
     wait_ready(function, count)
     faulted = {i * 4 + 1: marker for i, marker in enumerate(FAULTS)}  # 1, 5, 9, 13
     events = [{"inputs": article(i, count, faulted.get(i, ""))} for i in range(count)]
-    answers, seconds, elapsed = burst(function, events)
+    answers, seconds, elapsed = harness.burst(function, events)
 
     output = function.wait_for_output(harness.INVOCATION_LINE, count=count)
     for i, answer in enumerate(answers):
@@ -197,7 +172,7 @@ def test_a_deadline_expiring_in_one_invocation_does_not_delay_the_others(make_co
     while standin.stats()["invocations"] < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     events = [{"inputs": article(i, count)} for i in range(1, count)]
-    answers, seconds, _ = burst(function, events)
+    answers, seconds, _ = harness.burst(function, events)
     limit = 2 * SERVICE_MS / 1000 + SLACK_S
     assert max(seconds) < limit, (
         f"the others took up to {max(seconds):.2f} s behind the hanging invocation (limit {limit:.2f} s)"
@@ -223,7 +198,7 @@ def test_sigterm_lets_invocations_in_flight_finish_then_exits_0(make_concurrent,
     results: dict = {}
 
     def run():
-        results["burst"] = burst(function, [{"inputs": article(i, count)} for i in range(count)], timeout=15)
+        results["burst"] = harness.burst(function, [{"inputs": article(i, count)} for i in range(count)], timeout=15)
 
     sender = threading.Thread(target=run, daemon=True)
     sender.start()
@@ -257,7 +232,7 @@ def test_without_concurrency_invocations_are_served_one_at_a_time(make_concurren
     standin.service_time(SERVICE_MS)
     function = make_concurrent(None, AWS_LAMBDA_MAX_CONCURRENCY=setting)
     wait_ready(function, 1)
-    answers, _, elapsed = burst(function, [{"inputs": article(i, count)} for i in range(count)])
+    answers, _, elapsed = harness.burst(function, [{"inputs": article(i, count)} for i in range(count)])
     for i, answer in enumerate(answers):
         assert not isinstance(answer, Exception), answer
         assert summary_of(answer) == first_sentence(i, count)

@@ -217,18 +217,8 @@ def threaded_runtime(tmp_path):
 
 
 def burst(function, count):
-    answers = [None] * count
-
-    def one(i):
-        answers[i] = function.invoke({"n": i}, timeout=20)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return answers, time.monotonic() - started
+    answers, _, wall = harness.burst(function, [{"n": i} for i in range(count)], timeout=20)
+    return answers, wall
 
 
 def test_concurrent_lambda_overlaps_invocations_and_passes_the_variable(threaded_runtime):
