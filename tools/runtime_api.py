@@ -79,6 +79,8 @@ TOO_LARGE = {"errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPO
              "errorType": "RequestEntityTooLarge"}
 INVALID_ID = {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
 INVOKE_TIMEOUT = {"errorMessage": "Invoke timeout", "errorType": "InvokeTimeout"}
+INTERNAL_ERROR = {"errorMessage": "Internal Server Error", "errorType": "InternalServerError"}
+SCRIPTED_ERRORS = {400: INVALID_ID, 410: INVOKE_TIMEOUT, 413: TOO_LARGE, 500: INTERNAL_ERROR}
 INIT_REFUSED = {"errorMessage": "State transition is not allowed", "errorType": "InvalidStateTransition"}
 
 
@@ -93,6 +95,7 @@ class _Server(http.server.ThreadingHTTPServer):
 class Invocation:
     body: bytes
     trace_id: str | None = None
+    timeout_s: float = 30  # the function timeout this invocation runs under
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     queued_at: float = field(default_factory=time.monotonic)
     delivered_at: float | None = None
@@ -108,8 +111,9 @@ class RuntimeAPI:
 
     ``enqueue(event)`` queues an event and returns its Invocation; ``invoke(event)`` also waits
     for the answer (safe from many threads).  ``posts`` records every runtime POST (path,
-    headers, body, status answered).  ``response_status``, when set, is what every /response
-    gets instead of the normal outcome (a scripted Runtime API, for tests of the runtime).
+    headers, body, status answered); ``wait_for_posts(n)`` waits for the n-th.
+    ``response_status``, when set, is what every /response gets instead of the normal outcome,
+    with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
     """
 
     def __init__(self, *, timeout_s: float = 30, host: str = "127.0.0.1", port: int = 0,
@@ -154,12 +158,15 @@ class RuntimeAPI:
 
     # -- caller side ---------------------------------------------------------
 
-    def enqueue(self, event: bytes | str | object, trace_id: str | None = None) -> Invocation:
+    def enqueue(self, event: bytes | str | object, trace_id: str | None = None,
+                timeout_s: float | None = None) -> Invocation:
+        """Queue EVENT (bytes as they are, str UTF-8, else JSON); TIMEOUT_S overrides the
+        function timeout for this one invocation."""
         if isinstance(event, str):
             event = event.encode()
         elif not isinstance(event, bytes):
             event = json.dumps(event).encode()
-        invocation = Invocation(event, trace_id)
+        invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s)
         with self.lock:
             if self.init_error is not None:
                 self._finish(invocation, "init_error", 502, self.init_error)
@@ -177,12 +184,13 @@ class RuntimeAPI:
                 if invocation.answer is not None:
                     return invocation.answer
                 start = invocation.delivered_at or invocation.queued_at
-                remaining = start + self.timeout_s - time.monotonic()
+                remaining = start + invocation.timeout_s - time.monotonic()
                 if remaining <= 0:
                     if invocation.delivered_at is None:
                         self.queue.remove(invocation)
                     # The RIE's words for a timeout, as plain text with status 200.
-                    self._finish(invocation, "timeout", 200, f"Task timed out after {self.timeout_s:.2f} seconds".encode())
+                    self._finish(invocation, "timeout", 200,
+                                 f"Task timed out after {invocation.timeout_s:.2f} seconds".encode())
                     self.stats["timed_out"] += 1
                     return invocation.answer
                 if self.stopping.is_set():
@@ -205,6 +213,17 @@ class RuntimeAPI:
                     text = {"errorType": "Runtime.ExitError", "errorMessage":
                             f"RequestId: {invocation.request_id} Error: Runtime exited with error: exit status {status}"}
                     self._finish(invocation, "exit", 502, json.dumps(text).encode())
+
+    def wait_for_posts(self, count: int, timeout: float = 15) -> list[dict]:
+        """The runtime's POSTs once there are COUNT of them (TimeoutError after TIMEOUT)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.posts) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(self.posts)} posts after {timeout} s, wanted {count}: {self.posts}")
+                self.lock.wait(remaining)
+            return list(self.posts)
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -237,7 +256,7 @@ class RuntimeAPI:
             finally:
                 self.stats["next_waiting"] -= 1
             invocation.delivered_at = time.monotonic()
-            invocation.deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
+            invocation.deadline_ms = int(time.time() * 1000 + invocation.timeout_s * 1000)
             self.stats["in_flight"] += 1
             self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.stats["in_flight"])
         self.log(f"START RequestId: {invocation.request_id}")
@@ -342,7 +361,7 @@ class RuntimeAPI:
                 elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
                     forced = api.response_status if parts[2] == "response" else None
                     if forced is not None and forced != 202:
-                        status, document = forced, TOO_LARGE if forced == 413 else {"errorMessage": "scripted", "errorType": "Scripted"}
+                        status, document = forced, SCRIPTED_ERRORS.get(forced, INTERNAL_ERROR)
                     else:
                         status, document = api._answer(parts[1], parts[2], body, too_large)
                 else:
