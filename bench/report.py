@@ -422,13 +422,7 @@ def svg(r: dict) -> str:
     width, height = 780, 300
     panel_w, top, bottom = 240, 52, 250
     bar_w, gap = 52, 18
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        '<text x="390" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
-        'Swift bootstrap vs Python handler vs C floor (lower is better)</text>',
-    ]
+    parts = []
     for index, (title, unit, values, target) in enumerate(panels):
         x0 = 20 + index * (panel_w + 15)
         peak = max(*values.values(), target) or 1
@@ -457,12 +451,25 @@ def svg(r: dict) -> str:
                              f'<title>target for Swift: {target:.3f} {unit}</title></line>')
                 parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
                              f'text-anchor="end">target</text>')
+    return _svg_document(width, height, "Swift bootstrap vs Python handler vs C floor (lower is better)", parts,
+                         r, f'Linux {html.escape(r["machine"]["kernel"])} · RIE + SageMaker stand-in on loopback')
+
+
+def _svg_document(width: int, height: int, title: str, body: list[str], r: dict, setting: str) -> str:
+    """A chart's SVG: white page, bold title, BODY, and a footer line naming the machine and
+    SETTING (already escaped)."""
     m = r["machine"]
-    parts.append(f'<text x="390" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
-                 f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · '
-                 f'Linux {html.escape(m["kernel"])} · RIE + SageMaker stand-in on loopback</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{width // 2}" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
+        f'{html.escape(title)}</text>',
+        *body,
+        f'<text x="{width // 2}" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
+        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · {setting}</text>',
+        "</svg>",
+    ]) + "\n"
 
 
 # --------------------------------------------------------------------------
@@ -576,13 +583,7 @@ def concurrency_svg(r: dict) -> str:
     width, height = 780, 300
     panel_w, top, bottom = 240, 52, 240
     bar_w = min(28, (panel_w - 20) / (len(levels) * 2 + len(levels)))
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="390" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
-        f'AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c["service_ms"]} ms: Swift vs Python</text>',
-    ]
+    parts = []
     for index, (title, unit, data) in enumerate(panels):
         x0 = 20 + index * (panel_w + 15)
         peak = max(data.values()) or 1
@@ -610,9 +611,6 @@ def concurrency_svg(r: dict) -> str:
     for i, key in enumerate(CONCURRENCY_KEYS):
         parts.append(f'<rect x="{legend_x + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
         parts.append(f'<text x="{legend_x + i * 100 + 16}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
-    m = r["machine"]
-    parts.append(f'<text x="390" y="{height - 10}" font-size="10" fill="#555" text-anchor="middle">'
-                 f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · '
-                 f'concurrent Runtime API + SageMaker stand-in on loopback</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return _svg_document(width, height, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in "
+                         f"{c['service_ms']} ms: Swift vs Python", parts, r,
+                         "concurrent Runtime API + SageMaker stand-in on loopback")
