@@ -582,15 +582,16 @@ def python_function() -> Function:
 
 
 def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
-    """Wait until WORKERS /next requests are held, or the count has not moved for
-    WORKERS_SETTLED_S (a runtime with fewer workers), bounded; return the count."""
+    """Wait until WORKERS /next requests are held, or at least one is and the count has not
+    moved for WORKERS_SETTLED_S (a runtime with fewer workers), bounded; return the count.
+    (Python's workers all import boto3 at once: none polls for a while, then all do.)"""
     deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
     last, since = -1, time.monotonic()
     while True:
         waiting = fn.stats()["next_waiting"]
         if waiting != last:
             last, since = waiting, time.monotonic()
-        if waiting >= workers or time.monotonic() - since >= WORKERS_SETTLED_S:
+        if waiting >= workers or (waiting and time.monotonic() - since >= WORKERS_SETTLED_S):
             return waiting
         if time.monotonic() > deadline:
             raise BenchError(f"only {waiting} of {workers} workers polled /next within {WORKERS_READY_TIMEOUT_S} s")
