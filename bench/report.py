@@ -576,9 +576,9 @@ def concurrency_svg(r: dict) -> str:
         return {(k, n): getter(c["runs"][k][str(n)]) for k in CONCURRENCY_KEYS for n in levels}
 
     panels = [
-        ("throughput (higher is better)", "/s", values(lambda x: x["throughput"])),
-        ("latency p99", "ms", values(lambda x: x["latency_ms"]["p99"])),
-        ("peak RSS, all processes", "MB", values(lambda x: x["rss_total"] / MB)),
+        ("throughput, /s (higher is better)", "/s", values(lambda x: x["throughput"])),
+        ("latency p99, ms", "ms", values(lambda x: x["latency_ms"]["p99"])),
+        ("peak RSS of all processes, MB", "MB", values(lambda x: x["rss_total"] / MB)),
     ]
     width, height = 780, 300
     panel_w, top, bottom = 240, 52, 240
@@ -605,8 +605,6 @@ def concurrency_svg(r: dict) -> str:
                              f'text-anchor="middle">{label}</text>')
             parts.append(f'<text x="{gx + bar_w - 1:.1f}" y="{bottom + 15}" font-size="11" '
                          f'text-anchor="middle">N={n}</text>')
-        parts.append(f'<text x="{x0 + panel_w / 2}" y="{bottom + 32}" font-size="10" fill="#555" '
-                     f'text-anchor="middle">{html.escape(unit)}</text>')
     legend_x = 300
     for i, key in enumerate(CONCURRENCY_KEYS):
         parts.append(f'<rect x="{legend_x + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
