@@ -1,4 +1,4 @@
-"""Start and stop the local stand-ins: SageMaker stand-in and Lambda RIE.
+"""Start and stop the local stand-ins: SageMaker stand-in, Lambda RIE and the concurrent Runtime API.
 
 Used by the end-to-end tests (tests/e2e/conftest.py) and by
 tools/run_local.py.  Standard library only.  Everything binds 127.0.0.1 and
@@ -21,6 +21,13 @@ API
   with header names lower-cased; ``.output()`` (RIE + bootstrap stdout and
   stderr, interleaved); ``.log_path`` (that output's file, while it runs);
   ``.bootstrap_pids()``; ``.pid``.
+* ``ConcurrentLambda(bootstrap, env, timeout=30, memory_size=128, max_concurrency=None)`` --
+  the same surface as ``Lambda``, backed by tools/runtime_api.py (the Runtime API as Lambda
+  Managed Instances serve it: many invocations at once, AWS_LAMBDA_MAX_CONCURRENCY set when
+  ``max_concurrency`` is given); ``invoke`` is safe from many threads, answers carry
+  ``x-amzn-requestid``; ``.stats()`` (in flight, /next held, bootstrap exit status).
+* ``burst(function, events, timeout=None)`` -- every event at the same moment, one thread each:
+  (answers or exceptions, per-call seconds, wall seconds).
 * ``function_env(standin_url)`` -- the environment our function runs with
   locally (endpoint name, ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` as Lambda
   sets both, the stand-in's fake credentials + session token,
