@@ -1,4 +1,4 @@
-"""Start and stop the local stand-ins: SageMaker stand-in, Lambda RIE and the concurrent Runtime API.
+"""Start and stop the local stand-ins: SageMaker, the Lambda RIE, the concurrent Runtime API.
 
 Used by the end-to-end tests (tests/e2e/conftest.py) and by
 tools/run_local.py.  Standard library only.  Everything binds 127.0.0.1 and
