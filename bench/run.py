@@ -656,6 +656,8 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
 def run(args: argparse.Namespace) -> dict:
     check_prerequisites()
     if args.concurrency_only:
+        # As the full run does before its cold starts: the same page-cache state every run.
+        evict_from_page_cache(deployed_files(build_native()["floor"]))
         return {"machine": machine_info(), "args": vars(args).copy(),
                 "concurrency": concurrency([SWIFT, python_function()], args.concurrency_levels,
                                            args.concurrency_rounds)}
