@@ -313,14 +313,33 @@ class RuntimeAPI:
                 self._send(status, json.dumps(document, separators=(",", ":")).encode())
 
             def _read_body(self, limit: int) -> tuple[bytes, bool]:
-                """The body, or (b"", True) when it is over LIMIT: then read and dropped a chunk at
-                a time, so the connection stays usable and memory stays small."""
-                length = int(self.headers.get("Content-Length") or 0)
-                if length <= limit:
-                    return self.rfile.read(length), False
-                while length > 0:
-                    length -= len(self.rfile.read(min(length, 1 << 20)) or b"x" * length)
-                return b"", True
+                """The body (Content-Length or chunked), or (b"", True) when it is over LIMIT: then
+                read to the end and dropped, so the connection stays usable and memory small."""
+                chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+                pieces, size = [], 0
+
+                def take(count: int) -> bool:
+                    nonlocal size
+                    while count > 0:
+                        piece = self.rfile.read(min(count, 1 << 20))
+                        if not piece:
+                            return False  # the client went away mid-body
+                        count -= len(piece)
+                        size += len(piece)
+                        if size <= limit:
+                            pieces.append(piece)
+                    return True
+
+                if chunked:
+                    while (line := self.rfile.readline(1024)) and (count := int(line.split(b";")[0] or b"0", 16)):
+                        if not take(count):
+                            break
+                        self.rfile.readline(1024)  # the CRLF after each chunk
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                else:
+                    take(int(self.headers.get("Content-Length") or 0))
+                return (b"", True) if size > limit else (b"".join(pieces), False)
 
             def do_GET(self):
                 path = urlsplit(self.path).path

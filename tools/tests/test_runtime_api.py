@@ -256,3 +256,24 @@ def test_sigterm_to_the_bootstrap_is_seen_by_the_stand_in(threaded_runtime):
         assert results == [(200, results[0][1], b'echo "x"')]
         function.wait_for_output("BOOTSTRAP EXITED status=0")
         assert function.stats()["bootstrap_exit"] == 0
+
+
+def test_chunked_response_body_is_read_and_limited(api):
+    thread, result = invoke_in_background(api, b"{}")
+    request_id = call(api.port, "GET", NEXT)[1]["lambda-runtime-aws-request-id"]
+    path = f"/2018-06-01/runtime/invocation/{request_id}/response"
+    connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
+    try:
+        # Over the limit in 1 MiB chunks: 413, and the same connection still works afterwards.
+        chunk = b"z" * (1 << 20)
+        connection.request("POST", path, body=iter([chunk] * 7), encode_chunked=True)
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (413, runtime_api.TOO_LARGE)
+        connection.request("POST", path, body=iter([b'[{"generated_', b'text": "ok"}]']), encode_chunked=True)
+        response = connection.getresponse()
+        assert response.status == 202, response.read()
+        response.read()
+    finally:
+        connection.close()
+    thread.join(5)
+    assert result["answer"] == (200, b'[{"generated_text": "ok"}]')
