@@ -92,7 +92,7 @@ CONCURRENCY_ROUNDS = 4
 # Python's workers each import boto3 (awslambdaric forks one process per slot before the handler
 # is imported): 64 of them on 2 cores take a while to all hold a /next.
 WORKERS_READY_TIMEOUT_S = 240
-WORKERS_SETTLED_S = 3  # no new /next for this long: every worker that will poll is polling
+WORKERS_SETTLED_S = 1  # the window in which a runtime with fewer workers shows it is idle
 
 
 class BenchError(RuntimeError):
@@ -581,21 +581,36 @@ def python_function() -> Function:
     })
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by PIDS (those still alive)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
-    """Wait until WORKERS /next requests are held, or at least one is and the count has not
-    moved for WORKERS_SETTLED_S (a runtime with fewer workers), bounded; return the count.
-    (Python's workers all import boto3 at once: none polls for a while, then all do.)"""
+    """Wait until WORKERS /next requests are held, or at least one is and the function's
+    processes have gone quiet (a runtime with fewer workers: nothing left initialising); bounded.
+    Returns how many /next requests are held.  (Python's workers all import boto3 at once: none
+    polls for a while, then one after another do, each after seconds of CPU.)"""
     deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
-    last, since = -1, time.monotonic()
+    last = (-1, 0.0)
     while True:
         waiting = fn.stats()["next_waiting"]
-        if waiting != last:
-            last, since = waiting, time.monotonic()
-        if waiting >= workers or (waiting and time.monotonic() - since >= WORKERS_SETTLED_S):
+        pids = sorted(harness._family(fn.bootstrap_pids()[0])) if fn.bootstrap_pids() else []
+        used = cpu_seconds(pids)
+        if waiting >= workers:
+            return waiting
+        # Quiet: the same count as a window ago and under 2% of a core used meanwhile.
+        if waiting and waiting == last[0] and used - last[1] < 0.02 * WORKERS_SETTLED_S:
             return waiting
         if time.monotonic() > deadline:
             raise BenchError(f"only {waiting} of {workers} workers polled /next within {WORKERS_READY_TIMEOUT_S} s")
-        time.sleep(0.05)
+        last = (waiting, used)
+        time.sleep(WORKERS_SETTLED_S)
 
 
 def concurrency_events(count: int) -> list[bytes]:
