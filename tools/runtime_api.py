@@ -103,7 +103,6 @@ class Invocation:
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class RuntimeAPI:
@@ -239,7 +238,7 @@ class RuntimeAPI:
             self.stats["in_flight"] -= 1
             elapsed = (time.monotonic() - invocation.delivered_at) * 1000
             self.log(f"END RequestId: {invocation.request_id}\t{kind}\tDuration: {elapsed:.2f} ms")
-        invocation.done.set()
+        invocation.body = b""  # delivered or never will be: no need to keep it
         self.lock.notify_all()
 
     def _next(self) -> Invocation | None:
