@@ -233,6 +233,9 @@ def test_concurrent_lambda_overlaps_invocations_and_passes_the_variable(threaded
         request_ids = {answer[1]["x-amzn-requestid"] for answer in answers}
         assert len(request_ids) == 8
         assert all(f"[INFO]\t{request_id}\t" in output for request_id in request_ids)
+        (bootstrap_pid,) = function.bootstrap_pids()
+    # Stopping the stand-in leaves no bootstrap behind.
+    assert bootstrap_pid not in {pid for pid, _, _ in harness.live_processes()}
 
 
 def test_concurrent_lambda_without_the_variable_is_serial(threaded_runtime):
