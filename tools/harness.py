@@ -495,7 +495,27 @@ class StandIn(_Process):
         super().stop()
 
 
-class Lambda(_Process):
+class _FunctionProcess(_Process):
+    """What Lambda and ConcurrentLambda share: the bootstrap, its environment and timeouts, and
+    the processes the emulator started."""
+
+    def __init__(self, name: str, bootstrap: str | os.PathLike, env: Mapping[str, str | None] | None,
+                 timeout: int, memory_size: int, startup_timeout: float):
+        super().__init__(name)
+        self.bootstrap = Path(bootstrap).resolve()
+        self.timeout = timeout
+        self.startup_timeout = startup_timeout
+        self.env = _function_process_env(env, timeout, memory_size)
+
+    def bootstrap_pids(self) -> list[int]:
+        """PIDs of the live processes the emulator started (normally just one
+        bootstrap; under the RIE a new PID after a crash/timeout means it was restarted)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)
+
+
+class Lambda(_FunctionProcess):
     """The Runtime Interface Emulator serving BOOTSTRAP on loopback ports.
 
     ``env`` is merged over a minimal base (PATH, HOME, the timeout and memory
@@ -514,12 +534,8 @@ class Lambda(_Process):
         rie: str | os.PathLike = RIE_PATH,
         startup_timeout: float = STARTUP_TIMEOUT_S,
     ):
-        super().__init__("lambda-rie")
-        self.bootstrap = Path(bootstrap).resolve()
+        super().__init__("lambda-rie", bootstrap, env, timeout, memory_size, startup_timeout)
         self.rie = Path(rie)
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        self.env = _function_process_env(env, timeout, memory_size)
         self.runtime_api_port: int | None = None
         self.invoke_port: int | None = None
         self._invoke_lock = threading.Lock()
@@ -611,15 +627,8 @@ class Lambda(_Process):
             finally:
                 connection.close()
 
-    def bootstrap_pids(self) -> list[int]:
-        """PIDs of the live processes the RIE started (normally just one
-        bootstrap; a new PID after a crash/timeout means it was restarted)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)
 
-
-class ConcurrentLambda(_Process):
+class ConcurrentLambda(_FunctionProcess):
     """tools/runtime_api.py serving BOOTSTRAP: ``Lambda``'s surface, but invocations may overlap.
 
     The RIE serves one invocation at a time; Lambda Managed Instances hand one environment up to
@@ -641,13 +650,9 @@ class ConcurrentLambda(_Process):
         shutdown_grace_ms: int = 2000,
         startup_timeout: float = STARTUP_TIMEOUT_S,
     ):
-        super().__init__("runtime-api")
-        self.bootstrap = Path(bootstrap).resolve()
-        self.timeout = timeout
+        super().__init__("runtime-api", bootstrap, env, timeout, memory_size, startup_timeout)
         self.max_concurrency = max_concurrency
         self.shutdown_grace_ms = shutdown_grace_ms
-        self.startup_timeout = startup_timeout
-        self.env = _function_process_env(env, timeout, memory_size)
         self.port: int | None = None
 
     @property
@@ -701,8 +706,6 @@ class ConcurrentLambda(_Process):
             raise RuntimeError(f"stand-in stats: {status} {body!r}")
         return json.loads(body)
 
-    # The children of the stand-in, as of the RIE: the bootstrap, which must stay one process.
-    bootstrap_pids = Lambda.bootstrap_pids
 
 
 def burst(function: Lambda | ConcurrentLambda, events: list, timeout: float | None = None) -> tuple[list, list[float], float]:
