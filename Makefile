@@ -37,8 +37,9 @@ build: deps
 package: deps
 	tools/package.sh
 
+CONCURRENCY ?= 1
 run: build
-	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
+	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT) --concurrency $(CONCURRENCY)
 
 invoke: build
 	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)

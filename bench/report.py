@@ -396,7 +396,7 @@ Resident memory after the warm invocations (`/proc/PID/status`, `/proc/PID/smaps
 
 {callgrind_text}
 
-{_improvements()}
+{concurrency_markdown(r)}{_improvements()}
 """
 
 
@@ -422,13 +422,7 @@ def svg(r: dict) -> str:
     width, height = 780, 300
     panel_w, top, bottom = 240, 52, 250
     bar_w, gap = 52, 18
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
-        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        '<text x="390" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
-        'Swift bootstrap vs Python handler vs C floor (lower is better)</text>',
-    ]
+    parts = []
     for index, (title, unit, values, target) in enumerate(panels):
         x0 = 20 + index * (panel_w + 15)
         peak = max(*values.values(), target) or 1
@@ -457,9 +451,164 @@ def svg(r: dict) -> str:
                              f'<title>target for Swift: {target:.3f} {unit}</title></line>')
                 parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
                              f'text-anchor="end">target</text>')
+    return _svg_document(width, height, "Swift bootstrap vs Python handler vs C floor (lower is better)", parts,
+                         r, f'Linux {html.escape(r["machine"]["kernel"])} · RIE + SageMaker stand-in on loopback')
+
+
+def _svg_document(width: int, height: int, title: str, body: list[str], r: dict, setting: str) -> str:
+    """A chart's SVG: white page, bold title, BODY, and a footer line naming the machine and
+    SETTING (already escaped)."""
     m = r["machine"]
-    parts.append(f'<text x="390" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
-                 f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · '
-                 f'Linux {html.escape(m["kernel"])} · RIE + SageMaker stand-in on loopback</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    return "\n".join([
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{width // 2}" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
+        f'{html.escape(title)}</text>',
+        *body,
+        f'<text x="{width // 2}" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
+        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · {setting}</text>',
+        "</svg>",
+    ]) + "\n"
+
+
+# --------------------------------------------------------------------------
+# Many at once: AWS_LAMBDA_MAX_CONCURRENCY (issue 15, Lambda Managed Instances)
+# --------------------------------------------------------------------------
+
+CONCURRENCY_SVG = "results-concurrency.svg"
+CONCURRENCY_KEYS = ("swift", "python")
+
+
+def _levels(r: dict) -> tuple[int, int]:
+    levels = r["concurrency"]["levels"]
+    return min(levels), max(levels)
+
+
+def concurrency_targets(r: dict) -> list[dict]:
+    """The issue's concurrency targets, measured at the largest N run (64 in a full run)."""
+    c = r["concurrency"]
+    runs, service_ms = c["runs"], c["service_ms"]
+    low, high = _levels(r)
+    swift_high, swift_low, python_high = runs["swift"][str(high)], runs["swift"][str(low)], runs["python"][str(high)]
+    out = []
+    wall, limit = swift_high["burst_wall_ms"]["p50"], 2 * service_ms
+    out.append({"text": f"N={high}: {high} invocations done within 2 × service time ({limit} ms), median burst",
+                "measured": f"{wall:.0f} ms", "pass": wall <= limit})
+    if high > low:
+        growth = (swift_high["rss_total"] - swift_low["rss_total"]) / (high - low)
+        out.append({"text": f"Swift RSS grows < 0.5 MB per added worker (N={low} → {high})",
+                    "measured": f"{growth / MB:+.3f} MB/worker", "pass": growth < 0.5 * MB})
+    ratio = swift_high["rss_total"] / python_high["rss_total"]
+    out.append({"text": f"N={high}: Swift's memory < 1/50 of Python's total",
+                "measured": f"{ratio:.4f} = 1/{1 / ratio:.0f}", "pass": ratio < 1 / 50})
+    return out
+
+
+def _concurrency_rows(r: dict) -> list[list[str]]:
+    c = r["concurrency"]
+    rows = []
+    for n in c["levels"]:
+        for k in CONCURRENCY_KEYS:
+            x = c["runs"][k][str(n)]
+            rows.append([str(n), LABELS[k], f"{x['throughput']:.1f}", _fmt(x["latency_ms"]["p50"], "ms"),
+                         _fmt(x["latency_ms"]["p99"], "ms"), _fmt(x["burst_wall_ms"]["p50"], "ms"),
+                         str(x["workers_polling"]), str(x["peak_in_flight"]), str(x["processes"]),
+                         _fmt(x["rss_total"] / MB, "mb")])
+    return rows
+
+
+CONCURRENCY_HEADER = ["N", "function", "invocations/s", "p50 (ms)", "p99 (ms)", "burst of N, median (ms)",
+                      "/next held", "most in flight", "processes", "peak RSS, all processes (MB)"]
+
+
+def concurrency_table(r: dict, target_list: list[dict]) -> str:
+    c = r["concurrency"]
+    rows = [CONCURRENCY_HEADER, *_concurrency_rows(r)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(CONCURRENCY_HEADER))]
+    out = [f"Many at once: AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms, "
+           f"{c['rounds']} bursts of N"]
+    for index, row in enumerate(rows):
+        out.append("  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
+        if index == 0:
+            out.append("  ".join("-" * w for w in widths))
+    out.append("")
+    width = max(len(t["text"]) for t in target_list)
+    out += [f"{'PASS' if t['pass'] else 'MISS'}  {t['text'].ljust(width)}  {t['measured']}" for t in target_list]
+    return "\n".join(out)
+
+
+def concurrency_markdown(r: dict) -> str:
+    """RESULTS.md's section on many invocations at once ("" for a run without it)."""
+    if "concurrency" not in r:
+        return ""
+    c = r["concurrency"]
+    goals = _md_table(["target", "measured", "result"],
+                      [[t["text"], t["measured"], "**PASS**" if t["pass"] else "**MISS**"]
+                       for t in concurrency_targets(r)], "lrl")
+    return f"""## Many at once (AWS_LAMBDA_MAX_CONCURRENCY)
+
+![throughput, p99 latency and memory per N]({CONCURRENCY_SVG})
+
+As Lambda Managed Instances run a function: one execution environment gets up to N invocations at
+once.  Each function runs under tools/runtime_api.py (the RIE serves one at a time) with
+`AWS_LAMBDA_MAX_CONCURRENCY=N`, against the SageMaker stand-in answering every call in
+{c['service_ms']} ms (`--service-ms`).  Per N: one warm-up burst, then {c['rounds']} bursts of N
+distinct articles sent at the same moment.  Throughput = invocations / summed burst wall time;
+latency per invocation as the caller sees it; memory = VmHWM summed over the function's processes
+(Swift: one process; Python: awslambdaric 4.2's parent plus one forked worker per slot, each
+importing boto3).  "/next held" is how many workers were polling before the first burst.
+
+{_md_table(CONCURRENCY_HEADER, _concurrency_rows(r), "llrrrrrrrr")}
+
+{goals}
+
+"""
+
+
+def concurrency_svg(r: dict) -> str:
+    """Three panels (throughput, p99 latency, peak RSS of all processes), a pair of bars
+    (Swift, Python) per N, each panel on its own linear scale from zero."""
+    c = r["concurrency"]
+    levels = c["levels"]
+
+    def values(getter) -> dict:
+        return {(k, n): getter(c["runs"][k][str(n)]) for k in CONCURRENCY_KEYS for n in levels}
+
+    panels = [
+        ("throughput, /s (higher is better)", "/s", values(lambda x: x["throughput"])),
+        ("latency p99, ms", "ms", values(lambda x: x["latency_ms"]["p99"])),
+        ("peak RSS of all processes, MB", "MB", values(lambda x: x["rss_total"] / MB)),
+    ]
+    width, height = 780, 300
+    panel_w, top, bottom = 240, 52, 240
+    bar_w = min(28, (panel_w - 20) / (len(levels) * 2 + len(levels)))
+    parts = []
+    for index, (title, unit, data) in enumerate(panels):
+        x0 = 20 + index * (panel_w + 15)
+        peak = max(data.values()) or 1
+        parts.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" font-size="13" '
+                     f'text-anchor="middle">{html.escape(title)}</text>')
+        parts.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="#333"/>')
+        group_w = 2 * bar_w + bar_w
+        first_x = x0 + (panel_w - len(levels) * group_w + bar_w) / 2
+        for g, n in enumerate(levels):
+            gx = first_x + g * group_w
+            for i, key in enumerate(CONCURRENCY_KEYS):
+                value = data[(key, n)]
+                h = max(1.0, (bottom - top - 22) * value / peak)
+                x = gx + i * bar_w
+                parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
+                             f'fill="{COLOURS[key]}"><title>{LABELS[key]}, N={n}: {value:.2f} {unit}</title></rect>')
+                label = f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+                parts.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{bottom - h - 4:.1f}" font-size="9" '
+                             f'text-anchor="middle">{label}</text>')
+            parts.append(f'<text x="{gx + bar_w - 1:.1f}" y="{bottom + 15}" font-size="11" '
+                         f'text-anchor="middle">N={n}</text>')
+    legend_x = 300
+    for i, key in enumerate(CONCURRENCY_KEYS):
+        parts.append(f'<rect x="{legend_x + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
+        parts.append(f'<text x="{legend_x + i * 100 + 16}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
+    return _svg_document(width, height, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in "
+                         f"{c['service_ms']} ms: Swift vs Python", parts, r,
+                         "concurrent Runtime API + SageMaker stand-in on loopback")

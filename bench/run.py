@@ -83,6 +83,17 @@ WARM_BLOCKS = 50
 # The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
 LARGE_BATCH_BYTES = 5_000_000
 
+# Many at once (issue 15, Lambda Managed Instances): AWS_LAMBDA_MAX_CONCURRENCY = N for each level,
+# the SageMaker stand-in answering every call in CONCURRENCY_SERVICE_MS, ROUNDS bursts of N.
+CONCURRENCY_LEVELS = (1, 8, 64)
+CONCURRENCY_LEVELS_QUICK = (1, 4)
+CONCURRENCY_SERVICE_MS = 200
+CONCURRENCY_ROUNDS = 4
+# Python's workers each import boto3 (awslambdaric forks one process per slot before the handler
+# is imported): 64 of them on 2 cores take a while to all hold a /next.
+WORKERS_READY_TIMEOUT_S = 240
+WORKERS_SETTLED_S = 1  # the window in which a runtime with fewer workers shows it is idle
+
 
 class BenchError(RuntimeError):
     """The benchmark could not run (as opposed to: a target was missed)."""
@@ -563,17 +574,114 @@ def summarize(values: list[float]) -> dict:
 SWIFT = Function("swift", "Swift", PACKAGE / "bootstrap")
 
 
+def python_function() -> Function:
+    return Function("python", "Python", BASELINE / "bootstrap", {
+        # The venv first: `python3` in the bootstrap is then the venv's interpreter.
+        "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    })
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by PIDS (those still alive)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
+    """Wait until WORKERS /next requests are held, or at least one is and the function's
+    processes have gone quiet (a runtime with fewer workers: nothing left initialising); bounded.
+    Returns how many /next requests are held.  (Python's workers all import boto3 at once: none
+    polls for a while, then one after another do, each after seconds of CPU.)"""
+    deadline = time.monotonic() + WORKERS_READY_TIMEOUT_S
+    last = (-1, 0.0)
+    while True:
+        waiting = fn.stats()["next_waiting"]
+        pids = sorted(harness._family(fn.bootstrap_pids()[0])) if fn.bootstrap_pids() else []
+        used = cpu_seconds(pids)
+        if waiting >= workers:
+            return waiting
+        # Quiet: the same count as a window ago and under 2% of a core used meanwhile.
+        if waiting and waiting == last[0] and used - last[1] < 0.02 * WORKERS_SETTLED_S:
+            return waiting
+        if time.monotonic() > deadline:
+            raise BenchError(f"only {waiting} of {workers} workers polled /next within {WORKERS_READY_TIMEOUT_S} s")
+        last = (waiting, used)
+        time.sleep(WORKERS_SETTLED_S)
+
+
+def concurrency_events(count: int) -> list[bytes]:
+    """COUNT distinct direct events: the sample article with a numbered lead sentence."""
+    article = ARTICLE_FILE.read_text().strip()
+    return [json.dumps({"inputs": f"Report {i + 1} of {count} leads the day. {article}"}).encode()
+            for i in range(count)]
+
+
+def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int) -> dict:
+    """For each N in LEVELS, each function under the concurrent Runtime API stand-in with
+    AWS_LAMBDA_MAX_CONCURRENCY=N: a warm-up burst of N, then ROUNDS bursts of N distinct
+    articles sent at once, SageMaker answering each in CONCURRENCY_SERVICE_MS.  Throughput is
+    invocations / summed burst wall time; latency is per invocation; memory is the sum of
+    VmHWM over the function's processes (one for Swift; awslambdaric's parent plus one per slot)."""
+    out: dict = {"service_ms": CONCURRENCY_SERVICE_MS, "levels": list(levels), "rounds": rounds, "runs": {}}
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN,
+                         "--service-ms", str(CONCURRENCY_SERVICE_MS)) as standin:
+        for level_index, n in enumerate(levels):
+            # Alternate which function goes first, so machine drift hits both alike.
+            for function in (functions if level_index % 2 == 0 else functions[::-1]):
+                events = concurrency_events(n)
+                with harness.ConcurrentLambda(function.bootstrap, function.env(standin.url),
+                                              timeout=FUNCTION_TIMEOUT_S, max_concurrency=n) as fn:
+                    workers = wait_workers(fn, n)
+                    harness.burst(fn, events, INVOKE_TIMEOUT_S)  # warm-up: connections, lazy init
+                    latencies, walls = [], []
+                    for _ in range(rounds):
+                        answers, seconds, wall = harness.burst(fn, events, INVOKE_TIMEOUT_S)
+                        for answer in answers:
+                            if isinstance(answer, Exception):
+                                raise BenchError(f"{function.label}, N={n}: {answer}")
+                            check_answer(function, answer[0], answer[2])
+                        latencies += [x * 1e3 for x in seconds]
+                        walls.append(wall)
+                    (root,) = fn.bootstrap_pids() or (None,)
+                    if root is None:
+                        raise BenchError(f"{function.label}, N={n}: the function process is gone")
+                    # The process and its descendants: awslambdaric's workers are forked children.
+                    pids = sorted(harness._family(root))
+                    hwm = [vm_hwm_bytes(pid) for pid in pids]
+                    stats = fn.stats()
+                out["runs"].setdefault(function.key, {})[str(n)] = {
+                    "workers_polling": workers,
+                    "peak_in_flight": stats["peak_in_flight"],
+                    "processes": len(pids),
+                    "rss_total": sum(hwm),
+                    "rss_largest": max(hwm),
+                    "latency_ms": summarize(latencies),
+                    "burst_wall_ms": summarize([w * 1e3 for w in walls]),
+                    "throughput": len(latencies) / sum(walls),
+                }
+                progress(f"concurrency: {function.label} N={n}: {len(latencies) / sum(walls):.1f}/s, "
+                         f"{len(pids)} process(es), {sum(hwm) / 1e6:.1f} MB")
+    return out
+
+
 def run(args: argparse.Namespace) -> dict:
     check_prerequisites()
+    if args.concurrency_only:
+        # As the full run does before its cold starts: the same page-cache state every run.
+        evict_from_page_cache(deployed_files(build_native()["floor"]))
+        return {"machine": machine_info(), "args": vars(args).copy(),
+                "concurrency": concurrency([SWIFT, python_function()], args.concurrency_levels,
+                                           args.concurrency_rounds)}
     native = build_native()
     event = EVENT_FILE.read_bytes()
     big_event, big_count = large_event(args.large_bytes)
     info = machine_info()
 
-    python = Function("python", "Python", BASELINE / "bootstrap", {
-        # The venv first: `python3` in the bootstrap is then the venv's interpreter.
-        "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    })
+    python = python_function()
     floor = Function("floor", "floor", native["floor"], {"FLOOR_EVENT_FILE": str(EVENT_FILE)})
     functions = [SWIFT, python, floor]
     # A reference, warm latency only: how much of the gap to the floor is libcurl's.
@@ -717,6 +825,9 @@ def run(args: argparse.Namespace) -> dict:
             results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
 
         results["sizes"] = package_sizes(scratch)
+
+        # ---- many at once (AWS_LAMBDA_MAX_CONCURRENCY), Swift and Python side by side.
+        results["concurrency"] = concurrency(functions[:2], args.concurrency_levels, args.concurrency_rounds)
     info["load_after"] = os.getloadavg()
     return results
 
@@ -744,15 +855,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--from-last-run", action="store_true",
                         help="measure nothing: print and write the report again from "
                              ".build-bench/last-run.json (after editing bench/IMPROVEMENTS.md)")
-    parser.add_argument("--time-limit", type=int, default=900,
-                        help="abort (stopping every process) after this many seconds (default 900)")
+    parser.add_argument("--concurrency-levels", type=lambda text: tuple(int(n) for n in text.split(",")),
+                        help="AWS_LAMBDA_MAX_CONCURRENCY values for the concurrency section "
+                             f"(default {','.join(map(str, CONCURRENCY_LEVELS))}; "
+                             f"--quick: {','.join(map(str, CONCURRENCY_LEVELS_QUICK))})")
+    parser.add_argument("--concurrency-rounds", type=int,
+                        help=f"bursts of N per level (default {CONCURRENCY_ROUNDS}; --quick: 1)")
+    parser.add_argument("--concurrency-only", action="store_true",
+                        help="measure only the concurrency section; print it and keep it in "
+                             ".build-bench/concurrency-run.json (RESULTS.md is left alone)")
+    parser.add_argument("--time-limit", type=int, default=1200,
+                        help="abort (stopping every process) after this many seconds (default 1200)")
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {"starts": (20, 2), "invocations": (5000, 50), "callgrind_invocations": (200, 10),
-                "large_reps": (3, 1)}
+                "large_reps": (3, 1), "concurrency_levels": (CONCURRENCY_LEVELS, CONCURRENCY_LEVELS_QUICK),
+                "concurrency_rounds": (CONCURRENCY_ROUNDS, 1)}
     for name, (full, smoke) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, smoke if quick else full)
+    if not args.concurrency_levels or min(args.concurrency_levels) < 1 or args.concurrency_rounds < 1:
+        parser.error("--concurrency-levels must be positive integers, --concurrency-rounds at least 1")
     if args.starts < 1 or args.invocations < 1 or args.large_reps < 1 or args.callgrind_invocations < 0:
         parser.error("--starts, --invocations and --large-reps must be at least 1, "
                      "--callgrind-invocations at least 0")
@@ -803,16 +926,26 @@ def main(argv: list[str] | None = None) -> int:
         results["elapsed_s"] = time.monotonic() - started
 
         BUILD.mkdir(exist_ok=True)
+        if args.concurrency_only:
+            (BUILD / "concurrency-run.json").write_text(json.dumps(results, indent=2, default=str))
+            found = report.concurrency_targets(results)
+            print(report.concurrency_table(results, found))
+            return 3 if args.strict and not all(t["pass"] for t in found) else 0
         (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
     targets = report.targets(results)
     print(report.table(results, targets))
+    concurrency_found = report.concurrency_targets(results) if "concurrency" in results else []
+    if concurrency_found:
+        print("\n" + report.concurrency_table(results, concurrency_found))
     args.results.parent.mkdir(parents=True, exist_ok=True)
     svg_path = args.results.parent / "results.svg"
     svg_path.write_text(report.svg(results))
+    if concurrency_found:
+        (args.results.parent / report.CONCURRENCY_SVG).write_text(report.concurrency_svg(results))
     args.results.write_text(report.markdown(results, targets, svg_path.name))
     print(f"\nbench: wrote {os.path.relpath(args.results)} and {os.path.relpath(svg_path)} "
           f"in {results['elapsed_s']:.0f} s")
-    missed = [t for t in targets if not t["pass"]]
+    missed = [t for t in [*targets, *concurrency_found] if not t["pass"]]
     return 3 if args.strict and missed else 0
 
 

@@ -1,4 +1,4 @@
-"""Start and stop the local stand-ins: SageMaker stand-in and Lambda RIE.
+"""Start and stop the local stand-ins: SageMaker, the Lambda RIE, the concurrent Runtime API.
 
 Used by the end-to-end tests (tests/e2e/conftest.py) and by
 tools/run_local.py.  Standard library only.  Everything binds 127.0.0.1 and
@@ -12,7 +12,7 @@ API
 ---
 * ``free_port()`` -- a currently free loopback TCP port.
 * ``StandIn(*args)`` -- tools/sagemaker_standin.py on a free port; ``.url``,
-  ``.port``, ``.faults(**plan)``, ``.stats()``, ``.reset()``, ``.output()``.
+  ``.port``, ``.faults(**plan)``, ``.service_time(ms)``, ``.stats()``, ``.reset()``, ``.output()``.
   Control calls share one kept-alive connection, so right after ``.reset()``
   ``stats()["connections"]`` is 0 and then counts the function's
   connections only.  A control answer other than 200 raises RuntimeError.
@@ -21,6 +21,13 @@ API
   with header names lower-cased; ``.output()`` (RIE + bootstrap stdout and
   stderr, interleaved); ``.log_path`` (that output's file, while it runs);
   ``.bootstrap_pids()``; ``.pid``.
+* ``ConcurrentLambda(bootstrap, env, timeout=30, memory_size=128, max_concurrency=None)`` --
+  the same surface as ``Lambda``, backed by tools/runtime_api.py (the Runtime API as Lambda
+  Managed Instances serve it: many invocations at once, AWS_LAMBDA_MAX_CONCURRENCY set when
+  ``max_concurrency`` is given); ``invoke`` is safe from many threads, answers carry
+  ``x-amzn-requestid``; ``.stats()`` (in flight, /next held, bootstrap exit status).
+* ``burst(function, events, timeout=None)`` -- every event at the same moment, one thread each:
+  (answers or exceptions, per-call seconds, wall seconds).
 * ``function_env(standin_url)`` -- the environment our function runs with
   locally (endpoint name, ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` as Lambda
   sets both, the stand-in's fake credentials + session token,
@@ -142,6 +149,7 @@ from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STANDIN_SCRIPT = REPO_ROOT / "tools" / "sagemaker_standin.py"
+RUNTIME_API_SCRIPT = REPO_ROOT / "tools" / "runtime_api.py"
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
 DEFAULT_BOOTSTRAP = REPO_ROOT / ".build" / "release" / "bootstrap"
 
@@ -200,6 +208,28 @@ def function_env(standin_url: str) -> dict[str, str]:
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": standin_url,
     }
+
+
+def _event_bytes(event: bytes | str | Any) -> bytes:
+    """An invocation's payload: bytes as they are, str UTF-8 encoded, anything else as JSON."""
+    if isinstance(event, bytes):
+        return event
+    if isinstance(event, str):
+        return event.encode()
+    return json.dumps(event).encode()
+
+
+def _function_process_env(env: Mapping[str, str | None] | None, timeout: float, memory_size: int) -> dict[str, str]:
+    """ENV over a minimal base (PATH, HOME, the timeout and memory size); None removes a name.
+    The caller's environment is not inherited: stray AWS_* variables would change what we test."""
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size),
+    }
+    base.update(env or {})
+    return {k: v for k, v in base.items() if v is not None}
 
 
 def _port_open(port: int) -> bool:
@@ -339,6 +369,21 @@ class _Process:
                 f"startup; its output:\n{self.output()}"
             )
 
+    def _wait_listening_line(self, what: str, timeout: float) -> re.Match:
+        """Wait for the ``LISTENING 127.0.0.1:PORT`` line our servers print once they accept
+        connections (binding port 0 themselves: no race for the port)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
+            if match:
+                return match
+            self._check_alive(what)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{what} did not print LISTENING within {timeout} s; output:\n{self.output()}"
+                )
+            time.sleep(POLL_S)
+
     def stop(self) -> None:
         """Stop the process (and whatever it started); idempotent.  The
         output stays available through output()."""
@@ -382,18 +427,7 @@ class StandIn(_Process):
         self._spawn(
             [sys.executable, str(STANDIN_SCRIPT), "--port", "0", *self.args]
         )
-        deadline = time.monotonic() + self.startup_timeout
-        while True:
-            match = re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
-            if match:
-                break
-            self._check_alive("the SageMaker stand-in")
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"the SageMaker stand-in did not print LISTENING within "
-                    f"{self.startup_timeout} s; output:\n{self.output()}"
-                )
-            time.sleep(POLL_S)
+        match = self._wait_listening_line("the SageMaker stand-in", self.startup_timeout)
         self.port = int(match.group(1))
         self.tls = match.group(2) is not None
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
@@ -443,6 +477,11 @@ class StandIn(_Process):
         """Replace the fault plan: mode, count, delay_ms, status, message."""
         return self._control("POST", "faults", plan)
 
+    def service_time(self, ms: int) -> Any:
+        """Make every successful answer take at least MS milliseconds (reset() restores the
+        --service-ms value)."""
+        return self._control("POST", "service_time", {"ms": ms})
+
     def stats(self) -> dict[str, Any]:
         return self._control("GET", "stats")
 
@@ -456,7 +495,27 @@ class StandIn(_Process):
         super().stop()
 
 
-class Lambda(_Process):
+class _FunctionProcess(_Process):
+    """What Lambda and ConcurrentLambda share: the bootstrap, its environment and timeouts, and
+    the processes the emulator started."""
+
+    def __init__(self, name: str, bootstrap: str | os.PathLike, env: Mapping[str, str | None] | None,
+                 timeout: int, memory_size: int, startup_timeout: float):
+        super().__init__(name)
+        self.bootstrap = Path(bootstrap).resolve()
+        self.timeout = timeout
+        self.startup_timeout = startup_timeout
+        self.env = _function_process_env(env, timeout, memory_size)
+
+    def bootstrap_pids(self) -> list[int]:
+        """PIDs of the live processes the emulator started (normally just one
+        bootstrap; under the RIE a new PID after a crash/timeout means it was restarted)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)
+
+
+class Lambda(_FunctionProcess):
     """The Runtime Interface Emulator serving BOOTSTRAP on loopback ports.
 
     ``env`` is merged over a minimal base (PATH, HOME, the timeout and memory
@@ -475,19 +534,8 @@ class Lambda(_Process):
         rie: str | os.PathLike = RIE_PATH,
         startup_timeout: float = STARTUP_TIMEOUT_S,
     ):
-        super().__init__("lambda-rie")
-        self.bootstrap = Path(bootstrap).resolve()
+        super().__init__("lambda-rie", bootstrap, env, timeout, memory_size, startup_timeout)
         self.rie = Path(rie)
-        self.timeout = timeout
-        self.startup_timeout = startup_timeout
-        base = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout),
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_size),
-        }
-        base.update(env or {})
-        self.env = {k: v for k, v in base.items() if v is not None}
         self.runtime_api_port: int | None = None
         self.invoke_port: int | None = None
         self._invoke_lock = threading.Lock()
@@ -543,12 +591,7 @@ class Lambda(_Process):
         timeout leaves room for the function timeout plus init.  Calls are
         serialized: the RIE crashes on overlapping invocations.
         """
-        if isinstance(event, bytes):
-            body = event
-        elif isinstance(event, str):
-            body = event.encode()
-        else:
-            body = json.dumps(event).encode()
+        body = _event_bytes(event)
         if timeout is None:
             timeout = self.timeout + 15
         with self._invoke_lock:
@@ -584,9 +627,114 @@ class Lambda(_Process):
             finally:
                 connection.close()
 
-    def bootstrap_pids(self) -> list[int]:
-        """PIDs of the live processes the RIE started (normally just one
-        bootstrap; a new PID after a crash/timeout means it was restarted)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return sorted(pid for pid, ppid, _ in live_processes() if ppid == self.proc.pid)
+
+class ConcurrentLambda(_FunctionProcess):
+    """tools/runtime_api.py serving BOOTSTRAP: ``Lambda``'s surface, but invocations may overlap.
+
+    The RIE serves one invocation at a time; Lambda Managed Instances hand one environment up to
+    AWS_LAMBDA_MAX_CONCURRENCY at once, and so does this.  ``max_concurrency`` sets that variable
+    (None leaves it unset).  ``invoke`` may be called from many threads at once: each call has its
+    own connection and gets its own invocation's answer.  ``stats()`` is the stand-in's counters
+    (``peak_in_flight``: most invocations the runtime held at once; ``bootstrap_exit``).
+    The bootstrap starts with the stand-in (as Managed Instances initialise ahead of traffic).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str | os.PathLike,
+        env: Mapping[str, str | None] | None = None,
+        *,
+        timeout: int = 30,
+        memory_size: int = 128,
+        max_concurrency: int | None = None,
+        shutdown_grace_ms: int = 2000,
+        startup_timeout: float = STARTUP_TIMEOUT_S,
+    ):
+        super().__init__("runtime-api", bootstrap, env, timeout, memory_size, startup_timeout)
+        self.max_concurrency = max_concurrency
+        self.shutdown_grace_ms = shutdown_grace_ms
+        self.port: int | None = None
+
+    @property
+    def invoke_port(self) -> int | None:
+        return self.port
+
+    @property
+    def runtime_api_port(self) -> int | None:
+        return self.port
+
+    def start(self) -> None:
+        if not (self.bootstrap.is_file() and os.access(self.bootstrap, os.X_OK)):
+            raise FileNotFoundError(f"{self.bootstrap} is missing or not executable: run make build")
+        argv = [sys.executable, str(RUNTIME_API_SCRIPT), "--bootstrap", str(self.bootstrap),
+                "--timeout", str(self.timeout), "--shutdown-grace-ms", str(self.shutdown_grace_ms)]
+        if self.max_concurrency is not None:
+            argv += ["--max-concurrency", str(self.max_concurrency)]
+        self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
+        self.port = int(self._wait_listening_line("the Runtime API stand-in", self.startup_timeout).group(1))
+
+    def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return (
+                response.status,
+                {name.lower(): value for name, value in response.getheaders()},
+                response.read(),
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the Runtime API stand-in exited (status {self.proc.returncode}); its "
+                    f"output:\n{self.output()}"
+                ) from exc
+            raise
+        finally:
+            connection.close()
+
+    def invoke(
+        self, event: bytes | str | Any, timeout: float | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        """POST EVENT to the front door and wait for its own answer; see Lambda.invoke."""
+        return self._request("POST", INVOKE_PATH, _event_bytes(event),
+                             self.timeout + 15 if timeout is None else timeout)
+
+    def stats(self) -> dict[str, Any]:
+        status, _, body = self._request("GET", "/_stand-in/stats", None, 10)
+        if status != 200:
+            raise RuntimeError(f"stand-in stats: {status} {body!r}")
+        return json.loads(body)
+
+
+
+def burst(function: Lambda | ConcurrentLambda, events: list, timeout: float | None = None) -> tuple[list, list[float], float]:
+    """Invoke FUNCTION with every one of EVENTS at the same moment, one thread each (released
+    together by a barrier, so thread start-up does not spread them out).
+
+    Returns (answers, seconds, wall): answers[i] is invoke()'s (status, headers, body) for
+    events[i], or the exception it raised; seconds[i] that call's own duration; wall the time
+    from the release until the last answer."""
+    count = len(events)
+    answers: list = [None] * count
+    seconds = [0.0] * count
+    limit = (function.timeout + 15) if timeout is None else timeout
+    gate = threading.Barrier(count + 1)
+
+    def one(index: int) -> None:
+        gate.wait(STARTUP_TIMEOUT_S)
+        started = time.monotonic()
+        try:
+            answers[index] = function.invoke(events[index], timeout=limit)
+        except Exception as exc:  # noqa: BLE001 -- handed to the caller with the answers
+            answers[index] = exc
+        seconds[index] = time.monotonic() - started
+
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    gate.wait(STARTUP_TIMEOUT_S)
+    started = time.monotonic()
+    for thread in threads:
+        thread.join(limit + 5)
+    return answers, seconds, time.monotonic() - started

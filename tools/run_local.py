@@ -9,6 +9,12 @@ errors and timeouts with HTTP 200 (see tools/harness.py); those are labelled
 in the output but do not change the exit status.
 
     python3 tools/run_local.py [--bootstrap PATH] [--event FILE ...] [--raw]
+    python3 tools/run_local.py --concurrency N [--bootstrap PATH] [--event FILE]
+
+With --concurrency N (N >= 2) the function runs as on Lambda Managed Instances instead: under
+tools/runtime_api.py (the RIE serves one invocation at a time) with AWS_LAMBDA_MAX_CONCURRENCY=N,
+and N distinct articles made from the event are sent at once; each summary is printed with its
+request id and time, then the wall time of the whole burst.
 """
 
 from __future__ import annotations
@@ -47,7 +53,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout", type=int, default=30, help="function timeout in seconds (default: 30)"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--concurrency", type=int, default=1, metavar="N",
+        help="N >= 2: AWS_LAMBDA_MAX_CONCURRENCY=N and N articles at once (default: 1, the RIE)",
+    )
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error("--concurrency must be at least 1")
+    if args.concurrency > 1 and args.event and len(args.event) > 1:
+        parser.error("--concurrency takes one --event (its articles are varied N ways)")
+    return args
 
 
 def summaries(answer: Any) -> list[str]:
@@ -90,7 +105,63 @@ def show(name: str, status: int, body: bytes, raw: bool) -> None:
         print(f"Summary {number}: {summary}")
 
 
+ARTICLE_FILE = harness.REPO_ROOT / "events" / "article.txt"
+
+
+def distinct_events(event_file: Path, count: int) -> list[bytes]:
+    """COUNT direct events, each a different article: the event's own text (a direct event with
+    one "inputs" string; otherwise events/article.txt), its first sentence numbered, so every
+    summary shows which request it answers."""
+    try:
+        document = json.loads(event_file.read_bytes())
+    except ValueError:
+        document = None
+    text = document.get("inputs") if isinstance(document, dict) else None
+    if not isinstance(text, str):
+        document, text = {}, ARTICLE_FILE.read_text().strip()
+    return [
+        json.dumps({**document, "inputs": f"Sample {number} of {count} leads the news. {text}"}).encode()
+        for number in range(1, count + 1)
+    ]
+
+
+def run_concurrent(args: argparse.Namespace) -> int:
+    """N distinct articles at once through the concurrent Runtime API stand-in."""
+    event_file = (args.event or [DEFAULT_EVENT])[0]
+    if not event_file.is_file():
+        print(f"run_local: error: no event file {event_file}", file=sys.stderr)
+        return 2
+    events = distinct_events(event_file, args.concurrency)
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin, harness.ConcurrentLambda(
+        args.bootstrap, harness.function_env(standin.url), timeout=args.timeout,
+        max_concurrency=args.concurrency,
+    ) as function:
+        answers, seconds, wall = harness.burst(function, events)
+        answers = [(0, {}, str(answer).encode()) if isinstance(answer, Exception) else answer
+                   for answer in answers]
+        for number, ((status, headers, body), took) in enumerate(zip(answers, seconds), 1):
+            print(f"== article {number} of {len(events)}: request {headers.get('x-amzn-requestid', '?')}, "
+                  f"HTTP {status}, {took * 1000:.0f} ms")
+            try:
+                found = summaries(json.loads(body))
+            except ValueError:
+                found = []
+            # Just the summaries (N full answers would bury them); anything else as received.
+            for index, summary in enumerate(found, 1):
+                print(f"Summary {index}: {summary}")
+            if not found or args.raw:
+                print(body.decode("utf-8", "replace"))
+        if args.logs or any(answer[0] != 200 for answer in answers):
+            print(f"-- function log\n{function.output().rstrip()}")
+        stats = function.stats()
+    print(f"== {len(events)} invocations in {wall * 1000:.0f} ms wall time; at most "
+          f"{stats['peak_in_flight']} in flight at once (AWS_LAMBDA_MAX_CONCURRENCY={args.concurrency})")
+    return 0 if all(answer[0] == 200 for answer in answers) else 1
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.concurrency > 1:
+        return run_concurrent(args)
     events = args.event or [DEFAULT_EVENT]
     for event in events:
         if not event.is_file():

@@ -39,8 +39,17 @@ Control API (JSON, no signature):
   Content-Length, default 7 MiB, streamed), endless (200, chunked
   JSON-looking data that never ends; the connection is dropped after
   delay_ms, default 120 s).
+* Per request: an InvokeEndpoint body containing ``[[fault:MODE]]`` or ``[[fault:MODE:N]]``
+  (e.g. in the article text) gets that fault, whatever the plan says and without using it up:
+  for concurrency tests, where "the next N requests" means nothing.  N is delay_ms for slow,
+  hang and endless, size_bytes for oversized, the container's status for model_error.
+  Examples: ``[[fault:throttle]]``, ``[[fault:slow:5000]]``, ``[[fault:oversized:7000000]]``,
+  ``[[fault:hang]]``, ``[[fault:model_error:503]]``.
+* ``POST /_control/service_time`` ``{"ms": N}``: every successful answer takes at least N ms
+  from the request's arrival (a model's inference time; the benchmark's "SageMaker answers in
+  200 ms").  ``--service-ms`` sets the starting value, which reset restores.
 * ``GET /_control/stats`` -> invocations, succeeded (real 200 answers),
-  connections (TCP accepts), last_request (``headers`` joins repeated names;
+  connections (TCP accepts), service_ms, last_request (``headers`` joins repeated names;
   ``header_lines`` is every header line as received, so a header that a
   CR/LF injection added shows up there), fault.
 * ``POST /_control/reset`` clears the fault plan and every counter.
@@ -174,6 +183,12 @@ SERVICE_FAULTS = {
         "identity-based policy allows the sagemaker:InvokeEndpoint action",
     ),
 }
+
+# A per-request fault in the payload: [[fault:MODE]] or [[fault:MODE:N]].
+FAULT_MARKER_RE = re.compile(rb"\[\[fault:([a-z_]+)(?::(\d{1,10}))?\]\]")
+# What the marker's number means for each mode (modes not listed take no number).
+MARKER_ARGUMENT = {"slow": "delay_ms", "hang": "delay_ms", "endless": "delay_ms",
+                   "oversized": "size_bytes", "model_error": "status"}
 
 DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000, "endless": 120_000}
 DEFAULT_OVERSIZED_BYTES = 7 * 1024 * 1024  # above Lambda's 6 MiB response limit
@@ -325,6 +340,7 @@ class Config:
     endpoints: frozenset[str]
     result_key: str
     idle_timeout_s: float = IDLE_TIMEOUT_S
+    service_ms: int = 0  # the --service-ms starting value of State.service_ms
 
 
 def parse_authorization(value: str) -> dict[str, str]:
@@ -600,6 +616,8 @@ class State:
     succeeded: int = 0
     connections: int = 0
     last_request: dict[str, Any] | None = None
+    service_ms: int = 0  # least time a successful answer takes
+    default_service_ms: int = 0  # what reset() restores: the --service-ms value
 
     def take_fault(self) -> Fault | None:
         """Consume one use of the fault plan, if any is active."""
@@ -616,6 +634,7 @@ class State:
             self.fault = Fault()
             self.invocations = self.succeeded = self.connections = 0
             self.last_request = None
+            self.service_ms = self.default_service_ms
 
 
 def parse_fault(document: Any) -> Fault:
@@ -648,6 +667,22 @@ def parse_fault(document: Any) -> Fault:
     )
 
 
+def marker_fault(body: bytes) -> Fault | None:
+    """The fault a request asks for in its own payload (its first [[fault:...]] marker), or None.
+    A marker naming no known mode, or with an out-of-range number, is not a marker."""
+    match = FAULT_MARKER_RE.search(body)
+    if match is None:
+        return None
+    mode, number = match[1].decode(), match[2]
+    plan: dict[str, Any] = {"mode": mode}
+    if number is not None and mode in MARKER_ARGUMENT:
+        plan[MARKER_ARGUMENT[mode]] = int(number)
+    try:
+        return parse_fault(plan)
+    except ValueError:
+        return None
+
+
 # --------------------------------------------------------------------------
 # HTTP server.
 # --------------------------------------------------------------------------
@@ -668,7 +703,7 @@ class StandinServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, config: Config):
         super().__init__(address, StandinHandler)
         self.config = config
-        self.state = State()
+        self.state = State(service_ms=config.service_ms, default_service_ms=config.service_ms)
         # Set on shutdown so that handlers sleeping in "hang" return early.
         self.stopping = threading.Event()
 
@@ -872,6 +907,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     # -- InvokeEndpoint ----------------------------------------------------
 
     def _invoke(self, endpoint: str, body: bytes) -> None:
+        arrived = time.monotonic()
         config = self.server.config
         signed = verify_signature(config, self.command, self.path, self.headers, body)
         validate_input(
@@ -891,7 +927,8 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         if custom is not None:
             extra_headers["X-Amzn-SageMaker-Custom-Attributes"] = custom
 
-        fault = self.server.state.take_fault()
+        # A fault the payload asks for wins over the plan, and leaves the plan's count alone.
+        fault = marker_fault(body) or self.server.state.take_fault()
         if fault is not None:
             if self._apply_fault(fault, endpoint, extra_headers, signed):
                 return
@@ -904,6 +941,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             raise model_error(
                 endpoint, config.region, exc.status, _hf_error(exc.status, exc.message)
             ) from None
+        with self.server.state.lock:
+            service_s = self.server.state.service_ms / 1000
+        # The model's inference time; on the shutdown event, so SIGTERM stays prompt.
+        self.server.stopping.wait(max(0.0, arrived + service_s - time.monotonic()))
         self._send_json(200, result, headers=extra_headers)
         with self.server.state.lock:
             self.server.state.succeeded += 1
@@ -1032,12 +1073,25 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
                     "succeeded": state.succeeded,
                     "connections": state.connections,
                     "last_request": state.last_request,
+                    "service_ms": state.service_ms,
                     "fault": state.fault.describe(),
                 }
             self._send_json(200, stats)
         elif path == "/_control/reset" and self.command == "POST":
             state.reset()
             self._send_json(200, {"ok": True})
+        elif path == "/_control/service_time" and self.command == "POST":
+            try:
+                document = json.loads(body or b"{}")
+                ms = document.get("ms") if isinstance(document, dict) else None
+                if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 600_000:
+                    raise ValueError("ms must be an integer between 0 and 600000")
+            except ValueError as exc:  # includes JSONDecodeError
+                self._send_json(400, {"message": str(exc)})
+                return
+            with state.lock:
+                state.service_ms = ms
+            self._send_json(200, {"ok": True, "service_ms": ms})
         elif path == "/_control/faults" and self.command == "POST":
             try:
                 fault = parse_fault(json.loads(body or b"{}"))
@@ -1109,11 +1163,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=IDLE_TIMEOUT_S * 1000,
         help="close keep-alive connections idle this long, without telling the client",
     )
+    parser.add_argument(
+        "--service-ms",
+        type=int,
+        default=0,
+        help="every successful answer takes at least this long (the model's inference time)",
+    )
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
     parser.add_argument("--tls-key", help="private key for --tls-cert")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
+    if not 0 <= args.service_ms <= 600_000:
+        parser.error("--service-ms must be between 0 and 600000")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     return args
@@ -1133,6 +1195,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary_text" if args.task == "summarization" else "generated_text"
         ),
         idle_timeout_s=args.idle_timeout_ms / 1000,
+        service_ms=args.service_ms,
     )
     server = StandinServer((args.host, args.port), config)
     host, port = server.server_address[:2]

@@ -1087,3 +1087,128 @@ def test_repeated_header_lines_are_recorded_one_by_one(standin):
     last = standin.stats()["last_request"]
     assert [v for n, v in last["header_lines"] if n == INFERENCE_ID] == ["first", "second"]
     assert last["headers"][INFERENCE_ID] == "first, second"
+
+
+# --------------------------------------------------------------------------
+# Per-request faults (payload markers) and the service time.
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "marker, status, code",
+    [
+        ("[[fault:throttle]]", 400, "ThrottlingException"),
+        ("[[fault:service_unavailable]]", 503, "ServiceUnavailable"),
+        ("[[fault:model_error]]", 424, "ModelError"),
+        ("[[fault:model_error:503]]", 424, "ModelError"),
+    ],
+)
+def test_marker_faults_only_the_request_that_carries_it(standin, marker, status, code):
+    client = standin.client()
+    with pytest.raises(ClientError) as excinfo:
+        invoke(client, {"inputs": f"Shares fell. {marker}"})
+    assert error_of(excinfo)[:2] == (status, code)
+    if marker.endswith(":503]]"):
+        assert excinfo.value.response["OriginalStatusCode"] == 503
+    # The request without the marker is answered normally.
+    assert invoke(client, {"inputs": "Shares rose. More text."})["Decoded"] == [{"generated_text": "Shares rose."}]
+
+
+def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
+    client = standin.client()
+    standin.fault(mode="service_unavailable", count=1)
+    with pytest.raises(client.exceptions.ModelError):
+        invoke(client, {"inputs": "x [[fault:model_error]]"})
+    assert standin.stats()["fault"]["remaining"] == 1
+    with pytest.raises(client.exceptions.ServiceUnavailable):
+        invoke(client, {"inputs": "x"})
+
+
+def test_marker_slow_and_hang_apply_to_their_request_only(standin):
+    client = standin.client(read_timeout=1)
+    started = time.monotonic()
+    answer = invoke(client, {"inputs": "Slow one. [[fault:slow:600]]"})["Decoded"]
+    assert answer == [{"generated_text": "Slow one."}]
+    assert time.monotonic() - started >= 0.6
+    results: dict[str, Any] = {}
+
+    def hang():
+        try:
+            invoke(standin.client(read_timeout=1), {"inputs": "[[fault:hang:3000]]"})
+        except ReadTimeoutError as exc:
+            results["hang"] = exc
+
+    thread = threading.Thread(target=hang)
+    thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    assert invoke(client, {"inputs": "Fast one."})["Decoded"] == [{"generated_text": "Fast one."}]
+    assert time.monotonic() - started < 0.5  # not held up by the hanging request
+    thread.join(5)
+    assert isinstance(results.get("hang"), ReadTimeoutError)
+
+
+def test_marker_oversized_answers_that_many_bytes(standin):
+    client = standin.client()
+    response = client.invoke_endpoint(
+        EndpointName=ENDPOINT, ContentType="application/json",
+        Body=json.dumps({"inputs": "[[fault:oversized:100000]]"}),
+    )
+    body = response["Body"].read()
+    assert len(body) == 100000
+    assert json.loads(body)[0]["generated_text"].startswith("Revenue rose again")
+
+
+def test_unknown_marker_is_not_a_fault(standin):
+    client = standin.client()
+    text = "Nothing here. [[fault:bogus]]"
+    assert invoke(client, {"inputs": text})["Decoded"] == [{"generated_text": "Nothing here."}]
+
+
+def test_service_time_delays_every_successful_answer_not_errors(standin):
+    client = standin.client()
+    invoke(client, {"inputs": "warm up"})
+    standin.control("POST", "/_control/service_time", {"ms": 400})
+    assert standin.stats()["service_ms"] == 400
+    for _ in range(2):
+        started = time.monotonic()
+        invoke(client, {"inputs": "x"})
+        assert 0.4 <= time.monotonic() - started < 1.5
+    started = time.monotonic()
+    with pytest.raises(client.exceptions.ModelError):
+        invoke(client, {"inputs": "x [[fault:model_error]]"})
+    assert time.monotonic() - started < 0.3
+    standin.reset()  # back to the command line's value: 0
+    started = time.monotonic()
+    invoke(client, {"inputs": "x"})
+    assert time.monotonic() - started < 0.3
+
+
+def test_service_time_overlaps_for_concurrent_requests(start_standin):
+    server = start_standin("--service-ms", "500")
+    assert server.stats()["service_ms"] == 500
+    count = 8
+    errors: list[Exception] = []
+
+    def one(i):
+        try:
+            assert invoke(server.client(), {"inputs": f"Item {i}."})["Decoded"] == [{"generated_text": f"Item {i}."}]
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not errors
+    assert 0.5 <= time.monotonic() - started < 0.5 * count / 2
+
+
+def test_service_time_control_rejects_bad_values(standin):
+    for bad in ({"ms": -1}, {"ms": "5"}, {}, [1]):
+        standin._control.request("POST", "/_control/service_time", body=json.dumps(bad).encode())
+        response = standin._control.getresponse()
+        response.read()
+        assert response.status == 400

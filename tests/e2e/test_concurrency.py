@@ -1,0 +1,243 @@
+"""Many invocations at once (issue 15): Lambda Managed Instances hand one execution environment up
+to AWS_LAMBDA_MAX_CONCURRENCY invocations at the same time.
+
+The RIE serves one at a time, so these run the bootstrap under tools/runtime_api.py (the
+concurrent Runtime API stand-in, through harness.ConcurrentLambda) against the SageMaker
+stand-in with a service time: each successful InvokeEndpoint takes SERVICE_MS.  What the
+bootstrap must do with AWS_LAMBDA_MAX_CONCURRENCY=N >= 2: N workers in one process, each with
+its own /next loop, so N invocations overlap; each answer and log line belongs to its own
+invocation; SIGTERM lets the invocations in flight finish, then the process exits 0.  Without
+the variable, one at a time as before.
+
+Each article is distinct ("Article K of N: ..."), and the stand-in's model echoes the first
+sentence, so an answer that went to the wrong caller shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import harness
+from conftest import BOOTSTRAP
+
+SERVICE_MS = 200
+# What the harness itself costs for a burst of 64 (measured with a threaded Python runtime that
+# sleeps instead of calling SageMaker: 0.34-0.37 s for 64 x 200 ms on this 2-core machine), plus
+# room for the stand-in checking 64 signatures with botocore.
+SLACK_S = 0.5
+ARTICLE = (Path(__file__).resolve().parents[2] / "events" / "article.txt").read_text().strip()
+
+
+def article(number: int, of: int, marker: str = "") -> str:
+    # The first sentence names the article: it is the model's whole summary.
+    return f"Article {number} of {of} reports the day's results. {ARTICLE} {marker}".strip()
+
+
+def first_sentence(number: int, of: int) -> str:
+    return f"Article {number} of {of} reports the day's results."
+
+
+@pytest.fixture
+def make_concurrent(standin, request):
+    if not (BOOTSTRAP.is_file() and os.access(BOOTSTRAP, os.X_OK)):
+        pytest.fail(f"no bootstrap at {BOOTSTRAP}: run `make build` (or set BOOTSTRAP=path)", pytrace=False)
+    started: list[harness.ConcurrentLambda] = []
+    request.node._e2e_lambdas = started  # conftest adds their output to a failure's report
+
+    def make(max_concurrency: int | None, *, timeout: int = 30, **env_overrides):
+        env = harness.function_env(standin.url)
+        env.update(env_overrides)
+        function = harness.ConcurrentLambda(BOOTSTRAP, env, timeout=timeout, max_concurrency=max_concurrency)
+        started.append(function)
+        function.start()
+        return function
+
+    yield make
+    for function in started:
+        function.stop()
+
+
+def wait_ready(function, workers: int, timeout: float = 5.0) -> int:
+    """Wait (bounded) until WORKERS /next requests are held, i.e. every worker is polling; return
+    how many are.  Not an assertion: a runtime with fewer workers is caught by the timing."""
+    deadline = time.monotonic() + timeout
+    while (waiting := function.stats()["next_waiting"]) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return waiting
+
+
+def summary_of(answer) -> str:
+    status, _, body = answer
+    try:
+        document = json.loads(body)
+    except ValueError:  # e.g. the stand-in's "Task timed out after 3.00 seconds"
+        document = None
+    assert status == 200 and isinstance(document, list), f"not a summary: {status} {body[:300]!r}"
+    return document[0]["generated_text"]
+
+
+def log_line(output: str, request_id: str) -> str:
+    match = re.search(rf"^\[INFO\]\t{re.escape(request_id)}\tinvocation kind=.*$", output, re.M)
+    assert match, f"no invocation log line for {request_id}"
+    return match[0]
+
+
+def test_64_at_once_each_get_their_own_answer_within_two_service_times(make_concurrent, standin):
+    count = 64
+    standin.service_time(SERVICE_MS)
+    function = make_concurrent(count)
+    wait_ready(function, count)
+    events = [{"inputs": article(i, count)} for i in range(count)]
+    answers, _, elapsed = harness.burst(function, events)
+
+    for i, answer in enumerate(answers):
+        assert not isinstance(answer, Exception), answer
+        assert summary_of(answer) == first_sentence(i, count)
+    request_ids = [answer[1]["x-amzn-requestid"] for answer in answers]
+    assert len(set(request_ids)) == count
+    output = function.wait_for_output(harness.INVOCATION_LINE, count=count)
+    for request_id in request_ids:
+        assert "status=ok" in log_line(output, request_id)
+    assert standin.stats()["succeeded"] == count
+    assert len(function.bootstrap_pids()) == 1  # one process, not one per worker
+    stats = function.stats()
+    limit = 2 * SERVICE_MS / 1000 + SLACK_S
+    assert elapsed < limit, (
+        f"{count} invocations took {elapsed:.2f} s (limit {limit:.2f} s); the runtime held at most "
+        f"{stats['peak_in_flight']} at once and had {stats['peak_next_waiting']} /next requests open"
+    )
+    assert stats["peak_in_flight"] > count // 2
+
+
+FAULTS = {
+    # marker: what the function answers (direct invocation: a function error document)
+    "[[fault:throttle]]": "Throttled",
+    "[[fault:model_error]]": "ModelError",
+    "[[fault:slow:5000]]": "Timeout",  # SAGEMAKER_TIMEOUT_MS is 1000 below
+    "[[fault:oversized:7000000]]": "ResponseTooLarge",
+}
+
+
+def test_faults_in_some_invocations_leave_the_others_right(make_concurrent, standin):
+    count = 16
+    standin.service_time(SERVICE_MS)
+    function = make_concurrent(count, SAGEMAKER_TIMEOUT_MS="1000")
+    wait_ready(function, count)
+    faulted = {i * 4 + 1: marker for i, marker in enumerate(FAULTS)}  # 1, 5, 9, 13
+    events = [{"inputs": article(i, count, faulted.get(i, ""))} for i in range(count)]
+    answers, seconds, elapsed = harness.burst(function, events)
+
+    output = function.wait_for_output(harness.INVOCATION_LINE, count=count)
+    for i, answer in enumerate(answers):
+        assert not isinstance(answer, Exception), answer
+        line = log_line(output, answer[1]["x-amzn-requestid"])
+        if i in faulted:
+            status, _, body = answer
+            error = json.loads(body)
+            assert status == 200 and error["errorType"] == FAULTS[faulted[i]], (faulted[i], error)
+            assert f"status={error['errorType']}" in line
+        else:
+            assert summary_of(answer) == first_sentence(i, count)
+            assert "status=ok" in line
+    healthy = [seconds[i] for i in range(count) if i not in faulted]
+    limit = 2 * SERVICE_MS / 1000 + SLACK_S
+    assert max(healthy) < limit, f"the healthy invocations took up to {max(healthy):.2f} s (limit {limit:.2f} s)"
+    # The slowest fault is the 1 s SageMaker time-out: the whole burst ends soon after it.
+    assert elapsed < 1.0 + limit, f"the burst took {elapsed:.2f} s"
+    assert len(function.bootstrap_pids()) == 1
+
+
+@pytest.mark.time_limit(30)
+def test_a_deadline_expiring_in_one_invocation_does_not_delay_the_others(make_concurrent, standin):
+    count = 8
+    standin.service_time(SERVICE_MS)
+    function = make_concurrent(count, timeout=3)  # SageMaker hangs for one: its deadline expires
+    wait_ready(function, count)
+    hung: dict = {}
+    started = time.monotonic()
+    hanging = threading.Thread(
+        target=lambda: hung.update(answer=function.invoke({"inputs": article(0, count, "[[fault:hang:20000]]")})),
+        daemon=True,
+    )
+    hanging.start()
+    deadline = time.monotonic() + 5
+    while standin.stats()["invocations"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    events = [{"inputs": article(i, count)} for i in range(1, count)]
+    answers, seconds, _ = harness.burst(function, events)
+    limit = 2 * SERVICE_MS / 1000 + SLACK_S
+    assert max(seconds) < limit, (
+        f"the others took up to {max(seconds):.2f} s behind the hanging invocation (limit {limit:.2f} s)"
+    )
+    for i, answer in enumerate(answers, 1):
+        assert not isinstance(answer, Exception), answer
+        assert summary_of(answer) == first_sentence(i, count)
+    hanging.join(10)
+    status, _, body = hung["answer"]
+    # The function answers its own Timeout before Lambda's deadline, as with one at a time.
+    assert status == 200 and json.loads(body)["errorType"] == "Timeout", body
+    assert time.monotonic() - started < 3.5
+    assert function.stats()["timed_out"] == 0
+
+
+def test_sigterm_lets_invocations_in_flight_finish_then_exits_0(make_concurrent, standin):
+    count = 8
+    service_ms = 1000  # long enough for the signal to land while all of them are in flight
+    standin.service_time(service_ms)
+    function = make_concurrent(count, timeout=5)
+    wait_ready(function, count)
+    (pid,) = function.bootstrap_pids()
+    results: dict = {}
+
+    def run():
+        results["burst"] = harness.burst(function, [{"inputs": article(i, count)} for i in range(count)], timeout=15)
+
+    sender = threading.Thread(target=run, daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 3
+    while standin.stats()["invocations"] < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reached = standin.stats()["invocations"]
+    os.kill(pid, signal.SIGTERM)
+    signalled = time.monotonic()
+    function.wait_for_output("BOOTSTRAP EXITED", timeout=10)
+    exited_after = time.monotonic() - signalled
+    sender.join(20)
+
+    answers, _, _ = results["burst"]
+    finished = [i for i, answer in enumerate(answers)
+                if not isinstance(answer, Exception) and answer[0] == 200 and answer[2].startswith(b"[")]
+    for i in finished:
+        assert summary_of(answers[i]) == first_sentence(i, count)
+    assert reached == count, f"only {reached} of {count} invocations reached SageMaker before SIGTERM"
+    assert finished == list(range(count)), (
+        f"answered: {finished}; the others got: "
+        f"{[answers[i] for i in range(count) if i not in finished][:3]}"
+    )
+    assert function.stats()["bootstrap_exit"] == 0
+    assert exited_after < service_ms / 1000 + 1.5, f"exited {exited_after:.2f} s after SIGTERM"
+
+
+@pytest.mark.parametrize("setting", [None, "1"], ids=["unset", "1"])
+def test_without_concurrency_invocations_are_served_one_at_a_time(make_concurrent, standin, setting):
+    count = 4
+    standin.service_time(SERVICE_MS)
+    function = make_concurrent(None, AWS_LAMBDA_MAX_CONCURRENCY=setting)
+    wait_ready(function, 1)
+    answers, _, elapsed = harness.burst(function, [{"inputs": article(i, count)} for i in range(count)])
+    for i, answer in enumerate(answers):
+        assert not isinstance(answer, Exception), answer
+        assert summary_of(answer) == first_sentence(i, count)
+    stats = function.stats()
+    assert stats["peak_in_flight"] == 1
+    assert stats["peak_next_waiting"] == 1
+    assert elapsed >= count * SERVICE_MS / 1000 * 0.95
+    assert len(function.bootstrap_pids()) == 1

@@ -1,0 +1,460 @@
+#!/usr/bin/env python3
+"""A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do.
+
+Why: AWS's Runtime Interface Emulator serves one invocation at a time (a second one while one is
+in flight makes it panic, see tools/harness.py), but with Managed Instances one execution
+environment takes concurrent ``/next`` and ``/response`` calls up to ``AWS_LAMBDA_MAX_CONCURRENCY``.
+Standard library only; binds loopback only; every wait is bounded.
+
+Runtime side (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
+
+* ``GET /2018-06-01/runtime/invocation/next`` -- held open until an event is queued (any number
+  at once), then 200 with the event and ``Lambda-Runtime-Aws-Request-Id``,
+  ``Lambda-Runtime-Deadline-Ms`` (delivery + function timeout, epoch ms),
+  ``Lambda-Runtime-Invoked-Function-Arn`` and, when the caller gave one,
+  ``Lambda-Runtime-Trace-Id``.
+* ``POST .../invocation/{id}/response`` -- 202 ``{"status":"OK"}``.  A body over 6291556 bytes
+  gets 413 ``{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",
+  "errorType":"RequestEntityTooLarge"}`` and leaves the invocation open, so the runtime can still
+  report the failure through ``/error``.
+* ``POST .../invocation/{id}/error`` -- 202; the caller gets the posted error document.
+* An id never delivered, or already answered: 400 ``{"errorMessage":"Invalid request ID",
+  "errorType":"InvalidRequestID"}``; an answer after the invocation timed out: 410
+  ``{"errorMessage":"Invoke timeout","errorType":"InvokeTimeout"}`` (the wording of the Managed
+  Instances Runtime API in AWS's emulator sources).
+* ``POST /2018-06-01/runtime/init/error`` -- 202 the first time, before any ``/next`` was
+  answered; 403 ``InvalidStateTransition`` after that (awslambdaric's multi-concurrent client
+  expects exactly that when another worker already reported the init failure).  Every pending
+  and later caller then gets 502 with the posted document, as from the RIE.
+
+Caller side, like the RIE's front door:
+
+* ``POST /2015-03-31/functions/function/invocations`` -- queues the event and blocks until its
+  own answer: 200 with the posted response or error document (``Content-Type: text/plain;
+  charset=utf-8`` like the RIE, and ``X-Amzn-RequestId: <request id>`` like Lambda's Invoke); 200 ``Task timed out after N.00 seconds`` when no answer came
+  within the function timeout of delivery, or the event waited that long undelivered; 502
+  ``Runtime.ExitError`` when the bootstrap exited with the invocation in flight; 413
+  ``RequestEntityTooLargeException`` for an event over 6291456 bytes (Lambda's request limit).
+* ``GET /_stand-in/stats`` (not Lambda's) -- next calls, /next requests held now and at most at
+  once, invocations in flight now and at most at once, answered, timed out, the bootstrap's
+  exit status.
+
+As a program it starts the bootstrap with ``AWS_LAMBDA_RUNTIME_API`` (and, with
+``--max-concurrency N``, ``AWS_LAMBDA_MAX_CONCURRENCY=N``) in its own environment, its output
+going to this program's stdout, prints ``LISTENING 127.0.0.1:PORT`` and one ``START``/``END``
+line per invocation.  On SIGTERM it stops like Managed Instances stop an environment: SIGTERM to
+the bootstrap, ``--shutdown-grace-ms`` for it to finish, then SIGKILL.
+
+    python3 tools/runtime_api.py --bootstrap .build/release/bootstrap --max-concurrency 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlsplit
+
+PREFIX = "/2018-06-01/runtime"
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+STATS_PATH = "/_stand-in/stats"
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:012345678912:function:test_function"
+# interop.MaxPayloadSize in AWS's emulator: 6 MiB plus 100 bytes of slack, and the figure Lambda
+# quotes in its 413.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+MAX_EVENT_BYTES = 6 * 1024 * 1024  # synchronous Invoke's request limit
+POLL_S = 0.1  # how often held requests look at the stop flag
+
+TOO_LARGE = {"errorMessage": f"Exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+             "errorType": "RequestEntityTooLarge"}
+INVALID_ID = {"errorMessage": "Invalid request ID", "errorType": "InvalidRequestID"}
+INVOKE_TIMEOUT = {"errorMessage": "Invoke timeout", "errorType": "InvokeTimeout"}
+INTERNAL_ERROR = {"errorMessage": "Internal Server Error", "errorType": "InternalServerError"}
+SCRIPTED_ERRORS = {400: INVALID_ID, 410: INVOKE_TIMEOUT, 413: TOO_LARGE, 500: INTERNAL_ERROR}
+INIT_REFUSED = {"errorMessage": "State transition is not allowed", "errorType": "InvalidStateTransition"}
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # a held /next never blocks shutdown
+    # listen()'s backlog, fixed when the socket is bound: a burst of callers plus every worker's
+    # /next can connect at once, and the default of 5 drops or resets connections past that.
+    request_queue_size = 512
+
+
+@dataclass
+class Invocation:
+    body: bytes
+    trace_id: str | None = None
+    timeout_s: float = 30  # the function timeout this invocation runs under
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    queued_at: float = field(default_factory=time.monotonic)
+    delivered_at: float | None = None
+    deadline_ms: int | None = None
+    # (front-door status, body) once answered; None while open.
+    answer: tuple[int, bytes] | None = None
+    kind: str | None = None  # response, error, timeout, exit, init_error
+
+
+class RuntimeAPI:
+    """The Runtime API and the front door on one loopback port, in this process.
+
+    ``enqueue(event)`` queues an event and returns its Invocation; ``invoke(event)`` also waits
+    for the answer (safe from many threads).  ``posts`` records every runtime POST (path,
+    headers, body, status answered); ``wait_for_posts(n)`` waits for the n-th.
+    ``response_status``, when set, is what every /response gets instead of the normal outcome,
+    with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
+    """
+
+    def __init__(self, *, timeout_s: float = 30, host: str = "127.0.0.1", port: int = 0,
+                 log: Callable[[str], None] | None = None):
+        self.timeout_s = timeout_s
+        self.log = log or (lambda line: None)
+        self.lock = threading.Condition()
+        self.queue: deque[Invocation] = deque()
+        self.invocations: dict[str, Invocation] = {}
+        self.posts: list[dict] = []
+        self.response_status: int | None = None
+        self.init_error: bytes | None = None
+        self.bootstrap_exit: int | None = None
+        self.stats = {"next_calls": 0, "next_waiting": 0, "peak_next_waiting": 0, "in_flight": 0,
+                      "peak_in_flight": 0, "answered": 0, "timed_out": 0}
+        self.stopping = threading.Event()
+        self.server = _Server((host, port), self._handler_class())
+        self.port = self.server.server_address[1]
+        self.address = f"{host}:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_S},
+                                        daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> "RuntimeAPI":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Go away like a dead Runtime API: held requests are dropped unanswered."""
+        self.stopping.set()
+        with self.lock:
+            self.lock.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    # -- caller side ---------------------------------------------------------
+
+    def enqueue(self, event: bytes | str | object, trace_id: str | None = None,
+                timeout_s: float | None = None) -> Invocation:
+        """Queue EVENT (bytes as they are, str UTF-8, else JSON); TIMEOUT_S overrides the
+        function timeout for this one invocation."""
+        if isinstance(event, str):
+            event = event.encode()
+        elif not isinstance(event, bytes):
+            event = json.dumps(event).encode()
+        invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s)
+        with self.lock:
+            if self.init_error is not None:
+                self._finish(invocation, "init_error", 502, self.init_error)
+            else:
+                self.invocations[invocation.request_id] = invocation
+                self.queue.append(invocation)
+                self.lock.notify_all()
+        return invocation
+
+    def wait(self, invocation: Invocation) -> tuple[int, bytes]:
+        """Block until INVOCATION is answered or its time is up (the function timeout, counted
+        from delivery, or from queueing while nobody picked it up)."""
+        while True:
+            with self.lock:
+                if invocation.answer is not None:
+                    return invocation.answer
+                start = invocation.delivered_at or invocation.queued_at
+                remaining = start + invocation.timeout_s - time.monotonic()
+                if remaining <= 0:
+                    if invocation.delivered_at is None:
+                        self.queue.remove(invocation)
+                    # The RIE's words for a timeout, as plain text with status 200.
+                    self._finish(invocation, "timeout", 200,
+                                 f"Task timed out after {invocation.timeout_s:.2f} seconds".encode())
+                    self.stats["timed_out"] += 1
+                    return invocation.answer
+                if self.stopping.is_set():
+                    raise RuntimeError("the Runtime API stopped")
+                self.lock.wait(min(remaining, POLL_S * 5))
+
+    def invoke(self, event, trace_id: str | None = None) -> tuple[int, bytes]:
+        return self.wait(self.enqueue(event, trace_id))
+
+    def invoke_with_id(self, event, trace_id: str | None = None) -> tuple[int, bytes, str]:
+        invocation = self.enqueue(event, trace_id)
+        return (*self.wait(invocation), invocation.request_id)
+
+    def bootstrap_exited(self, status: int) -> None:
+        """The bootstrap is gone: every invocation it held fails as the RIE words it."""
+        with self.lock:
+            self.bootstrap_exit = status
+            for invocation in self.invocations.values():
+                if invocation.answer is None and invocation.delivered_at is not None:
+                    text = {"errorType": "Runtime.ExitError", "errorMessage":
+                            f"RequestId: {invocation.request_id} Error: Runtime exited with error: exit status {status}"}
+                    self._finish(invocation, "exit", 502, json.dumps(text).encode())
+
+    def wait_for_posts(self, count: int, timeout: float = 15) -> list[dict]:
+        """The runtime's POSTs once there are COUNT of them (TimeoutError after TIMEOUT)."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.posts) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(self.posts)} posts after {timeout} s, wanted {count}: {self.posts}")
+                self.lock.wait(remaining)
+            return list(self.posts)
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            return {**self.stats, "queued": len(self.queue), "bootstrap_exit": self.bootstrap_exit,
+                    "init_error": self.init_error is not None}
+
+    # -- runtime side --------------------------------------------------------
+
+    def _finish(self, invocation: Invocation, kind: str, status: int, body: bytes) -> None:
+        """Answer INVOCATION (lock held)."""
+        invocation.answer, invocation.kind = (status, body), kind
+        if invocation.delivered_at is not None:
+            self.stats["in_flight"] -= 1
+            elapsed = (time.monotonic() - invocation.delivered_at) * 1000
+            self.log(f"END RequestId: {invocation.request_id}\t{kind}\tDuration: {elapsed:.2f} ms")
+        invocation.body = b""  # delivered or never will be: no need to keep it
+        self.lock.notify_all()
+
+    def _next(self) -> Invocation | None:
+        with self.lock:
+            self.stats["next_calls"] += 1
+            self.stats["next_waiting"] += 1
+            self.stats["peak_next_waiting"] = max(self.stats["peak_next_waiting"], self.stats["next_waiting"])
+            try:
+                while not self.queue:
+                    if self.stopping.is_set():
+                        return None
+                    self.lock.wait(POLL_S)
+                invocation = self.queue.popleft()
+            finally:
+                self.stats["next_waiting"] -= 1
+            invocation.delivered_at = time.monotonic()
+            invocation.deadline_ms = int(time.time() * 1000 + invocation.timeout_s * 1000)
+            self.stats["in_flight"] += 1
+            self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.stats["in_flight"])
+        self.log(f"START RequestId: {invocation.request_id}")
+        return invocation
+
+    def _answer(self, request_id: str, kind: str, body: bytes, too_large: bool) -> tuple[int, dict]:
+        """What the runtime's /response or /error gets: (status, document)."""
+        with self.lock:
+            invocation = self.invocations.get(request_id)
+            if invocation is None or invocation.delivered_at is None:
+                return 400, INVALID_ID
+            if invocation.kind == "timeout":
+                return 410, INVOKE_TIMEOUT
+            if invocation.answer is not None:
+                return 400, INVALID_ID
+            if too_large:
+                return 413, TOO_LARGE
+            self._finish(invocation, kind, 200, body)
+            self.stats["answered"] += 1
+            return 202, {"status": "OK"}
+
+    def _init_error(self, body: bytes) -> tuple[int, dict]:
+        with self.lock:
+            if self.init_error is not None or any(i.delivered_at for i in self.invocations.values()):
+                return 403, INIT_REFUSED
+            self.init_error = body
+            for invocation in list(self.queue):
+                self._finish(invocation, "init_error", 502, body)
+            self.queue.clear()
+            return 202, {"status": "OK"}
+
+    def _handler_class(self):
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
+
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict | None = None,
+                      content_type: str | None = "application/json") -> None:
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                if content_type and body:
+                    self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _send_json(self, status: int, document: dict) -> None:
+                self._send(status, json.dumps(document, separators=(",", ":")).encode())
+
+            def _read_body(self, limit: int) -> tuple[bytes, bool]:
+                """The body (Content-Length or chunked), or (b"", True) when it is over LIMIT: then
+                read to the end and dropped, so the connection stays usable and memory small."""
+                chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+                pieces, size = [], 0
+
+                def take(count: int) -> bool:
+                    nonlocal size
+                    while count > 0:
+                        piece = self.rfile.read(min(count, 1 << 20))
+                        if not piece:
+                            return False  # the client went away mid-body
+                        count -= len(piece)
+                        size += len(piece)
+                        if size <= limit:
+                            pieces.append(piece)
+                    return True
+
+                if chunked:
+                    while (line := self.rfile.readline(1024)) and (count := int(line.split(b";")[0] or b"0", 16)):
+                        if not take(count):
+                            break
+                        self.rfile.readline(1024)  # the CRLF after each chunk
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                else:
+                    take(int(self.headers.get("Content-Length") or 0))
+                return (b"", True) if size > limit else (b"".join(pieces), False)
+
+            def do_GET(self):
+                path = urlsplit(self.path).path
+                if path == f"{PREFIX}/invocation/next":
+                    invocation = api._next()
+                    if invocation is None:  # stopping: drop the held request unanswered
+                        self.close_connection = True
+                        return
+                    headers = {
+                        "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+                        "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                        "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
+                    }
+                    if invocation.trace_id:
+                        headers["Lambda-Runtime-Trace-Id"] = invocation.trace_id
+                    self._send(200, invocation.body, headers)
+                elif path == STATS_PATH:
+                    self._send_json(200, api.snapshot())
+                else:
+                    self._send_json(404, {"errorMessage": "Not Found", "errorType": "NotFound"})
+
+            def do_POST(self):
+                path = urlsplit(self.path).path
+                if path == INVOKE_PATH:
+                    body, too_large = self._read_body(MAX_EVENT_BYTES)
+                    if too_large:
+                        return self._send_json(413, {"Type": "User", "message":
+                                               f"Request must be smaller than {MAX_EVENT_BYTES} bytes for the InvokeFunction operation"})
+                    status, answer, request_id = api.invoke_with_id(body, self.headers.get("X-Amzn-Trace-Id"))
+                    # Lambda's Invoke names the invocation in X-Amzn-RequestId (the RIE does not):
+                    # how a concurrent caller finds its invocation's log line.
+                    return self._send(status, answer, {"X-Amzn-RequestId": request_id},
+                                      content_type="text/plain; charset=utf-8")
+                parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
+                body, too_large = self._read_body(MAX_RESPONSE_BYTES)
+                if parts == ["init", "error"]:
+                    status, document = api._init_error(body)
+                elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+                    forced = api.response_status if parts[2] == "response" else None
+                    if forced is not None and forced != 202:
+                        status, document = forced, SCRIPTED_ERRORS.get(forced, INTERNAL_ERROR)
+                    else:
+                        status, document = api._answer(parts[1], parts[2], body, too_large)
+                else:
+                    return self._send_json(404, {"errorMessage": "Not Found", "errorType": "NotFound"})
+                self._send_json(status, document)
+                with api.lock:
+                    api.posts.append({"path": self.path, "headers": dict(self.headers), "body": body, "status": status})
+                    api.lock.notify_all()
+
+        return Handler
+
+
+# --------------------------------------------------------------------------
+# Command line: the Runtime API plus the bootstrap it serves.
+# --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bootstrap", required=True, help="the runtime to start")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--timeout", type=float, default=30, help="function timeout in seconds")
+    parser.add_argument("--max-concurrency", type=int,
+                        help="sets AWS_LAMBDA_MAX_CONCURRENCY for the bootstrap (unset when omitted)")
+    parser.add_argument("--shutdown-grace-ms", type=int, default=2000,
+                        help="after SIGTERM, how long the bootstrap may take before SIGKILL")
+    args = parser.parse_args(argv)
+    if args.max_concurrency is not None and args.max_concurrency < 1:
+        parser.error("--max-concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print_lock = threading.Lock()
+
+    def log(line: str) -> None:
+        with print_lock:
+            print(line, flush=True)
+
+    api = RuntimeAPI(timeout_s=args.timeout, port=args.port, log=log).start()
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address,
+               AWS_LAMBDA_FUNCTION_TIMEOUT=str(int(args.timeout)))
+    if args.max_concurrency is not None:
+        env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(args.max_concurrency)
+    sys.stdout.flush()
+    # Same stdout and stderr as ours: the function's log interleaves with START/END, as in Lambda.
+    bootstrap = subprocess.Popen([os.path.abspath(args.bootstrap)], env=env, stdin=subprocess.DEVNULL,
+                                 cwd=os.path.dirname(os.path.abspath(args.bootstrap)))
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
+    log(f"LISTENING {api.address}")
+    while not stop_requested.is_set():
+        status = bootstrap.poll()
+        if status is not None:
+            log(f"BOOTSTRAP EXITED status={status}")
+            api.bootstrap_exited(status)
+            # Keep answering (502s, stats) until told to stop, like a dead environment would.
+            stop_requested.wait()
+            break
+        stop_requested.wait(POLL_S)
+    if bootstrap.poll() is None:
+        # How Managed Instances end an environment: SIGTERM, a grace period, then SIGKILL.
+        bootstrap.send_signal(signal.SIGTERM)
+        try:
+            status = bootstrap.wait(args.shutdown_grace_ms / 1000)
+        except subprocess.TimeoutExpired:
+            bootstrap.kill()
+            status = bootstrap.wait()
+        log(f"BOOTSTRAP EXITED status={status}")
+        api.bootstrap_exited(status)
+    api.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
