@@ -19,15 +19,10 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
+import harness
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-
-import harness  # noqa: E402  (needs the path above)
 
 BOOTSTRAP = Path(os.environ.get("BOOTSTRAP", harness.DEFAULT_BOOTSTRAP)).resolve()
 TEST_TIME_LIMIT_S = 60
