@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def summaries(answer: Any) -> list[str]:
     """The summaries in a model-style answer, [{"generated_text": ...}, ...]
-    (also nested per input), possibly wrapped as API Gateway proxy output."""
+    (nested per input when each has several), possibly wrapped as API Gateway proxy output."""
     if isinstance(answer, dict) and isinstance(answer.get("body"), str) and "statusCode" in answer:
         try:
             answer = json.loads(answer["body"])

@@ -293,7 +293,10 @@ def run_model(content_type: str | None, body: bytes, key: str) -> Any:
     if isinstance(inputs, str):
         return one(inputs)
     if isinstance(inputs, list) and all(isinstance(i, str) for i in inputs):
-        return [one(text) for text in inputs]
+        # transformers' Text2TextGenerationPipeline.__call__ unwraps a batch whose articles
+        # got one sequence each: [{...}, {...}], nested only with several sequences each.
+        answers = [one(text) for text in inputs]
+        return [a[0] for a in answers] if count == 1 else answers
     raise _ContainerError(400, "inputs must be a string or a list of strings")
 
 

@@ -339,7 +339,7 @@ def test_default_is_one_sequence_and_short_text_repeats(standin):
     assert [item["generated_text"] for item in decoded] == ["A.", "A. B.", "A. B."]
 
 
-def test_list_input_returns_one_list_per_article(standin):
+def test_list_input_returns_one_list_per_article_with_several_sequences(standin):
     decoded = invoke(
         standin.client(),
         {"inputs": ["First. Second.", "Only"], "parameters": {"num_return_sequences": 2}},
@@ -348,6 +348,12 @@ def test_list_input_returns_one_list_per_article(standin):
         [{"generated_text": "First."}, {"generated_text": "First. Second."}],
         [{"generated_text": "Only"}, {"generated_text": "Only"}],
     ]
+
+
+def test_list_input_with_one_sequence_each_is_flat(standin):
+    # As the transformers pipeline answers a batch: one dict per article, not [[...], [...]].
+    decoded = invoke(standin.client(), {"inputs": ["First. Second.", "Only"]})["Decoded"]
+    assert decoded == [{"generated_text": "First."}, {"generated_text": "Only"}]
 
 
 @pytest.mark.parametrize("asked, returned", [(20, 8), (0, 1), (-3, 1)])
