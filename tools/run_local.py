@@ -5,7 +5,7 @@ Starts the SageMaker stand-in and AWS's Runtime Interface Emulator with the
 bootstrap, invokes each event file in order, prints the answers, and stops
 everything again (also on Ctrl-C, SIGTERM or an error).  Exits non-zero if an
 invocation failed at the HTTP level.  Note that the RIE answers function
-errors and timeouts with HTTP 200 (see tools/harness.py); those are labelled
+errors and timeouts with HTTP 200 (docs/emulator.md); those are labelled
 in the output but do not change the exit status.
 
     python3 tools/run_local.py [--bootstrap PATH] [--event FILE ...] [--raw]

@@ -12,7 +12,7 @@ Interface Emulator, talking to the SageMaker stand-in.
 * Every test has a 60 s limit (SIGALRM; pytest-timeout is not installed);
   ``@pytest.mark.time_limit(S)`` changes it.
 
-How the RIE answers errors, crashes and timeouts: see tools/harness.py.
+How the RIE answers errors, crashes and timeouts: docs/emulator.md.
 """
 
 from __future__ import annotations
