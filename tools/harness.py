@@ -111,6 +111,18 @@ def function_env(standin_url: str) -> dict[str, str]:
     }
 
 
+def exit_on_termination() -> None:
+    """Make SIGTERM and SIGHUP raise SystemExit(128 + signal), so that the with-blocks of a
+    command unwind and stop the RIE and the stand-in; one ignored (nohup) stays ignored."""
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, terminate)
+
+
 def _port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,14 +114,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def terminate(signum, frame):
-        # Unwind through the with-blocks so the stand-ins get stopped.
-        raise SystemExit(128 + signum)
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # respect nohup
-            signal.signal(signum, terminate)
+    harness.exit_on_termination()
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -18,7 +18,6 @@ import http.server
 import ipaddress
 import json
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -225,13 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="CORS_ALLOWED_ORIGINS for the function: comma-separated origins, or *")
     parser.add_argument("--timeout", type=int, default=30, help="function timeout, seconds (default: %(default)s)")
     args = parser.parse_args(argv)
-
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)  # unwinds the with-blocks, so the RIE and stand-in stop too
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # respect nohup
-            signal.signal(signum, terminate)
+    harness.exit_on_termination()
     try:
         return serve(args)
     except KeyboardInterrupt:

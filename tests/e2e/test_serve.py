@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -37,35 +36,18 @@ def _fresh_standin():
     yield
 
 
-class Serve:
+class Serve(harness._Process):
     """tools/serve_local.py as a subprocess on a port it picks (--port 0)."""
 
     def __init__(self, *args: str):
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [sys.executable, "tools/serve_local.py", "--port", "0", "--bootstrap", str(BOOTSTRAP), *args],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not (match := STARTUP_LINE.search(self.output())):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"serve_local did not start:\n{self.output()}")
-            time.sleep(0.05)
+        super().__init__("serve-local")
+        self.args = args
+
+    def start(self) -> None:
+        self._spawn([sys.executable, "tools/serve_local.py", "--port", "0", "--bootstrap", str(BOOTSTRAP),
+                     *self.args], cwd=REPO_ROOT)
+        match = STARTUP_LINE.search(self.wait_for_output("— POST /summarize", timeout=STARTUP_TIMEOUT_S))
         self.url, self.label = f"http://127.0.0.1:{match.group(1)}", match.group(2)
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode("utf-8", "replace")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
 
 
 def curl(url: str, *args: str) -> tuple[int, dict[str, str], bytes]:
@@ -82,10 +64,9 @@ def curl(url: str, *args: str) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module", params=["v1", "v2"])
 def real(request):
-    server = Serve("--format", request.param, "--cors-origins", ORIGIN)
-    server.api_format = request.param
-    yield server
-    server.stop()
+    with Serve("--format", request.param, "--cors-origins", ORIGIN) as server:
+        server.api_format = request.param
+        yield server
 
 
 def assert_request_id(headers: dict[str, str], api_format: str) -> None:
@@ -155,17 +136,16 @@ def test_body_over_10_mb_is_413_without_invoking(real, tmp_path):
 
 
 def test_sigterm_stops_the_server_the_rie_and_the_standin():
-    server = Serve()
-    try:
+    with Serve() as server:
         assert curl(f"{server.url}/summarize")[0] == 405  # starts the bootstrap
         pids = re.search(r"SageMaker stand-in \S+ \(pid (\d+)\); Lambda RIE pid (\d+)", server.output())
         standin_pid, rie_pid = int(pids.group(1)), int(pids.group(2))
         children = {pid for pid, ppid, _ in harness.live_processes() if ppid == rie_pid}
         assert children, "the RIE has no bootstrap running"
-        assert server.stop() == 128 + signal.SIGTERM
+        # Signalled by hand: Serve.stop would also kill whatever serve_local left behind.
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(20) == 128 + signal.SIGTERM
         assert not {standin_pid, rie_pid, *children} & {pid for pid, _, _ in harness.live_processes()}
-    finally:
-        server.stop()
 
 
 def test_refuses_to_listen_beyond_loopback():
