@@ -15,10 +15,8 @@ import argparse
 import base64
 import binascii
 import http.server
-import ipaddress
 import json
 import secrets
-import socket
 import sys
 import threading
 import uuid
@@ -27,6 +25,7 @@ from urllib.parse import unquote
 
 import harness
 import proxy_events
+from sagemaker_standin import loopback_host  # the same rule: never beyond loopback
 
 MAX_REQUEST_BODY = 10 * 1024 * 1024  # API Gateway's payload limit, REST and HTTP APIs alike
 MAX_DRAIN = 64 * 1024 * 1024  # an oversized body up to this is read and dropped, so the client sees the 413
@@ -183,17 +182,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         log(f"{self.client_address[0]} {format % args}")
 
 
-def loopback_host(value: str) -> str:
-    """Only a loopback address: the server has no authentication."""
-    try:
-        address = ipaddress.ip_address("127.0.0.1" if value == "localhost" else value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an IP address") from None
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError(f"{value} is not a loopback address")
-    return str(address)
-
-
 def serve(args: argparse.Namespace) -> int:
     with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin:
         env = harness.function_env(standin.url)
@@ -201,13 +189,11 @@ def serve(args: argparse.Namespace) -> int:
             env["CORS_ALLOWED_ORIGINS"] = args.cors_origins
         with harness.Lambda(args.bootstrap, env, timeout=args.timeout) as function:
             handler = type("GatewayHandler", (Handler,), {"api_format": args.format, "function": function})
-            server_class = type("Server", (http.server.ThreadingHTTPServer,), {
-                "daemon_threads": True, "address_family": socket.AF_INET6 if ":" in args.host else socket.AF_INET})
+            server_class = type("Server", (http.server.ThreadingHTTPServer,), {"daemon_threads": True})
             with server_class((args.host, args.port), handler) as server:
                 log(f"SageMaker stand-in {standin.url} (pid {standin.pid}); Lambda RIE pid {function.pid} "
                     f"running {function.bootstrap}; CORS_ALLOWED_ORIGINS={args.cors_origins or '(unset)'}")
-                host = f"[{args.host}]" if ":" in args.host else args.host
-                print(f"Serving on http://{host}:{server.server_address[1]} ({FORMAT_LABELS[args.format]})"
+                print(f"Serving on http://{args.host}:{server.server_address[1]} ({FORMAT_LABELS[args.format]})"
                       " — POST /summarize", file=sys.stderr, flush=True)
                 server.serve_forever(poll_interval=0.2)
     return 0
@@ -216,7 +202,7 @@ def serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=3000, help="port; 0 picks a free one (default: %(default)s)")
-    parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="a loopback address (default: %(default)s)")
+    parser.add_argument("--host", type=loopback_host, default="127.0.0.1", help="a loopback IPv4 address (default: %(default)s)")
     parser.add_argument("--format", choices=("v1", "v2"), default="v1",
                         help="v1: REST API proxy events; v2: HTTP API payload 2.0 (default: %(default)s)")
     parser.add_argument("--bootstrap", type=Path, default=harness.DEFAULT_BOOTSTRAP, help="default: %(default)s")
