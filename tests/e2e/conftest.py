@@ -17,6 +17,7 @@ How the RIE answers errors, crashes and timeouts: docs/emulator.md.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -64,6 +65,13 @@ def _fresh_standin(standin):
     # Control calls share one connection, so after this the stand-in's
     # "connections" counter sees only the function's connections.
     standin.reset()
+
+
+def invoke_json(function: harness.Lambda, event):
+    """The function's answer to EVENT, decoded; the RIE itself must have answered 200."""
+    status, _, body = function.invoke(event)
+    assert status == 200, body
+    return json.loads(body)
 
 
 def _executable(path: Path) -> bool:

@@ -9,14 +9,9 @@ import re
 from pathlib import Path
 
 import harness
+from conftest import invoke_json
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-def invoke_json(function, event):
-    status, _, body = function.invoke(event)
-    assert status == 200, body
-    return json.loads(body)
 
 
 def test_console_event_returns_the_models_summaries(make_lambda, standin):
