@@ -97,6 +97,10 @@ def http_answer(api_format: str, status: int, raw: bytes) -> tuple[int, list[tup
         if answer.get("isBase64Encoded"):
             body = base64.b64decode(body, validate=True)
         status = int(answer["statusCode"])
+        if not 100 <= status <= 599:
+            raise ValueError(f"statusCode {status} is no HTTP status")
+        if any(c in name + value for name, value in headers for c in "\r\n\0"):
+            raise ValueError("a line break in a header")  # it would split the answer's header lines
     except (AttributeError, TypeError, ValueError, binascii.Error) as exc:
         raise BadAnswer(f"malformed proxy response: {exc}") from None
     headers = [(n, v) for n, v in headers if n.lower() not in FRAMING]

@@ -197,6 +197,8 @@ def test_v2_event_is_an_http_api_event():
     ("v2", {"errorType": "Boom", "errorMessage": "it broke"}),
     ("v1", {"hello": "world"}),  # a REST API wants a proxy response
     ("v2", "Task timed out after 30.00 seconds"),
+    ("v1", {"statusCode": 1000}),
+    ("v2", {"statusCode": 200, "headers": {"X-A": "1\r\nSet-Cookie: x=1"}}),
 ])
 def test_what_the_gateway_refuses(api_format, answer):
     raw = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
