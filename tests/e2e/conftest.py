@@ -9,6 +9,7 @@ Interface Emulator, talking to the SageMaker stand-in.
   ``env_overrides`` (a value of None removes that variable); stopped after
   the test.  When a test fails, the RIE + bootstrap output is added to the
   report.
+* ``invoke_json(function, event)`` -- the function's answer, decoded (imported by tests).
 * Every test has a 60 s limit (SIGALRM; pytest-timeout is not installed);
   ``@pytest.mark.time_limit(S)`` changes it.
 
