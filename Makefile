@@ -1,5 +1,6 @@
 # Everything a user or CI runs. `make run` and `make test` work on a fresh Debian 12 machine
-# with Swift: both install what they need first (tools/install-deps.sh).
+# with Swift: both install what they need first (tools/install-deps.sh). Building alone installs
+# only the libraries the binary links; running and testing add the Python tooling and the RIE.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -7,7 +8,7 @@ SWIFT_BUILD_FLAGS := -c release --static-swift-stdlib
 BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
-.PHONY: help deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
+.PHONY: help deps build-deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
 	deploy invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
 	bench bench-smoke clean
 
@@ -29,24 +30,27 @@ help:
 	@echo "make audit                    fail (\"rebuild and redeploy\") when a library bundled in the zip is behind Debian's newest"
 
 deps:
-	@tools/install-deps.sh
+	@tools/install-deps.sh test
 
-build: deps
+build-deps:
+	@tools/install-deps.sh build
+
+build: build-deps
 	swift build $(SWIFT_BUILD_FLAGS) --product bootstrap
 
 package: deps
 	tools/package.sh
 
 CONCURRENCY ?= 1
-run: build
+run: build deps
 	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT) --concurrency $(CONCURRENCY)
 
-invoke: build
-	python3 tools/run_local.py --bootstrap $(BOOTSTRAP) --event $(EVENT)
+# `make run` under another name, for `make invoke EVENT=events/x.json`.
+invoke: run
 
 FORMAT ?= v1
 PORT ?= 3000
-serve: build
+serve: build deps
 	python3 tools/serve_local.py --bootstrap $(BOOTSTRAP) --format $(FORMAT) --port $(PORT)
 
 test: deps unit-test package e2e-test
@@ -60,12 +64,12 @@ e2e-test:
 
 # AddressSanitizer (with LeakSanitizer) and ThreadSanitizer over the unit tests. XCTest's own
 # runner leaks a few objects at exit; .ci/lsan.supp suppresses exactly that library.
-sanitize: deps
+sanitize: build-deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp swift test --sanitize=address --scratch-path .build-asan
 	swift test --sanitize=thread --scratch-path .build-tsan
 
 FUZZ_SECONDS ?= 300
-fuzz: deps
+fuzz: build-deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz.sh
 
 fuzz-smoke:
@@ -80,10 +84,10 @@ bench-smoke: package
 	bench/setup.sh
 	python3 bench/run.py --quick
 
-soak: build
+soak: build deps
 	python3 tools/soak.py --bootstrap $(BOOTSTRAP) --json .build/soak.json
 
-soak-smoke: build
+soak-smoke: build deps
 	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
 
 # STACK, ENDPOINT_NAME, BUCKET, PERMISSIONS_BOUNDARY and AWS_REGION come from the environment (see

@@ -34,98 +34,7 @@ API
   ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``).
 * ``live_processes()`` -- (pid, ppid, session id) of every live process.
 
-How the RIE behaves (aws-sam-cli 1.170.0's aws-lambda-rie-x86_64, measured
-with throwaway fake bootstraps)
-----------------------------------------------------------------------------
-Invoking is ``POST /2015-03-31/functions/function/invocations``.  The answer
-never carries ``X-Amz-Function-Error``, ``X-Amzn-RequestId`` or any other
-x-amz header: only Date, Content-Length (or chunked) and Content-Type, which
-is ``text/plain; charset=utf-8`` whatever the runtime posted (absent when
-the body is empty).
-
-==========================================  =====  ==========================
-runtime does                                status body
-==========================================  =====  ==========================
-POST /runtime/invocation/{id}/response      200    exactly as posted
-POST /runtime/invocation/{id}/error         200    exactly the posted error
-  (``Lambda-Runtime-Function-Error-Type:``         document; the error-type
-  ``Function.BadInput``)                           header is dropped (not in
-                                                   the answer, not in the log)
-POST /runtime/init/error, then exit 1       502    exactly the posted error
-POST /runtime/init/error, but stays alive   200    ``Task timed out after N.00
-                                                   seconds``, only at the timeout:
-                                                   the runtime MUST exit
-exits during init without posting           502    empty
-exits during an invocation (crash)          502    ``{"errorType":"Runtime.ExitError",
-                                                   "errorMessage":"RequestId: <id> Error:
-                                                   Runtime exited with error: exit status 7"}``
-no answer within the function timeout       200    ``Task timed out after 3.00 seconds``
-  (also: init not done within the timeout)         (plain text, not JSON)
-==========================================  =====  ==========================
-
-So a function error can only be told from a success by its body (the
-``errorType``/``errorMessage`` keys); the runtime's own POSTs get 202
-``{"status":"OK"}``.
-
-Process lifetime: the bootstrap is started lazily by the first invocation
-and then serves every invocation in the same process, including after a
-function error (/error).  After an init failure, a crash or a timeout the
-RIE has killed (SIGKILL on timeout) or lost the process, and the NEXT
-invocation starts a new one (log: ``INIT START(type: on-demand, phase:
-invoke)``); after an init failure every later invocation re-runs init and
-fails again.  Init time counts against the first invocation's timeout (the
-RIE's init timeout IS the function timeout).
-
-Only one invocation at a time: a second invocation while one is in flight
-(also one whose caller gave up on a client timeout) makes the RIE panic
-(nil pointer in rapidcore.(*Server).Invoke) and exit; every later call
-then gets "connection refused".  ``Lambda.invoke`` therefore serializes
-calls and refuses further calls after a client-side timeout.  The RIE does
-not enforce the 6 MB request/response limits.
-
-Bootstrap environment: the RIE passes its own whole environment through
-(hence the minimal base environment here) and adds ``AWS_LAMBDA_RUNTIME_API``
-(= --runtime-api-address), ``AWS_LAMBDA_FUNCTION_NAME=test_function``,
-``AWS_LAMBDA_FUNCTION_VERSION=$LATEST``, ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``
-(3008 unless set), ``AWS_LAMBDA_FUNCTION_TIMEOUT`` (as set; the RIE's default is 300 s),
-``AWS_LAMBDA_LOG_GROUP_NAME=/aws/lambda/Functions``,
-``AWS_LAMBDA_LOG_STREAM_NAME=$LATEST``, ``AWS_LAMBDA_METADATA_API``,
-``AWS_LAMBDA_METADATA_TOKEN``.  It does NOT add AWS_REGION,
-AWS_DEFAULT_REGION, _HANDLER, LAMBDA_TASK_ROOT or AWS_EXECUTION_ENV (real
-Lambda sets the first two, and so does function_env()).  If
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN are absent it
-sets them to the EMPTY string, so a credential provider must treat "" as
-missing.  The bootstrap's cwd is the RIE's cwd (here: the bootstrap's
-directory, like /var/task on Lambda); argv is just the bootstrap path.
-
-``GET /runtime/invocation/next`` answers with Lambda-Runtime-Aws-Request-Id,
-Lambda-Runtime-Deadline-Ms, Lambda-Runtime-Invoked-Function-Arn
-(``arn:aws:lambda:us-east-1:012345678912:function:test_function``),
-``Content-Type: application/json`` and ``Connection: close`` (the RIE closes
-the connection after every /next).  No Lambda-Runtime-Trace-Id.
-Deadline-Ms = start + AWS_LAMBDA_FUNCTION_TIMEOUT in epoch milliseconds,
-where start is the invocation's start, or INIT START for the first
-invocation after a (re)start (so it is then timeout minus init time away).
-
-Log (``.output()``): the bootstrap's stdout and stderr pass through
-unchanged, mixed with the RIE's lines::
-
-    25 Nov 2026 09:12:03,336 [INFO] (rapid) INIT START(type: on-demand, phase: init)
-    START RequestId: <id> Version: $LATEST
-    ...bootstrap output...
-    END RequestId: <id>
-    REPORT RequestId: <id>\tInit Duration: 0.14 ms\tDuration: 57.23 ms\tBilled Duration: ...
-
-Every invocation prints START; END and REPORT follow for a response, a
-function error and a timeout, but NOT for a crash or an init failure (then
-``[ERROR] (rapid) Invoke failed error=Runtime exited with error: exit
-status N`` instead).  ``Init Duration`` appears only in the first REPORT
-after a (re)start.  Memory figures are just AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
-
-Processes: the RIE starts the bootstrap as its child in a new process group
-(same session).  On SIGTERM the RIE SIGKILLs the bootstrap (no SIGTERM, no
-grace period) and exits.  We start the RIE in its own session and, when
-stopping, also SIGKILL whatever is left of its session and descendants.
+How the RIE behaves (answers, process lifetime, environment, log): docs/emulator.md.
 """
 
 from __future__ import annotations
@@ -230,6 +139,18 @@ def _function_process_env(env: Mapping[str, str | None] | None, timeout: float, 
     }
     base.update(env or {})
     return {k: v for k, v in base.items() if v is not None}
+
+
+def exit_on_termination() -> None:
+    """Make SIGTERM and SIGHUP raise SystemExit(128 + signal), so that the with-blocks of a
+    command unwind and stop the RIE and the stand-in; one ignored (nohup) stays ignored."""
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, terminate)
 
 
 def _port_open(port: int) -> bool:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Install what building, running and testing need on a fresh Debian 12 machine with Swift:
-# the C libraries the binary links, the pinned Python test tooling, checkov in its own venv, and
-# AWS's Runtime Interface Emulator. Idempotent and quiet when everything is already there.
+# tools/install-deps.sh [build|test]: install what a fresh Debian 12 machine with Swift needs.
+#   build  the C libraries the binary links, and nothing else (`make build`).
+#   test   (default) the above, plus what running and testing need: the pinned Python tooling,
+#          checkov in its own venv, AWS's Runtime Interface Emulator and the tools the tests call.
+# Idempotent and quiet when everything is already there.
 #
 # Python packages come from lock files that pin every direct and transitive dependency with the
 # sha256 of its files (tools/lock-requirements.sh writes them): --require-hashes refuses anything
@@ -9,8 +11,17 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+set_name=${1:-test}
+case "$set_name" in
+    build | test) ;;
+    *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac
+
+tools/apt-install.sh libcurl4-openssl-dev libssl-dev pkg-config
+[ "$set_name" = build ] && exit 0
+
 # iproute2: `ip link set lo up` inside the network namespace of tests/e2e/test_dns_stall.py.
-tools/apt-install.sh libcurl4-openssl-dev libssl-dev pkg-config zip unzip curl busybox-static iproute2
+tools/apt-install.sh zip unzip curl busybox-static iproute2
 
 pip_install() {
     local python=$1

@@ -1,12 +1,14 @@
 """API Gateway and ALB proxy events built from AWS's sample events
-(Tests/LambdaEventsTests/Fixtures), with the method, headers and body a test wants. Shared by
-the end-to-end tests and the soak (tools/soak.py)."""
+(Tests/LambdaEventsTests/Fixtures), with the method, headers, path, query and body a caller wants.
+Shared by the end-to-end tests, the soak (tools/soak.py) and the local API Gateway
+(tools/serve_local.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 FIXTURES = Path(__file__).resolve().parents[1] / "Tests" / "LambdaEventsTests" / "Fixtures"
 
@@ -31,24 +33,69 @@ def _set_body(event: dict, body: str | bytes | None, base64_body: bool, *, flag_
         event.pop("isBase64Encoded", None)  # may be missing in v2 events
 
 
-def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=False, multi=True) -> dict:
-    """A REST API (payload 1.0) proxy event; `multi` also fills multiValueHeaders."""
+def _grouped(pairs) -> dict[str, list[str]]:
+    """Repeated names (headers, query parameters) with all their values, in order."""
+    groups: dict[str, list[str]] = {}
+    for name, value in pairs:
+        groups.setdefault(name, []).append(value)
+    return groups
+
+
+def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=False, multi=True,
+            path=None, query=None) -> dict:
+    """A REST API (payload 1.0) proxy event; `multi` also fills multiValueHeaders.
+
+    `headers` is a dict, or (name, value) pairs as received, where a repeated name keeps its
+    last value in headers and all of them in multiValueHeaders. `path` makes it an event of
+    the /summarize resource or, for any other path, of /{proxy+}; `query` is the raw query
+    string. Without them the sample's stay."""
     event = fixture("example-apigw-request.json")
     event["httpMethod"] = method
     event["requestContext"]["httpMethod"] = method
     headers = {"Content-Type": "application/json"} if headers is None else headers
-    event["headers"] = headers
-    event["multiValueHeaders"] = {k: [v] for k, v in headers.items()} if multi else None
+    groups = _grouped(headers.items() if isinstance(headers, dict) else headers)
+    event["headers"] = {name: values[-1] for name, values in groups.items()}
+    event["multiValueHeaders"] = groups if multi else None
+    if path is not None:
+        resource = path if path == "/summarize" else "/{proxy+}"
+        event["path"] = event["requestContext"]["path"] = path
+        event["resource"] = event["requestContext"]["resourcePath"] = resource
+        event["pathParameters"] = {"proxy": path[1:]} if resource == "/{proxy+}" else None
+    if query is not None:
+        # API Gateway sends null, not {}, when there is nothing.
+        parameters = _grouped(parse_qsl(query, keep_blank_values=True))
+        event["queryStringParameters"] = {name: values[-1] for name, values in parameters.items()} or None
+        event["multiValueQueryStringParameters"] = parameters or None
     _set_body(event, body, base64_body, flag_when_plain=True)
     return event
 
 
 def http_v2(body: str | bytes | None, method="POST", headers=None, base64_body=False,
-            name="example-apigw-v2-request-no-authorizer.json") -> dict:
-    """An HTTP API / function URL (payload 2.0) event; `name` picks the sample."""
+            name="example-apigw-v2-request-no-authorizer.json", path=None, query=None) -> dict:
+    """An HTTP API / function URL (payload 2.0) event; `name` picks the sample.
+
+    `headers` is a dict, taken as it is, or (name, value) pairs as received, which get what an
+    HTTP API makes of them: lower-case names, repeated values comma-joined, Cookie headers moved
+    to `cookies`. `path` and the raw `query` string replace the sample's."""
     event = fixture(name)
     event["requestContext"]["http"]["method"] = method
-    event["headers"] = {"content-type": "application/json"} if headers is None else headers
+    if headers is None:
+        headers = {"content-type": "application/json"}
+    elif not isinstance(headers, dict):
+        groups = _grouped((name.lower(), value) for name, value in headers)
+        cookies = [c.strip() for value in groups.pop("cookie", []) for c in value.split(";") if c.strip()]
+        if cookies:
+            event["cookies"] = cookies
+        headers = {name: ",".join(values) for name, values in groups.items()}
+    event["headers"] = headers
+    if path is not None:
+        event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    if query is not None:
+        event["rawQueryString"] = query
+        parameters = _grouped(parse_qsl(query, keep_blank_values=True))
+        event.pop("queryStringParameters", None)  # absent, not {}, when there is nothing
+        if parameters:
+            event["queryStringParameters"] = {name: ",".join(values) for name, values in parameters.items()}
     _set_body(event, body, base64_body, flag_when_plain=False)
     return event
 

@@ -5,7 +5,7 @@ Starts the SageMaker stand-in and AWS's Runtime Interface Emulator with the
 bootstrap, invokes each event file in order, prints the answers, and stops
 everything again (also on Ctrl-C, SIGTERM or an error).  Exits non-zero if an
 invocation failed at the HTTP level.  Note that the RIE answers function
-errors and timeouts with HTTP 200 (see tools/harness.py); those are labelled
+errors and timeouts with HTTP 200 (docs/emulator.md); those are labelled
 in the output but do not change the exit status.
 
     python3 tools/run_local.py [--bootstrap PATH] [--event FILE ...] [--raw]
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def summaries(answer: Any) -> list[str]:
     """The summaries in a model-style answer, [{"generated_text": ...}, ...]
-    (also nested per input), possibly wrapped as API Gateway proxy output."""
+    (nested per input when each has several), possibly wrapped as API Gateway proxy output."""
     if isinstance(answer, dict) and isinstance(answer.get("body"), str) and "statusCode" in answer:
         try:
             answer = json.loads(answer["body"])
@@ -186,14 +185,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def terminate(signum, frame):
-        # Unwind through the with-blocks so the stand-ins get stopped.
-        raise SystemExit(128 + signum)
-
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # respect nohup
-            signal.signal(signum, terminate)
+    harness.exit_on_termination()
     try:
         return run(args)
     except KeyboardInterrupt:

@@ -1,62 +1,11 @@
 #!/usr/bin/env python3
-"""Local stand-in for the Amazon SageMaker Runtime ``InvokeEndpoint`` API.
+"""Local stand-in for the Amazon SageMaker Runtime ``InvokeEndpoint`` API, for tests and local runs.
 
-Test tooling: the Lambda function talks to this server instead of real AWS in
-tests and local runs.  It mimics the real service closely enough that an AWS
-SDK cannot tell the difference for the cases we care about:
-
-* same route (``POST /endpoints/{EndpointName}/invocations``), headers and
-  rest-json error shapes (``x-amzn-ErrorType`` + ``{"message": ...}``);
-* SigV4 signatures are *verified*, using botocore as an independent
-  implementation of AWS signing, so a bug in the Swift signer fails here the
-  same way it would fail against AWS;
-* the "model" behind the endpoint behaves like a Hugging Face container running
-  a summarisation pipeline, with a deterministic extractive summary;
-* a small unsigned control API (``/_control/...``) injects faults and exposes
-  counters, so tests can exercise retries, timeouts and connection reuse.
-
-Run ``python3 tools/sagemaker_standin.py --help`` for the command line.  Once
-listening it prints ``LISTENING 127.0.0.1:PORT`` (and writes PORT to
-``--port-file``).  It only ever binds a loopback address.
-
-Control API (JSON, no signature):
-
-* ``POST /_control/faults`` ``{"mode", "count", "delay_ms", "status",
-  "message", "size_bytes"}`` replaces the fault plan.  It applies to the next ``count``
-  invocations that pass authentication and validation (all of them if
-  ``count`` is omitted).  Modes: none, throttle (400 ThrottlingException),
-  model_not_ready (429), service_unavailable (503), internal_failure (500),
-  internal_dependency (530), model_error (424, OriginalStatusCode=status),
-  slow (answer after delay_ms), hang (no answer for delay_ms, then close),
-  close_idle (answer with ``Connection: close``), garbage (200, non-JSON),
-  access_denied (403 AccessDeniedException), validation_error (400),
-  signature_mismatch (403 InvalidSignatureException with AWS's whole text:
-  the canonical request and string-to-sign of the actual request, so it
-  carries the request's session token), incomplete_signature (403
-  IncompleteSignatureException echoing the Authorization header: access key
-  id and signature), expired_token (403 ExpiredTokenException), oversized
-  (200, a valid summarisation answer of ``size_bytes`` bytes with
-  Content-Length, default 7 MiB, streamed), endless (200, chunked
-  JSON-looking data that never ends; the connection is dropped after
-  delay_ms, default 120 s).
-* Per request: an InvokeEndpoint body containing ``[[fault:MODE]]`` or ``[[fault:MODE:N]]``
-  (e.g. in the article text) gets that fault, whatever the plan says and without using it up:
-  for concurrency tests, where "the next N requests" means nothing.  N is delay_ms for slow,
-  hang and endless, size_bytes for oversized, the container's status for model_error.
-  Examples: ``[[fault:throttle]]``, ``[[fault:slow:5000]]``, ``[[fault:oversized:7000000]]``,
-  ``[[fault:hang]]``, ``[[fault:model_error:503]]``.
-* ``POST /_control/service_time`` ``{"ms": N}``: every successful answer takes at least N ms
-  from the request's arrival (a model's inference time; the benchmark's "SageMaker answers in
-  200 ms").  ``--service-ms`` sets the starting value, which reset restores.
-* ``GET /_control/stats`` -> invocations, succeeded (real 200 answers),
-  connections (TCP accepts), service_ms, last_request (``headers`` joins repeated names;
-  ``header_lines`` is every header line as received, so a header that a
-  CR/LF injection added shows up there), fault.
-* ``POST /_control/reset`` clears the fault plan and every counter.
-
-Validation as SageMaker does it, after the signature check: the endpoint
-name's pattern and ``X-Amzn-SageMaker-Inference-Id`` (1-64 characters,
-``\\A\\S[\\p{Print}]*\\z``) give 400 ValidationError.
+Same route, headers and error shapes as the service, SigV4 signatures verified with botocore, a
+deterministic "model" answering like a Hugging Face summarisation container, and an unsigned
+control API (``/_control/...``) for faults and counters. Once listening it prints ``LISTENING
+127.0.0.1:PORT``; it only ever binds a loopback address. The control API and what is modelled:
+docs/emulator.md; the command line: ``--help``.
 """
 
 from __future__ import annotations
@@ -308,7 +257,10 @@ def run_model(content_type: str | None, body: bytes, key: str) -> Any:
     if isinstance(inputs, str):
         return one(inputs)
     if isinstance(inputs, list) and all(isinstance(i, str) for i in inputs):
-        return [one(text) for text in inputs]
+        # transformers' Text2TextGenerationPipeline.__call__ unwraps a batch whose articles
+        # got one sequence each: [{...}, {...}], nested only with several sequences each.
+        answers = [one(text) for text in inputs]
+        return [a[0] for a in answers] if count == 1 else answers
     raise _ContainerError(400, "inputs must be a string or a list of strings")
 
 

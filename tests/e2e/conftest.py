@@ -9,25 +9,22 @@ Interface Emulator, talking to the SageMaker stand-in.
   ``env_overrides`` (a value of None removes that variable); stopped after
   the test.  When a test fails, the RIE + bootstrap output is added to the
   report.
+* ``invoke_json(function, event)`` -- the function's answer, decoded (imported by tests).
 * Every test has a 60 s limit (SIGALRM; pytest-timeout is not installed);
   ``@pytest.mark.time_limit(S)`` changes it.
 
-How the RIE answers errors, crashes and timeouts: see tools/harness.py.
+How the RIE answers errors, crashes and timeouts: docs/emulator.md.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import sys
 from pathlib import Path
 
+import harness
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-
-import harness  # noqa: E402  (needs the path above)
 
 BOOTSTRAP = Path(os.environ.get("BOOTSTRAP", harness.DEFAULT_BOOTSTRAP)).resolve()
 TEST_TIME_LIMIT_S = 60
@@ -69,6 +66,13 @@ def _fresh_standin(standin):
     # Control calls share one connection, so after this the stand-in's
     # "connections" counter sees only the function's connections.
     standin.reset()
+
+
+def invoke_json(function: harness.Lambda, event):
+    """The function's answer to EVENT, decoded; the RIE itself must have answered 200."""
+    status, _, body = function.invoke(event)
+    assert status == 200, body
+    return json.loads(body)
 
 
 def _executable(path: Path) -> bool:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 import harness
-from conftest import BOOTSTRAP
+from conftest import BOOTSTRAP, invoke_json
 
 ALLOWED_SAGEMAKER_HEADERS = {
     "host", "content-type", "accept", "content-length", "x-amz-date", "x-amz-security-token",
@@ -38,12 +38,6 @@ def proxy(body, content_type="application/json", base64_body=False, **extra):
     return event
 
 
-def answer(function, event):
-    status, _, body = function.invoke(event)
-    assert status == 200, body
-    return json.loads(body)
-
-
 DEEP = '{"inputs": "x", "parameters": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}"
 HUGE_NUMBER = '{"inputs": "x", "parameters": {"max_length": ' + "9" * 10_000 + "}}"
 
@@ -68,7 +62,7 @@ HTTP_CASES = {
 @pytest.mark.parametrize("case", HTTP_CASES)
 def test_hostile_http_requests_get_a_clear_4xx(function, standin, case):
     event, status = HTTP_CASES[case]
-    response = answer(function, event)
+    response = invoke_json(function, event)
     assert response["statusCode"] == status, response
     error = json.loads(response["body"])["error"]
     assert error["type"] and error["message"]
@@ -76,12 +70,12 @@ def test_hostile_http_requests_get_a_clear_4xx(function, standin, case):
 
 
 def test_duplicate_keys_are_decoded_without_crashing(function):
-    response = answer(function, proxy('{"inputs": "First. One.", "inputs": "Second. Two."}'))
+    response = invoke_json(function, proxy('{"inputs": "First. One.", "inputs": "Second. Two."}'))
     assert response["statusCode"] in (200, 400)
 
 
 def test_nul_bytes_inside_an_article_are_passed_on_as_text(function, standin):
-    response = answer(function, proxy(json.dumps({"inputs": "Shares rose\u0000 sharply. Then fell."})))
+    response = invoke_json(function, proxy(json.dumps({"inputs": "Shares rose\u0000 sharply. Then fell."})))
     assert response["statusCode"] == 200
     assert standin.stats()["invocations"] == 1
 
@@ -137,7 +131,7 @@ def test_caller_cannot_steer_the_sagemaker_request(function, standin):
     event["headers"] = hostile_headers
     event["requestContext"]["http"]["path"] = "/../../endpoints/other/invocations"
     event["queryStringParameters"] = {"EndpointName": "other"}
-    response = answer(function, event)
+    response = invoke_json(function, event)
     assert response["statusCode"] == 200
     sent = standin.stats()["last_request"]
     assert sent["path"] == "/endpoints/financial-summarizer/invocations"

@@ -18,13 +18,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BOOTSTRAP
+from test_chroot import ZIP, make_root  # the packaged bootstrap's empty root
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "package"))
-
-from conftest import BOOTSTRAP  # noqa: E402
-from test_chroot import ZIP, make_root  # noqa: E402  (the packaged bootstrap's empty root)
 
 SCENARIO = HERE / "blackhole_dns.py"
 DEADLINE_MS = 10_000

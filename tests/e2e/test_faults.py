@@ -11,28 +11,17 @@ import time
 import pytest
 
 import harness
-from conftest import BOOTSTRAP
+from conftest import BOOTSTRAP, invoke_json
 from fake_runtime import FakeRuntimeAPI, start_bootstrap
+from proxy_events import http_v2
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied.", "parameters": {"num_return_sequences": 1}}
 
 
-def proxy_event(payload=PAYLOAD):
-    return {
-        "version": "2.0", "routeKey": "POST /summarize", "rawPath": "/summarize",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": "/summarize"}, "requestId": "abc-123"},
-        "body": json.dumps(payload), "isBase64Encoded": False,
-    }
-
-
 def invoke_proxy(function):
     started = time.monotonic()
-    status, _, body = function.invoke(proxy_event())
-    elapsed = time.monotonic() - started
-    assert status == 200, body
-    response = json.loads(body)
-    return response, elapsed
+    response = invoke_json(function, http_v2(json.dumps(PAYLOAD)))
+    return response, time.monotonic() - started
 
 
 def test_throttled_twice_then_ok_after_three_attempts(make_lambda, standin):

@@ -11,6 +11,7 @@ import pytest
 
 import harness
 import proxy_events
+from conftest import BOOTSTRAP, invoke_json
 from proxy_events import fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,22 +36,11 @@ def function(standin):
     env = harness.function_env(standin.url)
     env["CORS_ALLOWED_ORIGINS"] = "https://news.example.com"
     env["SAGEMAKER_TIMEOUT_MS"] = "1500"
-    with harness.Lambda(harness.DEFAULT_BOOTSTRAP if False else _bootstrap(), env, timeout=10) as fn:
+    with harness.Lambda(BOOTSTRAP, env, timeout=10) as fn:
         fn.invoke({"inputs": "Warm-up. Second."})
         fn.initial_pids = fn.bootstrap_pids()
         yield fn
         assert fn.bootstrap_pids() == fn.initial_pids, "the bootstrap restarted during the module"
-
-
-def _bootstrap():
-    from conftest import BOOTSTRAP
-    return BOOTSTRAP
-
-
-def call(function, event):
-    status, _, body = function.invoke(event)
-    assert status == 200, body
-    return json.loads(body)
 
 
 def error_of(response):
@@ -83,7 +73,7 @@ SUCCESS_SHAPES = {
 @pytest.mark.parametrize("shape", SUCCESS_SHAPES)
 def test_every_event_shape_round_trips(function, standin, shape):
     make_event, keys = SUCCESS_SHAPES[shape]
-    response = call(function, make_event())
+    response = invoke_json(function, make_event())
     assert set(response) == keys
     assert response["isBase64Encoded"] is False
     answer = summaries(response)
@@ -94,14 +84,14 @@ def test_every_event_shape_round_trips(function, standin, shape):
 
 
 def test_plain_text_body_is_the_article(function, standin):
-    response = call(function, rest_v1(body=ARTICLE, headers={"Content-Type": "text/plain; charset=utf-8"}))
+    response = invoke_json(function, rest_v1(body=ARTICLE, headers={"Content-Type": "text/plain; charset=utf-8"}))
     assert summaries(response)[0]["generated_text"].startswith("Northwind Semiconductor raised")
     sent = standin.stats()["last_request"]
     assert sent["body_bytes"] > len(ARTICLE)
 
 
 def test_curl_form_encoded_file_counts_as_text(function):
-    response = call(function, http_v2(body=ARTICLE, headers={"content-type": "application/x-www-form-urlencoded"}))
+    response = invoke_json(function, http_v2(body=ARTICLE, headers={"content-type": "application/x-www-form-urlencoded"}))
     assert summaries(response)[0]["generated_text"].startswith("Northwind")
 
 
@@ -129,7 +119,7 @@ BAD_REQUESTS = {
 @pytest.mark.parametrize("case", BAD_REQUESTS)
 def test_bad_requests_get_4xx_with_a_json_error_and_never_reach_sagemaker(function, standin, case):
     make_event, status, error_type, fragment = BAD_REQUESTS[case]
-    response = call(function, make_event())
+    response = invoke_json(function, make_event())
     assert response["statusCode"] == status, response
     error = error_of(response)
     assert error["type"] == error_type
@@ -144,15 +134,15 @@ def test_bad_requests_get_4xx_with_a_json_error_and_never_reach_sagemaker(functi
 def test_preflight_and_cors_headers(function, standin):
     origin = {"Origin": "https://news.example.com", "Access-Control-Request-Method": "POST",
               "Access-Control-Request-Headers": "content-type"}
-    response = call(function, rest_v1(method="OPTIONS", body=None, headers=origin))
+    response = invoke_json(function, rest_v1(method="OPTIONS", body=None, headers=origin))
     assert response["statusCode"] == 204
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://news.example.com"
     assert "POST" in response["headers"]["Access-Control-Allow-Methods"]
     assert "content-type" in response["headers"]["Access-Control-Allow-Headers"]
 
-    response = call(function, http_v2(headers={"content-type": "application/json", "origin": "https://news.example.com"}))
+    response = invoke_json(function, http_v2(headers={"content-type": "application/json", "origin": "https://news.example.com"}))
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://news.example.com"
-    response = call(function, http_v2(headers={"content-type": "application/json", "origin": "https://evil.example"}))
+    response = invoke_json(function, http_v2(headers={"content-type": "application/json", "origin": "https://evil.example"}))
     assert "Access-Control-Allow-Origin" not in response["headers"]
     assert standin.stats()["invocations"] == 2
 
@@ -171,7 +161,7 @@ UPSTREAM_FAILURES = {
 def test_upstream_failures_map_to_http(function, standin, case):
     plan, status, error_type, retry_after = UPSTREAM_FAILURES[case]
     standin.faults(**plan)
-    response = call(function, http_v2())
+    response = invoke_json(function, http_v2())
     assert response["statusCode"] == status, response
     assert error_of(response)["type"] == error_type
     assert response["headers"].get("Retry-After") == retry_after
@@ -179,7 +169,7 @@ def test_upstream_failures_map_to_http(function, standin, case):
 
 def test_model_error_is_502_with_the_models_message_and_status(function, standin):
     standin.faults(mode="model_error", status=400, message="Input length 9000 exceeds the model's 1024 tokens")
-    response = call(function, rest_v1())
+    response = invoke_json(function, rest_v1())
     assert response["statusCode"] == 502
     error = error_of(response)
     assert error["type"] == "ModelError"
@@ -190,7 +180,7 @@ def test_model_error_is_502_with_the_models_message_and_status(function, standin
 
 def test_unknown_endpoint_is_502_with_an_actionable_message(make_lambda):
     function = make_lambda(ENDPOINT_NAME="summarizer-typo")
-    response = call(function, http_v2())
+    response = invoke_json(function, http_v2())
     assert response["statusCode"] == 502
     error = error_of(response)
     assert error["type"] == "EndpointValidationError"
@@ -200,7 +190,7 @@ def test_unknown_endpoint_is_502_with_an_actionable_message(make_lambda):
 def test_bad_credentials_are_500_and_never_echoed(make_lambda):
     secret = "NotTheRightSecretKey/abcdefghijklmnop0123"
     function = make_lambda(AWS_SECRET_ACCESS_KEY=secret)
-    response = call(function, rest_v1())
+    response = invoke_json(function, rest_v1())
     assert response["statusCode"] == 500
     error = error_of(response)
     assert error["type"] == "UpstreamAccessDenied"

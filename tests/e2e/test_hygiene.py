@@ -21,7 +21,7 @@ import time
 import pytest
 
 import harness
-from conftest import BOOTSTRAP
+from conftest import BOOTSTRAP, invoke_json
 from fake_runtime import FakeRuntimeAPI, start_bootstrap
 from proxy_events import http_v2
 
@@ -31,9 +31,7 @@ PAYLOAD = {"inputs": ARTICLE}
 
 
 def http_answer(function, event) -> tuple[int, dict]:
-    status, _, body = function.invoke(event)
-    assert status == 200, body
-    response = json.loads(body)
+    response = invoke_json(function, event)
     return response["statusCode"], json.loads(response["body"])
 
 

@@ -9,16 +9,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
+import harness
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-
-import harness  # noqa: E402
 
 ZIP = REPO / "dist" / "summarizer-lambda.zip"
 BUSYBOX = Path("/bin/busybox")

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import socket
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import harness  # noqa: E402
+import harness
 
 
 def test_free_ports_are_distinct_and_bindable():

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import soak  # noqa: E402
+import soak
 
 ANSWER = [{"generated_text": "Copper rose."}]
 

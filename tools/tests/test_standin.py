@@ -10,18 +10,16 @@ here from the specification, independent of both botocore and the server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import json
-import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,13 @@ import pytest
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+import harness
+
 SCRIPT = Path(__file__).resolve().parents[1] / "sagemaker_standin.py"
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "financial-summarizer"
 INVOKE_PATH = f"/endpoints/{ENDPOINT}/invocations"
-STARTUP_TIMEOUT_S = 15
 TEST_TIMEOUT_S = 30
 
 ARTICLE = (
@@ -67,16 +66,8 @@ def bounded_time():
         signal.signal(signal.SIGALRM, previous)
 
 
-@dataclass
-class Standin:
-    proc: subprocess.Popen
-    port: int
-    stderr_path: Path
-    _control: http.client.HTTPConnection | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class Standin(harness.StandIn):
+    """The stand-in as the e2e tests run it, plus a boto3 client aimed at it."""
 
     def client(self, **overrides):
         """A boto3 sagemaker-runtime client aimed at the stand-in."""
@@ -98,87 +89,18 @@ class Standin:
             "sagemaker-runtime", endpoint_url=self.url, config=config, **options
         )
 
-    def control(self, method: str, path: str, body=None) -> dict:
-        # One persistent connection for control calls: opened before the
-        # first reset, it does not show up in stats.connections afterwards.
-        if self._control is None:
-            self._control = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        payload = None if body is None else json.dumps(body).encode()
-        self._control.request(method, path, body=payload)
-        response = self._control.getresponse()
-        document = json.loads(response.read())
-        assert response.status == 200, document
-        return document
-
-    def reset(self) -> None:
-        self.control("POST", "/_control/reset")
-
-    def fault(self, **plan) -> None:
-        self.control("POST", "/_control/faults", plan)
-
-    def stats(self) -> dict:
-        return self.control("GET", "/_control/stats")
-
-    def stop(self) -> int:
-        if self._control is not None:
-            self._control.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
-
-
-def launch(tmp_dir: Path, *args: str) -> Standin:
-    """Start the stand-in and wait (bounded) for its LISTENING line."""
-    stderr_path = tmp_dir / f"standin-{time.monotonic_ns()}.log"
-    proc = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=stderr_path.open("wb"),  # a file: a full pipe would block it
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(
-        target=lambda: lines.put(proc.stdout.readline()), daemon=True
-    ).start()
-    try:
-        line = lines.get(timeout=STARTUP_TIMEOUT_S)
-    except queue.Empty:
-        proc.kill()
-        raise AssertionError("stand-in did not print LISTENING in time") from None
-    if not line.startswith("LISTENING 127.0.0.1:"):
-        proc.kill()
-        proc.wait(5)
-        raise AssertionError(
-            f"unexpected startup output {line!r}; stderr: {stderr_path.read_text()}"
-        )
-    return Standin(proc, int(line.rsplit(":", 1)[1]), stderr_path)
-
 
 @pytest.fixture
-def start_standin(tmp_path):
+def start_standin():
     """Factory for servers with non-default options; all stopped at the end."""
-    started: list[Standin] = []
-
-    def start(*args: str) -> Standin:
-        standin = launch(tmp_path, *args)
-        started.append(standin)
-        return standin
-
-    yield start
-    for standin in started:
-        standin.stop()
+    with contextlib.ExitStack() as started:
+        yield lambda *args: started.enter_context(Standin(*args))
 
 
 @pytest.fixture(scope="module")
-def shared_standin(tmp_path_factory):
-    standin = launch(tmp_path_factory.mktemp("standin"))
-    yield standin
-    standin.stop()
+def shared_standin():
+    with Standin() as standin:
+        yield standin
 
 
 @pytest.fixture
@@ -339,7 +261,7 @@ def test_default_is_one_sequence_and_short_text_repeats(standin):
     assert [item["generated_text"] for item in decoded] == ["A.", "A. B.", "A. B."]
 
 
-def test_list_input_returns_one_list_per_article(standin):
+def test_list_input_returns_one_list_per_article_with_several_sequences(standin):
     decoded = invoke(
         standin.client(),
         {"inputs": ["First. Second.", "Only"], "parameters": {"num_return_sequences": 2}},
@@ -348,6 +270,12 @@ def test_list_input_returns_one_list_per_article(standin):
         [{"generated_text": "First."}, {"generated_text": "First. Second."}],
         [{"generated_text": "Only"}, {"generated_text": "Only"}],
     ]
+
+
+def test_list_input_with_one_sequence_each_is_flat(standin):
+    # As the transformers pipeline answers a batch: one dict per article, not [[...], [...]].
+    decoded = invoke(standin.client(), {"inputs": ["First. Second.", "Only"]})["Decoded"]
+    assert decoded == [{"generated_text": "First."}, {"generated_text": "Only"}]
 
 
 @pytest.mark.parametrize("asked, returned", [(20, 8), (0, 1), (-3, 1)])
@@ -444,7 +372,7 @@ def test_bad_body_is_model_error_400(standin, body):
 
 def test_model_error_fault(standin):
     client = standin.client()
-    standin.fault(mode="model_error", count=1, status=503, message="backend down")
+    standin.faults(mode="model_error", count=1, status=503, message="backend down")
     with pytest.raises(client.exceptions.ModelError) as excinfo:
         invoke(client, {"inputs": "x"})
     error = excinfo.value.response
@@ -476,7 +404,7 @@ def test_model_error_fault(standin):
 )
 def test_service_fault_modes(standin, mode, status, code):
     client = standin.client()
-    standin.fault(mode=mode)
+    standin.faults(mode=mode)
     with pytest.raises(ClientError) as excinfo:
         invoke(client, {"inputs": "x"})
     assert error_of(excinfo)[:2] == (status, code)
@@ -490,7 +418,7 @@ def test_service_fault_modes(standin, mode, status, code):
 
 def test_fault_count_then_normal_answers(standin):
     client = standin.client()
-    standin.fault(mode="service_unavailable", count=2, message="maintenance")
+    standin.faults(mode="service_unavailable", count=2, message="maintenance")
     for _ in range(2):
         with pytest.raises(client.exceptions.ServiceUnavailable) as excinfo:
             invoke(client, {"inputs": "x"})
@@ -501,7 +429,7 @@ def test_fault_count_then_normal_answers(standin):
 
 
 def test_faults_apply_only_after_authentication(standin):
-    standin.fault(mode="throttle", count=1)
+    standin.faults(mode="throttle", count=1)
     client = standin.client(aws_secret_access_key="wrong")
     with pytest.raises(ClientError) as excinfo:
         invoke(client, {"inputs": "x"})
@@ -512,7 +440,7 @@ def test_faults_apply_only_after_authentication(standin):
 def test_slow_delays_the_answer(standin):
     client = standin.client()
     invoke(client, {"inputs": "warm up"})
-    standin.fault(mode="slow", delay_ms=700, count=1)
+    standin.faults(mode="slow", delay_ms=700, count=1)
     started = time.monotonic()
     assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
     assert time.monotonic() - started >= 0.7
@@ -523,7 +451,7 @@ def test_slow_delays_the_answer(standin):
 
 def test_hang_makes_the_client_time_out(standin):
     client = standin.client(read_timeout=1)
-    standin.fault(mode="hang", delay_ms=5000, count=1)
+    standin.faults(mode="hang", delay_ms=5000, count=1)
     started = time.monotonic()
     with pytest.raises(ReadTimeoutError):
         invoke(client, {"inputs": "x"})
@@ -533,7 +461,7 @@ def test_hang_makes_the_client_time_out(standin):
 
 def test_garbage_is_200_with_unparseable_body(standin):
     client = standin.client()
-    standin.fault(mode="garbage", count=1)
+    standin.faults(mode="garbage", count=1)
     response = client.invoke_endpoint(
         EndpointName=ENDPOINT, ContentType="application/json", Body=b'{"inputs":"x"}'
     )
@@ -552,7 +480,7 @@ def test_keep_alive_reuses_one_connection(standin):
 
 def test_close_idle_forces_a_new_connection_per_call(standin):
     client = standin.client()
-    standin.fault(mode="close_idle")
+    standin.faults(mode="close_idle")
     for _ in range(3):
         response = invoke(client, {"inputs": "x"})
         assert response["ResponseMetadata"]["HTTPHeaders"]["connection"] == "close"
@@ -568,7 +496,7 @@ def test_stats_last_request_and_reset(standin):
     headers = {k.lower(): v for k, v in last["headers"].items()}
     assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
     assert headers["x-amzn-sagemaker-custom-attributes"] == "c=1"
-    standin.fault(mode="throttle")
+    standin.faults(mode="throttle")
     standin.reset()
     stats = standin.stats()
     assert stats["invocations"] == stats["succeeded"] == stats["connections"] == 0
@@ -777,7 +705,7 @@ def test_port_file_and_clean_sigterm_while_hanging(start_standin, tmp_path):
     assert int(port_file.read_text()) == standin.port
 
     # A request stuck in "hang" must not delay shutdown.
-    standin.fault(mode="hang")
+    standin.faults(mode="hang")
     client = standin.client(read_timeout=20)
 
     def call_and_ignore_failure():
@@ -792,7 +720,8 @@ def test_port_file_and_clean_sigterm_while_hanging(start_standin, tmp_path):
     while standin.stats()["invocations"] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     started = time.monotonic()
-    assert standin.stop() == 0
+    standin.stop()
+    assert standin.proc.returncode == 0
     assert time.monotonic() - started < 3
     caller.join(5)
 
@@ -804,9 +733,10 @@ def test_logs_one_line_per_request_without_secrets(start_standin):
     invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
     signature = authorization.rsplit("Signature=", 1)[1]
-    assert standin.stop() == 0
+    standin.stop()
+    assert standin.proc.returncode == 0
 
-    log = standin.stderr_path.read_text()
+    log = standin.output()
     for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
         assert secret not in log
     lines = [line for line in log.splitlines() if line.startswith("POST ")]
@@ -851,7 +781,7 @@ def quoted_blocks(message: str) -> tuple[str, str]:
 def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
     standin = start_standin("--session-token", TOKEN)
     client = standin.client(aws_session_token=TOKEN)
-    standin.fault(mode="signature_mismatch", count=1)
+    standin.faults(mode="signature_mismatch", count=1)
     with pytest.raises(ClientError) as excinfo:
         invoke(client, {"inputs": "x"})
     status, code, message = error_of(excinfo)
@@ -871,7 +801,7 @@ def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
 
 def test_incomplete_signature_echoes_the_authorization_header(standin):
     client = standin.client()
-    standin.fault(mode="incomplete_signature")
+    standin.faults(mode="incomplete_signature")
     with pytest.raises(ClientError) as excinfo:
         invoke(client, {"inputs": "x"})
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
@@ -884,7 +814,7 @@ def test_incomplete_signature_echoes_the_authorization_header(standin):
 
 
 def test_expired_token(standin):
-    standin.fault(mode="expired_token", count=1)
+    standin.faults(mode="expired_token", count=1)
     with pytest.raises(ClientError) as excinfo:
         invoke(standin.client(aws_session_token="old"), {"inputs": "x"})
     assert error_of(excinfo) == (
@@ -921,14 +851,14 @@ def vm_rss_kib(pid: int) -> int:
 def wait_for_log(standin: Standin, needle: str, timeout_s: float = 10) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
-        log = standin.stderr_path.read_text()
+        log = standin.output()
         if needle in log or time.monotonic() > deadline:
             return log
         time.sleep(0.05)
 
 
 def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin):
-    standin.fault(mode="oversized", size_bytes=7_000_000, count=1)
+    standin.faults(mode="oversized", size_bytes=7_000_000, count=1)
     connection, response = open_answer(standin.port)
     try:
         assert response.status == 200
@@ -944,7 +874,7 @@ def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin):
 
 def test_oversized_is_streamed_not_built_in_memory(standin):
     size = 256 * 1024 * 1024
-    standin.fault(mode="oversized", size_bytes=size, count=1)
+    standin.faults(mode="oversized", size_bytes=size, count=1)
     before = vm_rss_kib(standin.proc.pid)
     connection, response = open_answer(standin.port)
     received, peak = 0, before
@@ -961,7 +891,7 @@ def test_oversized_is_streamed_not_built_in_memory(standin):
 
 
 def test_oversized_stops_quietly_when_the_client_leaves(standin):
-    standin.fault(mode="oversized", size_bytes=512 * 1024 * 1024, count=1)
+    standin.faults(mode="oversized", size_bytes=512 * 1024 * 1024, count=1)
     connection, response = open_answer(standin.port)
     assert len(response.read(100_000)) == 100_000
     connection.close()
@@ -972,7 +902,7 @@ def test_oversized_stops_quietly_when_the_client_leaves(standin):
 
 
 def test_endless_never_ends_until_the_client_leaves(standin):
-    standin.fault(mode="endless", count=1)
+    standin.faults(mode="endless", count=1)
     connection, response = open_answer(standin.port)
     try:
         assert response.status == 200
@@ -993,7 +923,7 @@ def test_endless_never_ends_until_the_client_leaves(standin):
 
 
 def test_endless_is_dropped_unfinished_after_delay_ms(standin):
-    standin.fault(mode="endless", delay_ms=500, count=1)
+    standin.faults(mode="endless", delay_ms=500, count=1)
     started = time.monotonic()
     connection, response = open_answer(standin.port)
     try:
