@@ -40,8 +40,8 @@ public enum LambdaRuntime {
     /// itself allows 100 bytes more; the Runtime Interface Emulator exactly this).
     public static let maximumResponseBytes = 6 * 1024 * 1024
 
-    /// The most workers one process runs, whatever `AWS_LAMBDA_MAX_CONCURRENCY` asks.
-    public static let maximumConcurrency = 1024
+    /// The most workers one process runs: Lambda's own ceiling for PerExecutionEnvironmentMaxConcurrency.
+    public static let maximumConcurrency = 1600
 
     /// Runs until the Runtime API goes away; returns the process exit status.
     ///

@@ -148,7 +148,7 @@ private func environment(_ server: TestHTTPServer, concurrency: String) -> [Stri
         #expect(lines.filter { $0.contains("FATAL") }.count == 1)
     }
 
-    @Test(arguments: ["0", "-1", "two", "1025", "4 "])
+    @Test(arguments: ["0", "-1", "two", "1601", "4 "])
     func anInvalidConcurrencyIsAnInitErrorReportedOnce(value: String) throws {
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 202)])
         defer { server.stop() }
@@ -166,7 +166,7 @@ private func environment(_ server: TestHTTPServer, concurrency: String) -> [Stri
         #expect(capture.finishLines().filter { $0.contains("FATAL") }.count == 1)
     }
 
-    @Test(arguments: [(nil, 1), ("", 1), ("1", 1), ("64", 64), ("1024", 1024)] as [(String?, Int)])
+    @Test(arguments: [(nil, 1), ("", 1), ("1", 1), ("64", 64), ("1600", 1600)] as [(String?, Int)])
     func concurrencyComesFromTheEnvironment(value: String?, expected: Int) throws {
         #expect(try LambdaRuntime.concurrency(value) == expected)
     }

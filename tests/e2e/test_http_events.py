@@ -202,7 +202,7 @@ def test_bad_credentials_are_500_and_never_echoed(make_lambda):
 def test_cost_caps_come_from_the_environment(make_lambda, standin):
     """The template's MaxGenerationTokens etc. reach the function as MAX_*; direct invocations are capped too."""
     function = make_lambda(MAX_GENERATION_TOKENS="100", MAX_RETURN_SEQUENCES="1")
-    response = call(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 101}}'))
+    response = invoke_json(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 101}}'))
     assert response["statusCode"] == 400
     assert error_of(response)["message"] == (
         '"parameters.max_new_tokens" must be at most 100 on this API (MAX_GENERATION_TOKENS), got 101')
@@ -213,7 +213,7 @@ def test_cost_caps_come_from_the_environment(make_lambda, standin):
     assert "MAX_RETURN_SEQUENCES" in error["errorMessage"]
     assert standin.stats()["invocations"] == 0
     # Within the caps, the request goes through.
-    assert summaries(call(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 100}}')))
+    assert summaries(invoke_json(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 100}}')))
     assert standin.stats()["invocations"] == 1
 
 
@@ -223,11 +223,11 @@ def test_cost_caps_come_from_the_environment(make_lambda, standin):
 def test_curl_d_json_labelled_as_a_form_is_read_as_json(function, standin):
     """`curl -d '{"inputs": ...}'` labels its JSON application/x-www-form-urlencoded."""
     body = json.dumps({"inputs": "Copper hit a record high. Miners rallied."})
-    response = call(function, http_v2(body, headers={"content-type": "application/x-www-form-urlencoded"}))
+    response = invoke_json(function, http_v2(body, headers={"content-type": "application/x-www-form-urlencoded"}))
     assert response["statusCode"] == 200, response["body"]
     assert json.loads(response["body"]) == [{"generated_text": "Copper hit a record high."}]
     # An article file sent the same way is still the article.
-    response = call(function, rest_v1("Shares rose {sharply} today. Then fell.",
+    response = invoke_json(function, rest_v1("Shares rose {sharply} today. Then fell.",
                                       headers={"Content-Type": "application/x-www-form-urlencoded"}))
     assert json.loads(response["body"]) == [{"generated_text": "Shares rose {sharply} today."}]
 
@@ -235,9 +235,9 @@ def test_curl_d_json_labelled_as_a_form_is_read_as_json(function, standin):
 def test_hugging_face_inference_api_options_are_accepted_and_not_sent_on(function, standin):
     body = json.dumps({"inputs": "Copper hit a record high. Miners rallied.",
                        "options": {"wait_for_model": True, "use_cache": False}})
-    response = call(function, http_v2(body))
+    response = invoke_json(function, http_v2(body))
     assert response["statusCode"] == 200, response["body"]
     assert standin.stats()["last_request"]["body_bytes"] == len(json.dumps({"inputs": "Copper hit a record high. Miners rallied."}, separators=(",", ":")))
-    response = call(function, http_v2(json.dumps({"inputs": "x", "options": 1})))
+    response = invoke_json(function, http_v2(json.dumps({"inputs": "x", "options": 1})))
     assert response["statusCode"] == 400
     assert error_of(response)["message"] == '"options" must be an object, got a number'
