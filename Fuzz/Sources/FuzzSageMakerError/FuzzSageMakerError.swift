@@ -18,8 +18,8 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let body = Data(bytes[min(newline + 1, bytes.count)...])
     for status in [400, 403, 424, 429, 500, 503] {
         let error = SageMakerError.from(status: status, headers: [HTTPHeader(name: "x-amzn-ErrorType", value: header)], body: body)
-        let problem = SummarizeFailure.upstream(error).httpProblem
-        guard (400...599).contains(problem.status), !problem.message.isEmpty else { fatalError("bad mapping \(problem)") }
+        let failure = Failure.upstream(error)
+        guard (400...599).contains(failure.status), !failure.message(for: .caller).isEmpty else { fatalError("bad mapping \(failure)") }
     }
     return 0
 }
