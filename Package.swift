@@ -1,11 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// No package dependencies: the binary links only the Swift runtime (static), FoundationEssentials,
+// No package dependencies, and no Foundation: the binary links only the Swift runtime (static),
 // libcurl and libcrypto. Binary size and cold start are product features.
 let package = Package(
     name: "SageMakerSummarizer",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
         // The modules behind the binary, for the fuzz targets in Fuzz/.

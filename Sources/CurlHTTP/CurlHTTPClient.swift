@@ -1,12 +1,6 @@
 import CCurl
 import HTTP
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A blocking HTTP/1.1 client over one libcurl easy handle.
 ///
 /// The handle lives as long as the client, so libcurl's connection cache keeps the TCP (and TLS)
@@ -190,7 +184,7 @@ public final class CurlHTTPClient {
 /// this runs for every header line of every request, three requests an invocation.
 final class ResponseSink {
     private(set) var headers: [HTTPHeader] = []
-    private var body = Data()
+    private var body: [UInt8] = []
     /// The most body bytes this response may bring.
     private var limit = HTTPRequest.defaultMaximumResponseBytes
     /// Set when the body (announced or received) went past `limit`.
@@ -201,7 +195,7 @@ final class ResponseSink {
 
     func reset(limit: Int) {
         headers.removeAll(keepingCapacity: true)
-        body = Data()
+        body = []
         self.limit = limit
         overflowed = false
     }
@@ -210,10 +204,10 @@ final class ResponseSink {
     func appendBody(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count <= limit - body.count else {
             overflowed = true
-            body = Data()
+            body = []
             return false
         }
-        body.append(bytes.assumingMemoryBound(to: UInt8.self))
+        body.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
         return true
     }
 
@@ -247,8 +241,8 @@ final class ResponseSink {
     }
 
     /// Hands the body over without copying it.
-    func takeBody() -> Data {
-        defer { body = Data() }
+    func takeBody() -> [UInt8] {
+        defer { body = [] }
         return body
     }
 }

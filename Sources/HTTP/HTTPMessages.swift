@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 public struct HTTPHeader: Sendable, Equatable {
     public var name: String
     public var value: String
@@ -34,7 +28,7 @@ public struct HTTPRequest: Sendable {
     public var method: HTTPMethod
     public var url: String
     public var headers: [HTTPHeader]
-    public var body: Data
+    public var body: [UInt8]
     public var connectTimeoutMilliseconds: Int
     /// `nil` means no limit, which only the Runtime API's long poll for the next event should use.
     public var totalTimeoutMilliseconds: Int?
@@ -46,7 +40,7 @@ public struct HTTPRequest: Sendable {
         method: HTTPMethod,
         url: String,
         headers: [HTTPHeader] = [],
-        body: Data = Data(),
+        body: [UInt8] = [],
         connectTimeoutMilliseconds: Int = 3_000,
         totalTimeoutMilliseconds: Int?,
         maximumResponseBytes: Int = HTTPRequest.defaultMaximumResponseBytes
@@ -71,9 +65,9 @@ public struct HTTPRequest: Sendable {
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [HTTPHeader]
-    public var body: Data
+    public var body: [UInt8]
 
-    public init(status: Int, headers: [HTTPHeader], body: Data) {
+    public init(status: Int, headers: [HTTPHeader], body: [UInt8]) {
         self.status = status
         self.headers = headers
         self.body = body
@@ -148,7 +142,7 @@ extension String {
 }
 
 extension StringProtocol {
-    /// Without spaces, tabs, CR and LF at either end (FoundationEssentials has no CharacterSet trimming).
+    /// Without spaces, tabs, CR and LF at either end (no Foundation here, so no CharacterSet trimming).
     public func trimmingHTTPWhitespace() -> String {
         let isWhitespace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "\r\n" }
         guard let first = firstIndex(where: { !isWhitespace($0) }) else { return "" }

@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Why a document is not JSON, and where (a byte offset into it).
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
     public var reason: String
@@ -20,21 +14,19 @@ extension JSONValue {
     /// bare control characters or invalid UTF-8; numbers must be finite. Keys repeated in one
     /// object keep their last value; keys compare by code points (`JSONKey`). Each value's type is
     /// read from its first byte, so every value is decoded once.
-    public init(parsing data: Data) throws(JSONParseError) {
-        let result: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { raw in
-            var parser = JSONParser(raw.bindMemory(to: UInt8.self), keepsValues: true)
-            return Result { () throws(JSONParseError) in try parser.parseDocument() }
+    public init(parsing bytes: [UInt8]) throws(JSONParseError) {
+        self = try bytes.withUnsafeBufferPointer { bytes throws(JSONParseError) in
+            var parser = JSONParser(bytes, keepsValues: true)
+            return try parser.parseDocument()
         }
-        self = try result.get()
     }
 
-    /// Whether `data` is one JSON document, checked like `init(parsing:)` without building it.
-    public static func validate(_ data: Data) throws(JSONParseError) {
-        let result: Result<JSONValue, JSONParseError> = data.withUnsafeBytes { raw in
-            var parser = JSONParser(raw.bindMemory(to: UInt8.self), keepsValues: false)
-            return Result { () throws(JSONParseError) in try parser.parseDocument() }
+    /// Whether `bytes` is one JSON document, checked like `init(parsing:)` without building it.
+    public static func validate(_ bytes: [UInt8]) throws(JSONParseError) {
+        try bytes.withUnsafeBufferPointer { bytes throws(JSONParseError) in
+            var parser = JSONParser(bytes, keepsValues: false)
+            _ = try parser.parseDocument()
         }
-        _ = try result.get()
     }
 }
 

@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Any JSON value, for the parts of a payload that are passed on without being interpreted
 /// (generation parameters this function does not know about).
 public enum JSONValue: Sendable, Equatable {

@@ -1,20 +1,14 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 // The one JSON writer: answers, error documents and log lines are all written here.
 
 extension JSONValue {
     /// Compact JSON, keys sorted so the same value always gives the same bytes.
-    public func serialized() -> Data {
-        var output = Data()
+    public func serialized() -> [UInt8] {
+        var output: [UInt8] = []
         write(to: &output)
         return output
     }
 
-    func write(to output: inout Data) {
+    func write(to output: inout [UInt8]) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)

@@ -1,11 +1,5 @@
 import JSON
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// An HTTP answer, encoded in the shape the front that sent the request expects.
 public struct HTTPEventResponse: Sendable, Equatable {
     public var status: Int
@@ -34,7 +28,7 @@ public struct HTTPEventResponse: Sendable, Equatable {
     /// - HTTP API / function URL: `statusCode`, `headers`, `cookies`, `body`, `isBase64Encoded`;
     /// - ALB: also `statusDescription`, and `multiValueHeaders` instead of `headers` when the
     ///   target group has them on (the request used them), since the ALB then reads only those.
-    public func encoded(for request: HTTPEvent) -> Data {
+    public func encoded(for request: HTTPEvent) -> [UInt8] {
         var single: [JSONKey: JSONValue] = [:]
         var multi: [JSONKey: [JSONValue]] = [:]
         for header in headers {

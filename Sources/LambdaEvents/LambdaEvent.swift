@@ -1,11 +1,5 @@
 import JSON
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// What invoked the function: an HTTP front (API Gateway, a function URL, an ALB) or a direct call.
 public enum LambdaEvent: Sendable, Equatable {
     case http(HTTPEvent)
@@ -122,15 +116,17 @@ public struct HTTPEvent: Sendable, Equatable {
     }
 
     /// The body's bytes: base64-decoded when the front encoded it.
-    public func decodedBody() throws(HTTPEventError) -> Data {
-        guard let body else { return Data() }
-        guard isBase64Encoded else { return Data(body.utf8) }
+    public func decodedBody() throws(HTTPEventError) -> [UInt8] {
+        guard var body else { return [] }
+        guard isBase64Encoded else { return Array(body.utf8) }
         // Fronts send standard base64 with padding; tolerate line breaks some clients add.
-        let compact = body.utf8.contains(where: { $0 == 10 || $0 == 13 })
-            ? String(body.filter { $0 != "\n" && $0 != "\r" && $0 != "\r\n" })
-            : body
-        guard let data = Data(base64Encoded: compact) else { throw .invalidBase64 }
-        return data
+        let decoded = body.withUTF8 { utf8 in
+            let isLineBreak = { (byte: UInt8) in byte == 0x0A || byte == 0x0D }
+            guard utf8.contains(where: isLineBreak) else { return Base64.decode(utf8) }
+            return utf8.filter { !isLineBreak($0) }.withUnsafeBufferPointer(Base64.decode)
+        }
+        guard let decoded else { throw .invalidBase64 }
+        return decoded
     }
 
     /// `Content-Type` split into its media type (lower-cased) and parameters.

@@ -1,11 +1,5 @@
 import JSON
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// An error reported to Lambda for one invocation (or for initialisation).
 ///
 /// `type` is a short name such as `InvalidPayload`; the `Lambda-Runtime-Function-Error-Type`
@@ -35,7 +29,7 @@ public struct FunctionError: Error, Sendable, Equatable {
 
     /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, written by the JSON module so any
     /// message text (quotes, control characters, non-ASCII) stays valid JSON.
-    public func jsonBody() -> Data {
+    public func jsonBody() -> [UInt8] {
         JSONValue.object([
             "errorMessage": .string(message.cappedForJSON(Self.maximumMessageBytes)),
             "errorType": .string(type),

@@ -1,13 +1,7 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// A function that turns one event into one response.
 public protocol LambdaHandler {
     /// The response body to post to `/response`, or the error to post to `/error`.
-    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data
+    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8]
 
     /// Runs once the answer (response or error) is posted, or posting it failed, and before the
     /// next `/next`: for work the caller need not wait for, such as writing the invocation's log
@@ -142,7 +136,7 @@ public enum LambdaRuntime {
     /// only the invocation; a 5xx or a lost connection ends the process, as the Runtime API
     /// contract asks ("non-recoverable state, exit promptly").
     static func deliver(
-        _ answer: Result<Data, FunctionError>, for requestID: String, to runtime: RuntimeClient, logger: Logger
+        _ answer: Result<[UInt8], FunctionError>, for requestID: String, to runtime: RuntimeClient, logger: Logger
     ) throws(RuntimeAPIError) -> Delivery {
         do throws(RuntimeAPIError) {
             switch answer {

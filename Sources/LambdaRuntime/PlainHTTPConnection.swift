@@ -2,14 +2,6 @@ import HTTP
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
 #endif
 
 /// HTTP/1.1 without TLS over one kept-alive TCP connection: the transport of the Lambda Runtime
@@ -61,7 +53,7 @@ public final class PlainHTTPConnection {
     /// Sends one request and reads the whole answer. `timeoutMilliseconds` bounds the whole
     /// exchange; `nil` waits as long as it takes (the Runtime API's long poll).
     public func send(
-        method: HTTPMethod, path: String, headers: [HTTPHeader] = [], body: Data = Data(), timeoutMilliseconds: Int?
+        method: HTTPMethod, path: String, headers: [HTTPHeader] = [], body: [UInt8] = [], timeoutMilliseconds: Int?
     ) throws(HTTPClientError) -> HTTPResponse {
         if let unsafe = headers.first(where: { !$0.isSafeToSend }) { throw .invalidHeader(name: unsafe.name) }
         let deadline = timeoutMilliseconds.map { MonotonicClock.nowMilliseconds() + $0 }
@@ -164,7 +156,7 @@ public final class PlainHTTPConnection {
     }
 
     /// Head and body in one `sendmsg` where the socket takes them: no copy of the body.
-    private func write(_ head: [UInt8], _ body: Data, deadline: Int?) throws(HTTPClientError) {
+    private func write(_ head: [UInt8], _ body: [UInt8], deadline: Int?) throws(HTTPClientError) {
         let failure: HTTPClientError? = head.withUnsafeBytes { head in
             body.withUnsafeBytes { body in
                 var sent = 0
@@ -208,9 +200,9 @@ public final class PlainHTTPConnection {
             // 100 Continue and friends come before the real answer.
             if head.status < 200 { continue }
 
-            let body: Data
+            let body: [UInt8]
             if head.status == 204 || head.status == 304 {
-                body = Data()
+                body = []
             } else if head.isChunked {
                 body = try readChunkedBody(deadline: deadline)
             } else if let length = head.contentLength {
@@ -248,15 +240,25 @@ public final class PlainHTTPConnection {
         }
     }
 
-    private func readBody(length: Int, deadline: Int?) throws(HTTPClientError) -> Data {
+    private func readBody(length: Int, deadline: Int?) throws(HTTPClientError) -> [UInt8] {
         guard length <= Self.largestBody else { throw .receiveFailed("response body of \(length) bytes is over the \(Self.largestBody)-byte limit") }
-        var body = Data(capacity: length)
-        try append(length, to: &body, deadline: deadline)
+        // Storage of exactly `length` bytes, left uninitialised: the body is written into it once,
+        // with no zero-filling first.
+        var failure: HTTPClientError?
+        let body = [UInt8](unsafeUninitializedCapacity: length) { storage, initialized in
+            do throws(HTTPClientError) {
+                try receiveBody(into: UnsafeMutableRawBufferPointer(storage), deadline: deadline)
+                initialized = length
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
         return body
     }
 
-    private func readChunkedBody(deadline: Int?) throws(HTTPClientError) -> Data {
-        var body = Data()
+    private func readChunkedBody(deadline: Int?) throws(HTTPClientError) -> [UInt8] {
+        var body: [UInt8] = []
         while true {
             let sizeLine = try readLine(deadline: deadline)
             let digits = sizeLine.prefix { $0 != UInt8(ascii: ";") }.filter { $0 != 0x20 && $0 != 0x09 }
@@ -268,50 +270,53 @@ public final class PlainHTTPConnection {
                 return body
             }
             guard body.count + size <= Self.largestBody else { throw .receiveFailed("chunked response body over the \(Self.largestBody)-byte limit") }
-            body.reserveCapacity(body.count + size)
-            try append(size, to: &body, deadline: deadline)
+            // An array cannot grow by uninitialised bytes: the chunk's room is zeroed, then
+            // received into. (Growing by appending keeps the doubling: many small chunks do not
+            // reallocate the body each time.)
+            let start = body.count
+            body.append(contentsOf: repeatElement(0, count: size))
+            var failure: HTTPClientError?
+            body.withUnsafeMutableBytes { bytes in
+                do throws(HTTPClientError) {
+                    try receiveBody(into: UnsafeMutableRawBufferPointer(rebasing: bytes[start...]), deadline: deadline)
+                } catch {
+                    failure = error
+                }
+            }
+            if let failure { throw failure }
             guard try readLine(deadline: deadline).isEmpty else { throw .receiveFailed("malformed chunk") }
         }
     }
 
-    /// Moves `count` bytes of body to `body`: first what is buffered, then the rest straight from
-    /// the socket into `body`'s storage, so a large body is copied once, not twice.
-    private func append(_ count: Int, to body: inout Data, deadline: Int?) throws(HTTPClientError) {
-        let buffered = min(buffer.count, count)
-        body.append(contentsOf: buffer[..<buffered])
-        buffer.removeFirst(buffered)
-        guard buffered < count else { return }
-
-        let end = body.count + (count - buffered)
-        var filled = body.count
-        body.count = end
-        while filled < end {
-            var failure: HTTPClientError?
-            let received = body.withUnsafeMutableBytes { bytes in
-                do throws(HTTPClientError) {
-                    return try receive(into: bytes.baseAddress! + filled, count: end - filled, deadline: deadline)
-                } catch {
-                    failure = error
-                    return -1
-                }
-            }
-            if let failure { throw failure }
+    /// Fills `destination` with the next bytes of the body: first what is buffered, then the rest
+    /// straight from the socket into it, so a large body is copied once, not twice.
+    private func receiveBody(into destination: UnsafeMutableRawBufferPointer, deadline: Int?) throws(HTTPClientError) {
+        let buffered = min(buffer.count, destination.count)
+        if buffered > 0 {
+            buffer.withUnsafeBytes { destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<buffered])) }
+            buffer.removeFirst(buffered)
+        }
+        var filled = buffered
+        while filled < destination.count {
+            let received = try receive(into: destination.baseAddress! + filled, count: destination.count - filled, deadline: deadline)
             if received > 0 {
                 filled += received
             } else if received == 0 {
-                throw .receiveFailed("the server closed the connection \(end - filled) bytes before the end of the body")
+                throw .receiveFailed("the server closed the connection \(destination.count - filled) bytes before the end of the body")
             } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
                 throw .receiveFailed(Self.errnoText())
             }
         }
     }
 
-    private func readBodyUntilClosed(deadline: Int?) throws(HTTPClientError) -> Data {
+    private func readBodyUntilClosed(deadline: Int?) throws(HTTPClientError) -> [UInt8] {
         while try fill(deadline: deadline) > 0 {
             guard buffer.count <= Self.largestBody else { throw .receiveFailed("response body over the \(Self.largestBody)-byte limit") }
         }
-        defer { buffer.removeAll(keepingCapacity: true) }
-        return Data(buffer)
+        // The buffer is the body: handed over, not copied. The connection is closed after this
+        // answer, so nothing is lost with its capacity.
+        defer { buffer = [] }
+        return buffer
     }
 
     /// One line (without its CRLF) from the buffer, for chunk sizes and trailers.

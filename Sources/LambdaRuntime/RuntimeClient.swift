@@ -1,17 +1,11 @@
 import HTTP
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// One event to handle, as `/next` delivered it.
 public struct Invocation: Sendable {
     public var context: LambdaContext
-    public var event: Data
+    public var event: [UInt8]
 
-    public init(context: LambdaContext, event: Data) {
+    public init(context: LambdaContext, event: [UInt8]) {
         self.context = context
         self.event = event
     }
@@ -64,7 +58,7 @@ public final class RuntimeClient {
         return Invocation(context: context, event: response.body)
     }
 
-    public func respond(requestID: String, body: Data) throws(RuntimeAPIError) {
+    public func respond(requestID: String, body: [UInt8]) throws(RuntimeAPIError) {
         try post("/runtime/invocation/\(Self.pathSegment(requestID))/response", body: body, errorType: nil)
     }
 
@@ -76,7 +70,7 @@ public final class RuntimeClient {
         try post("/runtime/init/error", body: error.jsonBody(), errorType: error.headerValue)
     }
 
-    private func post(_ path: String, body: Data, errorType: String?) throws(RuntimeAPIError) {
+    private func post(_ path: String, body: [UInt8], errorType: String?) throws(RuntimeAPIError) {
         var headers = [HTTPHeader(name: "Content-Type", value: "application/json")]
         if let errorType {
             headers.append(HTTPHeader(name: "Lambda-Runtime-Function-Error-Type", value: errorType))
@@ -88,7 +82,7 @@ public final class RuntimeClient {
     }
 
     private func send(
-        _ method: HTTPMethod, _ path: String, headers: [HTTPHeader] = [], body: Data = Data(), timeoutMilliseconds: Int?
+        _ method: HTTPMethod, _ path: String, headers: [HTTPHeader] = [], body: [UInt8] = [], timeoutMilliseconds: Int?
     ) throws(RuntimeAPIError) -> HTTPResponse {
         do {
             return try connection.send(
@@ -125,7 +119,7 @@ public final class RuntimeClient {
         }
     }
 
-    private static func preview(_ body: Data) -> String {
+    private static func preview(_ body: [UInt8]) -> String {
         String(decoding: body.prefix(300), as: UTF8.self)
     }
 }

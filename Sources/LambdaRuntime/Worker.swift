@@ -4,12 +4,6 @@ import Synchronization
 import Glibc
 #endif
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Why a worker stopped serving.
 struct WorkerEnd: Sendable {
     var error: RuntimeAPIError
@@ -48,7 +42,7 @@ final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
             defer { shutdown.endInvocation() }
 
             let requestID = invocation.context.requestID
-            let answer: Result<Data, FunctionError>
+            let answer: Result<[UInt8], FunctionError>
             do {
                 answer = .success(try handler.handle(invocation))
             } catch {

@@ -1,14 +1,8 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// The input of SageMaker Runtime's InvokeEndpoint, as botocore's service model defines it
 /// (`sagemaker-runtime/2017-05-13/service-2.json`). Optional members become headers when set.
 public struct InvokeEndpointRequest: Sendable {
     public var endpointName: String
-    public var body: Data
+    public var body: [UInt8]
     public var contentType: String
     public var accept: String?
     public var customAttributes: String?
@@ -24,7 +18,7 @@ public struct InvokeEndpointRequest: Sendable {
 
     public init(
         endpointName: String,
-        body: Data,
+        body: [UInt8],
         contentType: String = "application/json",
         accept: String? = "application/json",
         customAttributes: String? = nil,
@@ -92,7 +86,7 @@ public struct InvokeEndpointRequest: Sendable {
 }
 
 public struct InvokeEndpointResponse: Sendable {
-    public var body: Data
+    public var body: [UInt8]
     public var contentType: String?
     public var invokedProductionVariant: String?
     public var customAttributes: String?
@@ -102,7 +96,7 @@ public struct InvokeEndpointResponse: Sendable {
     public var attempts: Int
 
     public init(
-        body: Data, contentType: String? = nil, invokedProductionVariant: String? = nil, customAttributes: String? = nil,
+        body: [UInt8], contentType: String? = nil, invokedProductionVariant: String? = nil, customAttributes: String? = nil,
         newSessionID: String? = nil, closedSessionID: String? = nil, attempts: Int = 1
     ) {
         self.body = body

@@ -1,12 +1,6 @@
 import HTTP
 import JSON
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Why an InvokeEndpoint call failed: the service's own error codes, then transport failures.
 public enum SageMakerError: Error, Equatable, CustomStringConvertible {
     /// 400: the request is wrong, e.g. the endpoint does not exist or the body is not accepted.
@@ -66,7 +60,7 @@ public enum SageMakerError: Error, Equatable, CustomStringConvertible {
     /// the JSON body carries `message` and, for ModelError, the model's own status and message.
     /// Every text taken from the answer goes through `ErrorText.withoutSecrets` with `secrets`
     /// (the caller's credentials): AWS may quote them back.
-    public static func from(status: Int, headers: [HTTPHeader], body: Data, secrets: [String] = []) -> SageMakerError {
+    public static func from(status: Int, headers: [HTTPHeader], body: [UInt8], secrets: [String] = []) -> SageMakerError {
         // AWS's rest-json errors: `message` (or `Message`), `__type`, and ModelError's members.
         let decoded = try? JSONValue(parsing: body)
         let text = { (name: String) in decoded?[name]?.stringValue }

@@ -4,14 +4,6 @@ import SigV4
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
 #endif
 
 /// SageMaker Runtime's InvokeEndpoint over one kept-alive connection, signed with SigV4 and

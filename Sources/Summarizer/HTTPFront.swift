@@ -2,12 +2,6 @@ import JSON
 import LambdaEvents
 import LambdaRuntime
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// HTTP semantics for requests arriving through API Gateway, a function URL or an ALB:
 /// methods, content types, body decoding, CORS, and errors as JSON documents.
 struct HTTPFront {
@@ -21,7 +15,7 @@ struct HTTPFront {
     func payload(of event: HTTPEvent) throws(Failure) -> SummarizeRequest {
         guard event.method == "POST" else { throw .methodNotAllowed(method: event.method) }
         let format = try bodyFormat(event)
-        let body: Data
+        let body: [UInt8]
         do {
             body = try event.decodedBody()
         } catch {
@@ -43,7 +37,8 @@ struct HTTPFront {
                 throw .invalidPayload(error)
             }
         case .text, .form:
-            guard let text = String(validatingUTF8Bytes: body) else { throw .invalidText("the body is not valid UTF-8 text") }
+            // Validated, not decoded: `String(decoding:)` would put U+FFFD in place of bad bytes.
+            guard let text = String(validating: body, as: UTF8.self) else { throw .invalidText("the body is not valid UTF-8 text") }
             guard !SummarizeRequest.isBlank(text) else { throw .invalidText("the body is empty: send the article text to summarise") }
             return SummarizeRequest(inputs: .single(text))
         }
@@ -83,7 +78,7 @@ struct HTTPFront {
     }
 
     /// Whether `body` is one JSON object (an article that merely starts with a brace is not).
-    private static func isJSONObject(_ body: Data) -> Bool {
+    private static func isJSONObject(_ body: [UInt8]) -> Bool {
         guard body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") else { return false }
         return (try? JSONValue.validate(body)) != nil
     }
@@ -104,7 +99,7 @@ struct HTTPFront {
         return HTTPEventResponse(status: 204, headers: headers)
     }
 
-    func success(_ modelAnswer: Data, for event: HTTPEvent) -> HTTPEventResponse {
+    func success(_ modelAnswer: [UInt8], for event: HTTPEvent) -> HTTPEventResponse {
         HTTPEventResponse(
             status: 200,
             headers: [.init("Content-Type", "application/json")] + cors.responseHeaders(origin: event.headers["origin"]),
@@ -172,22 +167,5 @@ extension StringProtocol {
         let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
         guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
         return String(self[first...last])
-    }
-}
-
-extension String {
-    /// `nil` for bytes that are not UTF-8, where `String(decoding:)` would silently substitute U+FFFD.
-    init?(validatingUTF8Bytes data: Data) {
-        var iterator = data.makeIterator()
-        var decoder = UTF8()
-        var result = ""
-        result.reserveCapacity(data.count)
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar): result.unicodeScalars.append(scalar)
-            case .emptyInput: self = result; return
-            case .error: return nil
-            }
-        }
     }
 }

@@ -1,12 +1,6 @@
 import JSON
 import LambdaEvents
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// The payload a caller sends and the model receives:
 /// `{"inputs": "article" | ["article", …], "parameters": {…}}`, the Hugging Face inference format.
 public struct SummarizeRequest: Sendable, Equatable {
@@ -27,7 +21,7 @@ public struct SummarizeRequest: Sendable, Equatable {
     public var parameters: GenerationParameters?
     /// The JSON this request was decoded from, when it says exactly what `jsonValue` says: the
     /// model then gets those bytes, not a second copy of every article written out again.
-    private var document: Data?
+    private var document: [UInt8]?
 
     public init(inputs: Inputs, parameters: GenerationParameters? = nil) {
         self.inputs = inputs
@@ -40,7 +34,7 @@ public struct SummarizeRequest: Sendable, Equatable {
     }
 
     /// The body of the model call.
-    public var body: Data {
+    public var body: [UInt8] {
         document ?? jsonValue.serialized()
     }
 
@@ -62,7 +56,7 @@ public struct SummarizeRequest: Sendable, Equatable {
     static let fields: Set<String> = ["inputs", "parameters", "options"]
 
     /// Decodes and checks a JSON payload. Every problem is reported with the field it concerns.
-    public static func decode(json: Data) throws(PayloadError) -> SummarizeRequest {
+    public static func decode(json: [UInt8]) throws(PayloadError) -> SummarizeRequest {
         let value: JSONValue
         do {
             value = try JSONValue(parsing: json)
@@ -73,7 +67,7 @@ public struct SummarizeRequest: Sendable, Equatable {
     }
 
     /// `document`, when given, is the JSON `value` was parsed from.
-    public static func from(_ value: JSONValue, document: Data? = nil) throws(PayloadError) -> SummarizeRequest {
+    public static func from(_ value: JSONValue, document: [UInt8]? = nil) throws(PayloadError) -> SummarizeRequest {
         guard case .object(let object) = value else {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }

@@ -8,12 +8,6 @@ import Glibc
 #endif
 import SageMakerRuntime
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// The function: a payload in, the model's summaries out.
 public struct SummarizerHandler: LambdaHandler {
     let configuration: Configuration
@@ -51,7 +45,7 @@ public struct SummarizerHandler: LambdaHandler {
         }
     }
 
-    public mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
+    public mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         let start = MonotonicClock.nowNanoseconds()
         var metrics = SageMakerRuntimeClient.CallMetrics()
         let event: Result<LambdaEvent, PayloadError>
@@ -66,7 +60,7 @@ public struct SummarizerHandler: LambdaHandler {
             return try finishDirect(invocation, .failure(.invalidPayload(error)), start: start, metrics: metrics)
 
         case .success(.direct(let value)):
-            let result = Result { () throws(Failure) -> Data in
+            let result = Result { () throws(Failure) -> [UInt8] in
                 let request: SummarizeRequest
                 do throws(PayloadError) {
                     request = try SummarizeRequest.from(value, document: invocation.event)
@@ -96,9 +90,9 @@ public struct SummarizerHandler: LambdaHandler {
     /// Direct invocations keep the Python handler's contract: the model's JSON is the result,
     /// and a failure is a Lambda function error.
     private mutating func finishDirect(
-        _ invocation: Invocation, _ result: Result<Data, Failure>, start: UInt64,
+        _ invocation: Invocation, _ result: Result<[UInt8], Failure>, start: UInt64,
         metrics: SageMakerRuntimeClient.CallMetrics
-    ) throws(FunctionError) -> Data {
+    ) throws(FunctionError) -> [UInt8] {
         switch result {
         case .success(let output):
             logInvocation(invocation, kind: "direct", status: "ok", start: start, metrics: metrics, bytesOut: output.count)
@@ -164,7 +158,7 @@ public struct SummarizerHandler: LambdaHandler {
     func summarize(
         _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
         inferenceID: String? = nil
-    ) throws(Failure) -> Data {
+    ) throws(Failure) -> [UInt8] {
         do throws(PayloadError) { try request.check(configuration.limits) } catch { throw .invalidPayload(error) }
         let body = request.body
         guard body.count <= Failure.maximumRequestBytes else { throw .payloadTooLarge(bytes: body.count) }

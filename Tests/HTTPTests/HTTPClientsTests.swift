@@ -64,7 +64,7 @@ private func get(_ url: String, headers: [HTTPHeader] = [], timeout: Int? = 10_0
 }
 
 private func post(_ url: String, _ body: [UInt8], headers: [HTTPHeader] = [], timeout: Int? = 30_000) -> HTTPRequest {
-    HTTPRequest(method: .post, url: url, headers: headers, body: Data(body), totalTimeoutMilliseconds: timeout)
+    HTTPRequest(method: .post, url: url, headers: headers, body: body, totalTimeoutMilliseconds: timeout)
 }
 
 /// Deterministic pseudo-random bytes (every value 0...255 occurs, NULs and invalid UTF-8 included).
@@ -100,7 +100,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let response = try client.send(get("\(server.baseURL)/some/path?x=1&y=%20z"))
 
         #expect(response.status == 200)
-        #expect(response.body == Data("hello, world".utf8))
+        #expect(response.body == Array("hello, world".utf8))
         #expect(response.header("Content-Type") == "text/plain")
         let requests = server.requests
         try #require(requests.count == 1)
@@ -237,7 +237,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let response = try client.send(get("\(server.baseURL)/"))
 
         #expect(response.status == 200)
-        #expect(response.body == Data("{}".utf8))
+        #expect(response.body == Array("{}".utf8))
         #expect(response.header("content-type") == "application/json")
         #expect(response.header("CONTENT-TYPE") == "application/json")
         #expect(response.header("x-custom-header") == "padded value")
@@ -264,7 +264,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let response = try client.send(post("\(server.baseURL)/", Array("x".utf8)))
 
         #expect(response.status == 201)
-        #expect(response.body == Data("done".utf8))
+        #expect(response.body == Array("done".utf8))
         #expect(response.header("X-Phase") == "final")
         #expect(response.header("Link") == nil)
         #expect(response.headers.map(\.name) == ["X-Phase", "Content-Length"])
@@ -279,9 +279,9 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let client = try makeClient(transport)
 
         let response = try client.send(get("\(server.baseURL)/chunked"))
-        #expect(response.body == Data("hello, world".utf8))
+        #expect(response.body == Array("hello, world".utf8))
         // The chunked body was framed correctly, so the connection stays usable.
-        #expect(try client.send(get("\(server.baseURL)/after")).body == Data("after".utf8))
+        #expect(try client.send(get("\(server.baseURL)/after")).body == Array("after".utf8))
         #expect(server.acceptedConnections == 1)
     }
 
@@ -298,7 +298,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let response = try client.send(get("\(server.baseURL)/status"))
 
         #expect(response.status == status)
-        #expect(response.body == Data(#"{"message":"status \#(status)"}"#.utf8))
+        #expect(response.body == Array(#"{"message":"status \#(status)"}"#.utf8))
         #expect(response.header("Location") == "/elsewhere")
         #expect(server.requests.count == 1, "redirects are not followed")
     }
@@ -318,7 +318,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
                 ? try client.send(get("\(server.baseURL)/get/\(index)"))
                 : try client.send(post("\(server.baseURL)/post/\(index)", body))
             let expected = index.isMultiple(of: 2) ? "GET /get/\(index) 0" : "POST /post/\(index) \(body.count)"
-            #expect(response.body == Data(expected.utf8))
+            #expect(response.body == Array(expected.utf8))
         }
 
         #expect(server.requests.count == 50)
@@ -334,7 +334,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         defer { server.stop() }
         let client = try makeClient(transport)
 
-        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Array("first".utf8))
         // The response did not say `Connection: close`: the client still holds the connection
         // when the server drops it (as Lambda's thaw after a long freeze does).
         #expect(server.waitUntil { server.closedConnections == 1 })
@@ -342,7 +342,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let second = try client.send(get("\(server.baseURL)/2"))
 
         #expect(second.status == 200)
-        #expect(second.body == Data("second".utf8))
+        #expect(second.body == Array("second".utf8))
         #expect(server.acceptedConnections == 2)
         #expect(server.requests.map(\.connection) == [1, 2])
         #expect(server.requests.map(\.path) == ["/1", "/2"])
@@ -361,10 +361,10 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         defer { server.stop() }
         let client = try makeClient(transport)
 
-        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("first".utf8))
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Array("first".utf8))
         let second = try client.send(post("\(server.baseURL)/2", Array("payload".utf8)))
 
-        #expect(second.body == Data("retried".utf8))
+        #expect(second.body == Array("retried".utf8))
         #expect(server.requests.map { "\($0.path) \($0.connection) \($0.bodyText)" } == ["/1 1 ", "/2 1 payload", "/2 2 payload"])
     }
 
@@ -376,8 +376,8 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         defer { server.stop() }
         let client = try makeClient(transport)
 
-        #expect(try client.send(get("\(server.baseURL)/1")).body == Data("bye".utf8))
-        #expect(try client.send(post("\(server.baseURL)/2", Array("x".utf8))).body == Data("hello again".utf8))
+        #expect(try client.send(get("\(server.baseURL)/1")).body == Array("bye".utf8))
+        #expect(try client.send(post("\(server.baseURL)/2", Array("x".utf8))).body == Array("hello again".utf8))
         #expect(server.acceptedConnections == 2)
     }
 
@@ -413,7 +413,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         }
         let response = try client.send(get("\(server.baseURL)/fast"))
 
-        #expect(response.body == Data("on time".utf8))
+        #expect(response.body == Array("on time".utf8))
         // The timed-out connection still had a response in flight: it must not be reused.
         #expect(server.acceptedConnections == 2)
     }
@@ -427,7 +427,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let start = ContinuousClock.now
         let response = try client.send(get("\(server.baseURL)/slow", timeout: timeout))
 
-        #expect(response.body == Data("worth the wait".utf8))
+        #expect(response.body == Array("worth the wait".utf8))
         #expect(elapsedMilliseconds(since: start) >= 350)
     }
 
@@ -486,7 +486,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
             return
         }
         // And the client recovers on a new connection.
-        #expect(try client.send(get("\(server.baseURL)/whole")).body == Data("complete".utf8))
+        #expect(try client.send(get("\(server.baseURL)/whole")).body == Array("complete".utf8))
         #expect(server.acceptedConnections == 2)
     }
 
@@ -506,7 +506,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
 
         #expect(Array(first.body) == large)
         #expect(second.status == 404)
-        #expect(second.body == Data("small".utf8))
+        #expect(second.body == Array("small".utf8))
         #expect(second.header("X-First") == nil)
         #expect(second.header("X-Second") == "2")
         #expect(third.status == 204)
@@ -632,7 +632,7 @@ private func elapsedMilliseconds(since start: ContinuousClock.Instant) -> Double
         let silent = try SilentPort()
         let client = try makeClient(.curl)
         let request = HTTPRequest(
-            method: .post, url: "https://127.0.0.1:\(silent.port)/endpoints/x/invocations", body: Data("{}".utf8),
+            method: .post, url: "https://127.0.0.1:\(silent.port)/endpoints/x/invocations", body: Array("{}".utf8),
             connectTimeoutMilliseconds: timeouts.connect, totalTimeoutMilliseconds: timeouts.total)
 
         let start = ContinuousClock.now

@@ -16,7 +16,7 @@ import Testing
 
         #expect(!quoted.utf8.contains { $0 < 0x20 }, "raw control characters in \(quoted)")
         #expect(quoted.hasPrefix("\"") && quoted.hasSuffix("\""))
-        let parsed = try JSONValue(parsing: Data("[\(quoted)]".utf8))
+        let parsed = try JSONValue(parsing: Array("[\(quoted)]".utf8))
         #expect(parsed == .array([.string(text)]))
         let foundation = try JSONSerialization.jsonObject(with: Data("[\(quoted)]".utf8)) as? [String]
         #expect(foundation?.first.map { Array($0.unicodeScalars) } == Array(text.unicodeScalars))

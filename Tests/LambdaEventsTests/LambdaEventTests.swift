@@ -8,11 +8,11 @@ import Testing
 
     func event(_ file: String) throws -> LambdaEvent {
         let data = try Data(contentsOf: Self.fixtures.appendingPathComponent(file))
-        return LambdaEvent.classify(try JSONValue(parsing: data))
+        return LambdaEvent.classify(try JSONValue(parsing: Array(data)))
     }
 
     func event(json: String) throws -> LambdaEvent {
-        LambdaEvent.classify(try JSONValue(parsing: Data(json.utf8)))
+        LambdaEvent.classify(try JSONValue(parsing: Array(json.utf8)))
     }
 
     func http(_ file: String) throws -> HTTPEvent {
@@ -40,7 +40,7 @@ import Testing
         #expect(request.headers.isEmpty)
         #expect(!request.usesMultiValueHeaders)
         #expect(request.mediaType == nil)
-        #expect(try request.decodedBody() == Data(#"{"inputs": "Shares of Contoso rose 4%. Analysts cheered."}"#.utf8))
+        #expect(try request.decodedBody() == Array(#"{"inputs": "Shares of Contoso rose 4%. Analysts cheered."}"#.utf8))
     }
 
     @Test(arguments: ["apigw_v2_proxy_request_minimal.json", "example-apigw-v2-request-no-authorizer.json", "lambda_function_url_request.json"])
@@ -69,7 +69,7 @@ import Testing
         #expect(post.kind == .applicationLoadBalancer)
         #expect(post.usesMultiValueHeaders)
         #expect(post.headers["x-forwarded-for"] == "72.12.164.125, 10.0.0.1")
-        #expect(try post.decodedBody() == Data(#"{"inputs": "One sentence."}"#.utf8))
+        #expect(try post.decodedBody() == Array(#"{"inputs": "One sentence."}"#.utf8))
     }
 
     @Test(arguments: [
@@ -95,7 +95,7 @@ import Testing
         }
         #expect(request.method == "POST")
         #expect(!request.isBase64Encoded)
-        #expect(try request.decodedBody() == Data("aGk=".utf8))
+        #expect(try request.decodedBody() == Array("aGk=".utf8))
     }
 
     @Test func invalidBase64IsAnError() {
@@ -105,7 +105,7 @@ import Testing
 
     @Test func base64WithLineBreaksIsAccepted() throws {
         let request = HTTPEvent(kind: .restAPI, method: "POST", body: "aGVs\r\nbG8=", isBase64Encoded: true)
-        #expect(try request.decodedBody() == Data("hello".utf8))
+        #expect(try request.decodedBody() == Array("hello".utf8))
     }
 
     @Test(arguments: [
@@ -124,7 +124,7 @@ import Testing
 /// not), and the same way whichever map it came in.
 @Suite struct HeaderSpellingTests {
     func headers(_ json: String) throws -> [String: String] {
-        guard case .http(let request) = LambdaEvent.classify(try JSONValue(parsing: Data(json.utf8))) else {
+        guard case .http(let request) = LambdaEvent.classify(try JSONValue(parsing: Array(json.utf8))) else {
             Issue.record("not an HTTP event")
             return [:]
         }
@@ -168,7 +168,7 @@ import Testing
 
     func document(for kind: HTTPEvent.Kind, multi: Bool = false) throws -> [String: Any] {
         let request = HTTPEvent(kind: kind, method: "POST", usesMultiValueHeaders: multi)
-        return try JSONSerialization.jsonObject(with: response.encoded(for: request)) as! [String: Any]
+        return try JSONSerialization.jsonObject(with: Data(response.encoded(for: request))) as! [String: Any]
     }
 
     @Test func restAPIShape() throws {
@@ -198,7 +198,7 @@ import Testing
     @Test func bodyWithControlCharactersAndUnicodeRoundTrips() throws {
         let text = "quote \" backslash \\ nul \u{0} bell \u{7} café 📈 \u{2028}"
         let encoded = HTTPEventResponse(status: 200, body: text).encoded(for: HTTPEvent(kind: .httpAPI, method: "POST"))
-        let document = try JSONSerialization.jsonObject(with: encoded) as! [String: Any]
+        let document = try JSONSerialization.jsonObject(with: Data(encoded)) as! [String: Any]
         #expect(document["body"] as? String == text)
     }
 }

@@ -55,10 +55,10 @@ private struct SlowEchoHandler: LambdaHandler {
     }
     let worker: Int
 
-    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
+    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         counter.handled.withLock { $0[worker, default: 0] += 1 }
-        if invocation.event.starts(with: Data("slow".utf8)) { usleep(100_000) }
-        return Data("echo:".utf8) + invocation.event
+        if invocation.event.starts(with: Array("slow".utf8)) { usleep(100_000) }
+        return Array("echo:".utf8) + invocation.event
     }
 }
 
@@ -161,7 +161,7 @@ private func environment(_ server: TestHTTPServer, concurrency: String) -> [Stri
 
         #expect(status == 1)
         #expect(server.requests.map(\.path) == ["/2018-06-01/runtime/init/error"])
-        let document = try jsonObject(Data(server.requests[0].body))
+        let document = try jsonObject(server.requests[0].body)
         #expect((document["errorMessage"] as? String)?.contains("AWS_LAMBDA_MAX_CONCURRENCY") == true)
         #expect(capture.finishLines().filter { $0.contains("FATAL") }.count == 1)
     }

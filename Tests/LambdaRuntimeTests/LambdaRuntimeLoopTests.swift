@@ -14,16 +14,16 @@ private struct EchoHandler: LambdaHandler {
     /// Called from `handle`, so a test can see what the invocation looked like from inside.
     var onHandle: (Invocation) -> Void = { _ in }
 
-    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> Data {
+    mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         invocations += 1
         onHandle(invocation)
-        if invocation.event == Data("fail".utf8) {
+        if invocation.event == Array("fail".utf8) {
             throw FunctionError(type: "Boom", message: "failed on invocation \(invocations)")
         }
-        if invocation.event == Data("huge".utf8) {
-            return Data(repeating: UInt8(ascii: "x"), count: LambdaRuntime.maximumResponseBytes + 1)
+        if invocation.event == Array("huge".utf8) {
+            return [UInt8](repeating: UInt8(ascii: "x"), count: LambdaRuntime.maximumResponseBytes + 1)
         }
-        return Data("echo:".utf8) + invocation.event
+        return Array("echo:".utf8) + invocation.event
     }
 
     mutating func afterResponse(_ delivery: Delivery) { onAfterResponse(delivery) }
@@ -76,7 +76,7 @@ private final class Deliveries: @unchecked Sendable {
         #expect(requests[0].method == "POST")
         #expect(requests[0].path == "/2018-06-01/runtime/init/error")
         #expect(requests[0].header("Lambda-Runtime-Function-Error-Type") == "Function.ConfigurationError")
-        let document = try jsonObject(Data(requests[0].body))
+        let document = try jsonObject(requests[0].body)
         #expect(document["errorMessage"] as? String == "ENDPOINT_NAME is not set")
         #expect(document["errorType"] as? String == "ConfigurationError")
         #expect(capture.finishLines().contains { $0.contains("FATAL") && $0.contains("ENDPOINT_NAME is not set") })
@@ -153,12 +153,12 @@ private final class Deliveries: @unchecked Sendable {
         #expect(requests[1].header("Lambda-Runtime-Function-Error-Type") == nil)
 
         #expect(requests[4].header("Lambda-Runtime-Function-Error-Type") == "Runtime.ResponseTooLarge")
-        let rejected = try jsonObject(Data(requests[4].body))
+        let rejected = try jsonObject(requests[4].body)
         #expect(rejected["errorType"] as? String == "ResponseTooLarge")
         #expect((rejected["errorMessage"] as? String)?.contains("9 bytes as too large (HTTP 413)") == true)
 
         #expect(requests[6].header("Lambda-Runtime-Function-Error-Type") == "Function.Boom")
-        let failed = try jsonObject(Data(requests[6].body))
+        let failed = try jsonObject(requests[6].body)
         #expect(failed["errorType"] as? String == "Boom")
         #expect(failed["errorMessage"] as? String == "failed on invocation 3", "the handler keeps its state across invocations")
 

@@ -115,7 +115,7 @@ private func headError(_ text: String) -> HTTPClientError? {
 
         let response = try connection.send(method: .get, path: "/", timeoutMilliseconds: 5_000)
 
-        #expect(response.body == Data("by name".utf8))
+        #expect(response.body == Array("by name".utf8))
         #expect(server.requests.first?.header("Host") == "localhost:\(server.port)")
     }
 
@@ -127,8 +127,8 @@ private func headError(_ text: String) -> HTTPClientError? {
         defer { server.stop() }
         let connection = try PlainHTTPConnection(authority: server.authority)
 
-        #expect(try connection.send(method: .get, path: "/1", timeoutMilliseconds: 5_000).body == Data("until the end".utf8))
-        #expect(try connection.send(method: .get, path: "/2", timeoutMilliseconds: 5_000).body == Data("next".utf8))
+        #expect(try connection.send(method: .get, path: "/1", timeoutMilliseconds: 5_000).body == Array("until the end".utf8))
+        #expect(try connection.send(method: .get, path: "/2", timeoutMilliseconds: 5_000).body == Array("next".utf8))
         #expect(server.acceptedConnections == 2)
     }
 
@@ -145,7 +145,7 @@ private func headError(_ text: String) -> HTTPClientError? {
             try connection.send(method: .get, path: "/huge", timeoutMilliseconds: 5_000)
         }
         // The connection is not trusted after that: the next request goes on a new one.
-        #expect(try connection.send(method: .get, path: "/after", timeoutMilliseconds: 5_000).body == Data("fine".utf8))
+        #expect(try connection.send(method: .get, path: "/after", timeoutMilliseconds: 5_000).body == Array("fine".utf8))
         #expect(server.acceptedConnections == 2)
     }
 
@@ -177,7 +177,7 @@ private func headError(_ text: String) -> HTTPClientError? {
         defer { server.stop() }
         let connection = try PlainHTTPConnection(authority: server.authority)
 
-        #expect(try connection.send(method: .get, path: "/", timeoutMilliseconds: 5_000).body == Data("abc".utf8))
+        #expect(try connection.send(method: .get, path: "/", timeoutMilliseconds: 5_000).body == Array("abc".utf8))
     }
 
     @Test func requestHeadIsExactlyWhatTheRuntimeAPIExpects() throws {
@@ -187,7 +187,7 @@ private func headError(_ text: String) -> HTTPClientError? {
 
         _ = try connection.send(
             method: .post, path: "/2018-06-01/runtime/invocation/id/response",
-            headers: [HTTPHeader(name: "Content-Type", value: "application/json")], body: Data("{}".utf8), timeoutMilliseconds: 5_000)
+            headers: [HTTPHeader(name: "Content-Type", value: "application/json")], body: Array("{}".utf8), timeoutMilliseconds: 5_000)
         _ = try connection.send(method: .get, path: "/2018-06-01/runtime/invocation/next", timeoutMilliseconds: nil)
 
         let requests = server.requests

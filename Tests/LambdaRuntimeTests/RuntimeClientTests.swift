@@ -57,7 +57,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
             traceID: "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
             clientContext: clientContext,
             cognitoIdentity: cognito))
-        #expect(invocation.event == Data(event.utf8))
+        #expect(invocation.event == Array(event.utf8))
         let requests = server.requests
         try #require(requests.count == 1)
         #expect(requests[0].method == "GET")
@@ -129,7 +129,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 202, body: #"{"status":"OK"}"#)])
         defer { server.stop() }
         let client = try RuntimeClient(endpoint: server.authority)
-        let body = Data(#"[{"summary_text": "Résumé \"quoted\" 📈"}]"#.utf8) + Data([0, 0xFF])
+        let body = Array(#"[{"summary_text": "Résumé \"quoted\" 📈"}]"#.utf8) + [0, 0xFF]
 
         try client.respond(requestID: "req-42", body: body)
 
@@ -137,7 +137,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         try #require(requests.count == 1)
         #expect(requests[0].method == "POST")
         #expect(requests[0].path == "/2018-06-01/runtime/invocation/req-42/response")
-        #expect(Data(requests[0].body) == body)
+        #expect(requests[0].body == body)
         #expect(requests[0].values("Content-Type") == ["application/json"])
         #expect(requests[0].header("Lambda-Runtime-Function-Error-Type") == nil)
         #expect(requests[0].header("Expect") == nil)
@@ -147,14 +147,14 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let server = try TestHTTPServer(script: [ScriptedResponse(status: 202)])
         defer { server.stop() }
         let client = try RuntimeClient(endpoint: server.authority)
-        let body = Data((0..<(5 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) })
+        let body = (0..<(5 * 1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
 
         try client.respond(requestID: "big", body: body)
 
         let requests = server.requests
         try #require(requests.count == 1)
         #expect(requests[0].body.count == body.count)
-        #expect(Data(requests[0].body) == body)
+        #expect(requests[0].body == body)
     }
 
     @Test func reportErrorPostsTheErrorDocument() throws {
@@ -171,7 +171,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         #expect(requests[0].path == "/2018-06-01/runtime/invocation/req-7/error")
         #expect(requests[0].values("Lambda-Runtime-Function-Error-Type") == ["Function.InvalidPayload"])
         #expect(requests[0].values("Content-Type") == ["application/json"])
-        let document = try jsonObject(Data(requests[0].body))
+        let document = try jsonObject(requests[0].body)
         #expect(Set(document.keys) == ["errorMessage", "errorType", "stackTrace"])
         #expect(document["errorMessage"] as? String == #"field "inputs" is missing"#)
         #expect(document["errorType"] as? String == "InvalidPayload")
@@ -190,7 +190,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         #expect(requests[0].method == "POST")
         #expect(requests[0].path == "/2018-06-01/runtime/init/error")
         #expect(requests[0].values("Lambda-Runtime-Function-Error-Type") == ["Runtime.ConfigurationError"])
-        let document = try jsonObject(Data(requests[0].body))
+        let document = try jsonObject(requests[0].body)
         #expect(document["errorMessage"] as? String == "ENDPOINT_NAME is not set")
         #expect(document["errorType"] as? String == "ConfigurationError")
     }
@@ -202,7 +202,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let client = try RuntimeClient(endpoint: server.authority)
 
         let error = runtimeError { () throws(RuntimeAPIError) in
-            try client.respond(requestID: "req-9", body: Data(repeating: UInt8(ascii: "a"), count: 100_000))
+            try client.respond(requestID: "req-9", body: [UInt8](repeating: UInt8(ascii: "a"), count: 100_000))
         }
 
         #expect(error == .unexpectedStatus(endpoint: "/runtime/invocation/req-9/response", status: 413, body: rejection))
@@ -233,7 +233,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let client = try RuntimeClient(endpoint: server.authority)
 
         #expect(try client.next().context.requestID == "a")
-        try client.respond(requestID: "a", body: Data("ok".utf8))
+        try client.respond(requestID: "a", body: Array("ok".utf8))
         #expect(try client.next().context.requestID == "b")
         try client.reportError(requestID: "b", FunctionError(type: "Boom", message: "boom"))
         #expect(try client.next().context.requestID == "c")
@@ -260,10 +260,10 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let client = try RuntimeClient(endpoint: server.authority)
 
         #expect(try client.next().context.requestID == "a")
-        try client.respond(requestID: "a", body: Data("1".utf8))
+        try client.respond(requestID: "a", body: Array("1".utf8))
         #expect(server.waitUntil { server.closedConnections == 1 })
         #expect(try client.next().context.requestID == "b")
-        try client.respond(requestID: "b", body: Data("2".utf8))
+        try client.respond(requestID: "b", body: Array("2".utf8))
 
         #expect(server.requests.map { "\($0.connection) \($0.path)" } == [
             "1 \(nextPath)", "1 /2018-06-01/runtime/invocation/a/response",
@@ -278,7 +278,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let client = try RuntimeClient(endpoint: server.authority, postTimeoutMilliseconds: 300)
 
         let start = ContinuousClock.now
-        let error = runtimeError { () throws(RuntimeAPIError) in try client.respond(requestID: "slow", body: Data()) }
+        let error = runtimeError { () throws(RuntimeAPIError) in try client.respond(requestID: "slow", body: []) }
 
         guard case .transport(.timedOut) = error else {
             Issue.record("expected .transport(.timedOut), got \(String(describing: error))")
@@ -329,7 +329,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         let holder = try? RefusingPort(port: server.port)
 
         let error = runtimeError { () throws(RuntimeAPIError) in
-            try client.respond(requestID: "a", body: Data("late".utf8))
+            try client.respond(requestID: "a", body: Array("late".utf8))
         }
 
         guard case .transport(let underlying) = error else {
@@ -345,7 +345,7 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         defer { server.stop() }
         let client = try RuntimeClient(endpoint: server.authority)
 
-        _ = runtimeError { () throws(RuntimeAPIError) in try client.respond(requestID: "x", body: Data()) }
+        _ = runtimeError { () throws(RuntimeAPIError) in try client.respond(requestID: "x", body: []) }
 
         #expect(server.requests.count == 1)
     }

@@ -84,13 +84,13 @@ final class LogCapture {
 }
 
 /// Parses one JSON object, failing the test (by throwing) if it is not one.
-func jsonObject(_ data: Data) throws -> [String: Any] {
-    guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-        throw TestServerError(description: "not a JSON object: \(String(decoding: data, as: UTF8.self))")
+func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
+    guard let object = try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else {
+        throw TestServerError(description: "not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
     }
     return object
 }
 
 func jsonObject(_ text: String) throws -> [String: Any] {
-    try jsonObject(Data(text.utf8))
+    try jsonObject(Array(text.utf8))
 }

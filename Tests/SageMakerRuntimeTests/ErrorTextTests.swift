@@ -107,7 +107,7 @@ private enum AWSWords {
             let body = try! JSONSerialization.data(withJSONObject: ["message": message])
             let error = SageMakerError.from(
                 status: 403, headers: [HTTPHeader(name: "x-amzn-ErrorType", value: "\(code):http://internal.amazon.com/")],
-                body: body, secrets: secrets)
+                body: Array(body), secrets: secrets)
             guard case .accessDenied(code, _) = error else {
                 Issue.record("expected accessDenied, got \(error)")
                 continue
@@ -119,9 +119,9 @@ private enum AWSWords {
             "Message": "Received server error (500)", "OriginalStatusCode": 500,
             "OriginalMessage": "echoing x-amz-security-token:\(AWSWords.sessionToken)",
         ])
-        let model = SageMakerError.from(status: 424, headers: [HTTPHeader(name: "x-amzn-ErrorType", value: "ModelError")], body: body, secrets: secrets)
+        let model = SageMakerError.from(status: 424, headers: [HTTPHeader(name: "x-amzn-ErrorType", value: "ModelError")], body: Array(body), secrets: secrets)
         expectNoSecret(model.description)
-        let raw = SageMakerError.from(status: 502, headers: [], body: Data("proxy says \(AWSWords.sessionToken)".utf8), secrets: secrets)
+        let raw = SageMakerError.from(status: 502, headers: [], body: Array("proxy says \(AWSWords.sessionToken)".utf8), secrets: secrets)
         expectNoSecret(raw.description)
     }
 }

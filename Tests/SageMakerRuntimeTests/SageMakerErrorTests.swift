@@ -8,7 +8,7 @@ import Testing
 @Suite struct SageMakerErrorTests {
     func error(_ status: Int, errorType: String? = nil, _ body: String) -> SageMakerError {
         let headers = errorType.map { [HTTPHeader(name: "x-amzn-ErrorType", value: $0)] } ?? []
-        return SageMakerError.from(status: status, headers: headers, body: Data(body.utf8))
+        return SageMakerError.from(status: status, headers: headers, body: Array(body.utf8))
     }
 
     @Test func modelErrorKeepsTheModelsStatusMessageAndLogStream() {
@@ -59,7 +59,7 @@ import Testing
     }
 
     @Test func onlyTheMembersThatAreSetBecomeHeaders() {
-        let request = InvokeEndpointRequest(endpointName: "x", body: Data(), inferenceID: "req-1", traceID: "Root=1-2-3")
+        let request = InvokeEndpointRequest(endpointName: "x", body: [], inferenceID: "req-1", traceID: "Root=1-2-3")
         let set = request.optionalHeaders.compactMap { header in header.value.map { "\(header.name): \($0)" } }
         #expect(set == ["Accept: application/json", "X-Amzn-SageMaker-Inference-Id: req-1", "X-Amzn-Trace-Id: Root=1-2-3"])
     }

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct SummarizeRequestTests {
     func decode(_ json: String) throws(PayloadError) -> SummarizeRequest {
-        try SummarizeRequest.decode(json: Data(json.utf8))
+        try SummarizeRequest.decode(json: Array(json.utf8))
     }
 
     func problem(_ json: String) -> PayloadError? {
@@ -34,12 +34,12 @@ import Testing
 
     @Test func aPayloadGoesToTheModelAsItCame() throws {
         let json = "{\n  \"parameters\": {\"max_length\": 60, \"custom\": [1.50, \"\\u00e9\"]},\n  \"inputs\": [\"One.\", \"Two.\"]\n}"
-        #expect(try decode(json).body == Data(json.utf8))
+        #expect(try decode(json).body == Array(json.utf8))
     }
 
     @Test func aPayloadWithNullParametersIsWrittenWithout() throws {
         let request = try decode(#"{"inputs": "x", "parameters": null}"#)
-        #expect(request.body == Data(#"{"inputs":"x"}"#.utf8))
+        #expect(request.body == Array(#"{"inputs":"x"}"#.utf8))
     }
 
     @Test func requestsAreEqualWhateverTheirSpelling() throws {
@@ -50,7 +50,7 @@ import Testing
     @Test func unknownParametersPassThroughUnchanged() throws {
         let request = try decode(#"{"inputs": "x", "parameters": {"custom": {"a": [1, 2.5, "z", null, true]}, "max_length": 60}}"#)
         let encoded = request.jsonValue.serialized()
-        let object = try JSONSerialization.jsonObject(with: encoded) as! [String: Any]
+        let object = try JSONSerialization.jsonObject(with: Data(encoded)) as! [String: Any]
         let parameters = object["parameters"] as! [String: Any]
         #expect(parameters["max_length"] as? Int == 60)
         let custom = parameters["custom"] as! [String: Any]
@@ -115,7 +115,7 @@ import Testing
     let limits = RequestLimits.default
 
     func refusal(_ json: String, _ limits: RequestLimits = .default) throws -> PayloadError? {
-        let request = try SummarizeRequest.decode(json: Data(json.utf8))
+        let request = try SummarizeRequest.decode(json: Array(json.utf8))
         do {
             try request.check(limits)
             return nil
@@ -168,11 +168,11 @@ import Testing
 /// Hugging Face Inference API clients send `options`; the SageMaker container ignores it.
 @Suite struct OptionsTests {
     @Test func optionsAreAcceptedCheckedAndNotSentOn() throws {
-        let request = try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": {"wait_for_model": true, "use_cache": false}}"#.utf8))
+        let request = try SummarizeRequest.decode(json: Array(#"{"inputs": "x", "options": {"wait_for_model": true, "use_cache": false}}"#.utf8))
         #expect(String(decoding: request.body, as: UTF8.self) == #"{"inputs":"x"}"#)
-        #expect(try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": null}"#.utf8)).inputs == .single("x"))
+        #expect(try SummarizeRequest.decode(json: Array(#"{"inputs": "x", "options": null}"#.utf8)).inputs == .single("x"))
         #expect(throws: PayloadError(field: "options", "must be an object, got a boolean")) {
-            try SummarizeRequest.decode(json: Data(#"{"inputs": "x", "options": true}"#.utf8))
+            try SummarizeRequest.decode(json: Array(#"{"inputs": "x", "options": true}"#.utf8))
         }
     }
 }

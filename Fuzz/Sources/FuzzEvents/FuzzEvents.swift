@@ -12,8 +12,8 @@ func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let data = Data(bytes: start, count: count)
-    guard let value = try? JSONValue(parsing: data) else { return 0 }
+    let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
+    guard let value = try? JSONValue(parsing: bytes) else { return 0 }
     // What the parser accepts, its writer gives back unchanged.
     guard (try? JSONValue(parsing: value.serialized())) == value else { fatalError("serialization does not round-trip") }
     switch LambdaEvent.classify(value) {
@@ -30,14 +30,14 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         } else {
             do {
                 _ = try front.payload(of: event)
-                response = front.success(Data("[]".utf8), for: event)
+                response = front.success(Array("[]".utf8), for: event)
             } catch {
                 response = front.failure(error, requestID: "fuzz", for: event)
             }
         }
         let encoded = response.encoded(for: event)
         // Whatever came in, what goes back must be a JSON document.
-        guard (try? JSONSerialization.jsonObject(with: encoded)) != nil else { fatalError("invalid response JSON") }
+        guard (try? JSONSerialization.jsonObject(with: Data(encoded))) != nil else { fatalError("invalid response JSON") }
     }
     return 0
 }

@@ -1,6 +1,5 @@
 // Payload decoding and validation: a request either decodes and re-encodes as JSON, or is
 // refused with a message.
-import Foundation
 import FuzzDriver
 @testable import Summarizer
 
@@ -11,9 +10,9 @@ func fuzzerMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<
 
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    let data = Data(bytes: start, count: count)
+    let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
     do {
-        let request = try SummarizeRequest.decode(json: data)
+        let request = try SummarizeRequest.decode(json: bytes)
         let encoded = request.jsonValue.serialized()
         guard (try? SummarizeRequest.decode(json: encoded)) == request else { fatalError("round trip changed the request") }
     } catch {

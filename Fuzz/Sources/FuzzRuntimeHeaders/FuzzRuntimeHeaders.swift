@@ -1,6 +1,5 @@
 // Response heads: the Runtime API's parsed by HTTPResponseHead, SageMaker's as libcurl hands
 // over its lines; then the /next headers as LambdaContext reads them.
-import Foundation
 import FuzzDriver
 @testable import CurlHTTP
 import HTTP
@@ -19,7 +18,7 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     if let head = try? HTTPResponseHead(parsing: ArraySlice(bytes)) {
         guard (100...999).contains(head.status) else { fatalError("accepted status \(head.status)") }
         if let length = head.contentLength, length < 0 { fatalError("negative Content-Length") }
-        checkContext(HTTPResponse(status: head.status, headers: head.headers, body: Data()))
+        checkContext(HTTPResponse(status: head.status, headers: head.headers, body: []))
     }
 
     // ...and SageMaker's through libcurl's header callback, one line at a time.
@@ -29,7 +28,7 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         _ = sink.appendHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart...index]))
         lineStart = index + 1
     }
-    checkContext(HTTPResponse(status: 200, headers: sink.headers, body: Data()))
+    checkContext(HTTPResponse(status: 200, headers: sink.headers, body: []))
     return 0
 }
 

@@ -1,5 +1,4 @@
 // The SageMaker error decoder: the first line is the x-amzn-ErrorType header, the rest the body.
-import Foundation
 import FuzzDriver
 import HTTP
 @testable import SageMakerRuntime
@@ -15,11 +14,11 @@ func fuzzOne(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: start, count: count)
     let newline = bytes.firstIndex(of: 10) ?? bytes.count
     let header = String(decoding: bytes[..<newline], as: UTF8.self)
-    let body = Data(bytes[min(newline + 1, bytes.count)...])
+    let body = Array(bytes[min(newline + 1, bytes.count)...])
     for status in [400, 403, 424, 429, 500, 503] {
         let error = SageMakerError.from(status: status, headers: [HTTPHeader(name: "x-amzn-ErrorType", value: header)], body: body)
-        let problem = SummarizeFailure.upstream(error).httpProblem
-        guard (400...599).contains(problem.status), !problem.message.isEmpty else { fatalError("bad mapping \(problem)") }
+        let failure = Failure.upstream(error)
+        guard (400...599).contains(failure.status), !failure.message(for: .caller).isEmpty else { fatalError("bad mapping \(failure)") }
     }
     return 0
 }
