@@ -377,9 +377,10 @@ def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch:
     out_dir = scratch / "callgrind"
     out_dir.mkdir()
     root = PACKAGE
-    loader = re.search(r'"\$root/lib/([^"]+)" --library-path', (root / "bootstrap").read_text())
-    if not loader:
-        raise BenchError("cannot find the loader in dist/package/bootstrap")
+    # The packaged bootstrap execs the binary through the bundled loader: do the same under valgrind.
+    loaders = sorted((root / "lib").glob("ld-linux-*.so.*"))
+    if not loaders:
+        raise BenchError("cannot find the loader in dist/package/lib")
     # The unstripped build of the same binary gives symbol names; use it only if
     # it is byte-identical to the packaged one once stripped (same code, same counts).
     binary, symbols = root / "bin" / "summarizer", False
@@ -394,7 +395,7 @@ def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch:
         "#!/bin/sh\n"
         "# The packaged bootstrap's exec line, under callgrind.\n"
         f'exec valgrind --tool=callgrind --callgrind-out-file="{out_dir}/callgrind.out.%p" '
-        f'"{root}/lib/{loader.group(1)}" --library-path "{root}/lib" "{binary}"\n'
+        f'"{loaders[0]}" --library-path "{root}/lib" "{binary}"\n'
     )
     bootstrap.chmod(0o755)
 
