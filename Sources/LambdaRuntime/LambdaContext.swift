@@ -2,8 +2,6 @@ import HTTP
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// What the Runtime API tells us about one invocation, besides the event itself.

@@ -5,8 +5,8 @@ public protocol LambdaHandler {
 
     /// Runs once the answer (response or error) is posted, or posting it failed, and before the
     /// next `/next`: for work the caller need not wait for, such as writing the invocation's log
-    /// line. Lambda bills this time and keeps its logs with the invocation; it just no longer
-    /// delays the answer. `delivery` says what became of the answer.
+    /// line. Lambda bills this time and keeps its logs with the invocation, but the caller does
+    /// not wait for it. `delivery` says what became of the answer.
     mutating func afterResponse(_ delivery: Delivery)
 }
 

@@ -7,16 +7,15 @@ import Glibc
 /// HTTP/1.1 without TLS over one kept-alive TCP connection: the transport of the Lambda Runtime
 /// API, a trusted peer on the same host.
 ///
-/// Why not `CurlHTTPClient`: three requests an invocation went through libcurl, and two of them
-/// (`/next`, `/response`) need none of what it offers (TLS, proxies, redirects, DNS timeouts).
-/// Through libcurl each cost about 90 K instructions and a dozen system calls; here it is one
-/// `sendmsg` and a `recv` or two, with a `poll` first only when the request has a deadline.
+/// Why not `CurlHTTPClient`: `/next` and `/response` need none of what libcurl offers (TLS,
+/// proxies, redirects, name lookups); here a request is one `sendmsg` and a `recv` or two, with a
+/// `poll` first only when the request has a deadline (bench/IMPROVEMENTS.md has the figures).
 ///
 /// What it does handle: `Content-Length`, chunked and close-delimited bodies, `Connection:
 /// close`, interim 1xx answers, and a connection the server dropped while the process was frozen
 /// (re-opened, and the request sent again, when it failed before any byte of an answer arrived).
 ///
-/// Not thread-safe: it belongs to the thread that runs the invocation loop.
+/// Not thread-safe: it belongs to the one worker whose loop uses it.
 public final class PlainHTTPConnection {
     /// Refuses a body larger than this instead of trying to allocate it. Lambda events are at most
     /// 6 MB; the margin is for whatever the Runtime API grows into.

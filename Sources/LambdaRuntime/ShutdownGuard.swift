@@ -2,8 +2,6 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
 #endif
 
 /// Ends the process cleanly on SIGTERM or SIGINT, but never in the middle of an invocation.

@@ -1,48 +1,24 @@
-/// The input of SageMaker Runtime's InvokeEndpoint, as botocore's service model defines it
-/// (`sagemaker-runtime/2017-05-13/service-2.json`). Optional members become headers when set.
+/// The input of SageMaker Runtime's InvokeEndpoint (botocore's service model,
+/// `sagemaker-runtime/2017-05-13/service-2.json`), as far as this function uses it: the members
+/// it never sets are left out rather than carried unset.
 public struct InvokeEndpointRequest: Sendable {
     public var endpointName: String
     public var body: [UInt8]
     public var contentType: String
     public var accept: String?
-    public var customAttributes: String?
-    public var targetModel: String?
-    public var targetVariant: String?
-    public var targetContainerHostname: String?
     public var inferenceID: String?
-    public var enableExplanations: String?
-    public var inferenceComponentName: String?
-    public var sessionID: String?
     /// Sent as `X-Amzn-Trace-Id` so X-Ray links the call to the Lambda invocation.
     public var traceID: String?
 
     public init(
-        endpointName: String,
-        body: [UInt8],
-        contentType: String = "application/json",
-        accept: String? = "application/json",
-        customAttributes: String? = nil,
-        targetModel: String? = nil,
-        targetVariant: String? = nil,
-        targetContainerHostname: String? = nil,
-        inferenceID: String? = nil,
-        enableExplanations: String? = nil,
-        inferenceComponentName: String? = nil,
-        sessionID: String? = nil,
-        traceID: String? = nil
+        endpointName: String, body: [UInt8], contentType: String = "application/json",
+        accept: String? = "application/json", inferenceID: String? = nil, traceID: String? = nil
     ) {
         self.endpointName = endpointName
         self.body = body
         self.contentType = contentType
         self.accept = accept
-        self.customAttributes = customAttributes
-        self.targetModel = targetModel
-        self.targetVariant = targetVariant
-        self.targetContainerHostname = targetContainerHostname
         self.inferenceID = inferenceID
-        self.enableExplanations = enableExplanations
-        self.inferenceComponentName = inferenceComponentName
-        self.sessionID = sessionID
         self.traceID = traceID
     }
 
@@ -50,14 +26,7 @@ public struct InvokeEndpointRequest: Sendable {
     var optionalHeaders: [(name: String, value: String?)] {
         [
             ("Accept", accept),
-            ("X-Amzn-SageMaker-Custom-Attributes", customAttributes),
-            ("X-Amzn-SageMaker-Target-Model", targetModel),
-            ("X-Amzn-SageMaker-Target-Variant", targetVariant),
-            ("X-Amzn-SageMaker-Target-Container-Hostname", targetContainerHostname),
             ("X-Amzn-SageMaker-Inference-Id", inferenceID),
-            ("X-Amzn-SageMaker-Enable-Explanations", enableExplanations),
-            ("X-Amzn-SageMaker-Inference-Component", inferenceComponentName),
-            ("X-Amzn-SageMaker-Session-Id", sessionID),
             ("X-Amzn-Trace-Id", traceID),
         ]
     }
@@ -88,23 +57,12 @@ public struct InvokeEndpointRequest: Sendable {
 public struct InvokeEndpointResponse: Sendable {
     public var body: [UInt8]
     public var contentType: String?
-    public var invokedProductionVariant: String?
-    public var customAttributes: String?
-    public var newSessionID: String?
-    public var closedSessionID: String?
     /// How many HTTP attempts it took (retries included).
     public var attempts: Int
 
-    public init(
-        body: [UInt8], contentType: String? = nil, invokedProductionVariant: String? = nil, customAttributes: String? = nil,
-        newSessionID: String? = nil, closedSessionID: String? = nil, attempts: Int = 1
-    ) {
+    public init(body: [UInt8], contentType: String? = nil, attempts: Int = 1) {
         self.body = body
         self.contentType = contentType
-        self.invokedProductionVariant = invokedProductionVariant
-        self.customAttributes = customAttributes
-        self.newSessionID = newSessionID
-        self.closedSessionID = closedSessionID
         self.attempts = attempts
     }
 }

@@ -101,14 +101,7 @@ public final class SageMakerRuntimeClient {
             do {
                 let response = try http.send(httpRequest)
                 if (200..<300).contains(response.status) {
-                    return InvokeEndpointResponse(
-                        body: response.body,
-                        contentType: response.header("Content-Type"),
-                        invokedProductionVariant: response.header("x-Amzn-Invoked-Production-Variant"),
-                        customAttributes: response.header("X-Amzn-SageMaker-Custom-Attributes"),
-                        newSessionID: response.header("X-Amzn-SageMaker-New-Session-Id"),
-                        closedSessionID: response.header("X-Amzn-SageMaker-Closed-Session-Id"),
-                        attempts: attempt)
+                    return InvokeEndpointResponse(body: response.body, contentType: response.header("Content-Type"), attempts: attempt)
                 }
                 failure = SageMakerError.from(status: response.status, headers: response.headers, body: response.body, secrets: secrets)
             } catch .timedOut {

@@ -131,8 +131,9 @@ public struct SummarizerHandler: LambdaHandler {
             bytesIn: invocation.event.count, bytesOut: bytesOut)
     }
 
-    /// Formatting and writing the log line no longer delays the answer. An answer that did not
-    /// reach the caller as built is logged with what happened instead of its status.
+    /// Writes the invocation's log line, after the answer went out so that it does not delay it.
+    /// An answer that did not reach the caller as built is logged with what happened instead of
+    /// its status.
     public mutating func afterResponse(_ delivery: Delivery) {
         guard let line = pendingLogLine else { return }
         pendingLogLine = nil
