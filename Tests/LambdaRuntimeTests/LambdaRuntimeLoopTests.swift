@@ -42,6 +42,19 @@ private final class Deliveries: @unchecked Sendable {
     var list: [Delivery] = []
 }
 
+/// Runs the loop with an echo handler against `server` until it stops: its exit status, what
+/// `afterResponse` was told, and the log (JSON lines).
+private func runEchoLoop(against server: TestHTTPServer) throws -> (Int32, Deliveries, LogCapture) {
+    let capture = try LogCapture()
+    let deliveries = Deliveries()
+    let status = LambdaRuntime.run(
+        environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
+    ) {
+        { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
+    }
+    return (status, deliveries, capture)
+}
+
 @Suite struct LambdaRuntimeLoopTests {
     @Test(arguments: [[:], ["AWS_LAMBDA_RUNTIME_API": ""]] as [[String: String]])
     func withoutTheRuntimeAPIEndpointRunFails(environment: [String: String]) throws {
@@ -90,14 +103,7 @@ private final class Deliveries: @unchecked Sendable {
             ScriptedResponse(status: 500, body: "response refused"),
         ])
         defer { server.stop() }
-        let capture = try LogCapture()
-        let deliveries = Deliveries()
-
-        let status = LambdaRuntime.run(
-            environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
-        ) {
-            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
-        }
+        let (status, deliveries, capture) = try runEchoLoop(against: server)
 
         #expect(status == 1)
         #expect(server.requests.map(\.path) == ["/2018-06-01/runtime/invocation/next", "/2018-06-01/runtime/invocation/req-1/response"])
@@ -179,14 +185,7 @@ private final class Deliveries: @unchecked Sendable {
             ScriptedResponse(status: 500, body: "done"),
         ])
         defer { server.stop() }
-        let capture = try LogCapture()
-        let deliveries = Deliveries()
-
-        let status = LambdaRuntime.run(
-            environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
-        ) {
-            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
-        }
+        let (status, deliveries, capture) = try runEchoLoop(against: server)
 
         #expect(status == 1)
         let requests = server.requests
@@ -218,14 +217,7 @@ private final class Deliveries: @unchecked Sendable {
             ScriptedResponse(status: 500, body: "done"),
         ])
         defer { server.stop() }
-        let capture = try LogCapture()
-        let deliveries = Deliveries()
-
-        let status = LambdaRuntime.run(
-            environment: ["AWS_LAMBDA_RUNTIME_API": server.authority], logger: Logger(format: .json, fileDescriptor: capture.writeFD)
-        ) {
-            { EchoHandler(onAfterResponse: { deliveries.list.append($0) }) }
-        }
+        let (status, deliveries, capture) = try runEchoLoop(against: server)
 
         #expect(status == 1, "ends when /next fails")
         #expect(server.requests.count == 8)

@@ -147,33 +147,10 @@ public final class TestHTTPServer: @unchecked Sendable {
         self.handler = handler
         self.maxLifetime = maxLifetime
 
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestServerError(description: "socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0, listen(fd, 64) == 0 else {
-            let code = errno
-            close(fd)
-            throw TestServerError(description: "bind/listen: errno \(code)")
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else {
-            close(fd)
-            throw TestServerError(description: "getsockname: errno \(errno)")
-        }
+        let (fd, port) = try loopbackSocket(port: 0, backlog: 64)
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         listener = fd
-        port = UInt16(bigEndian: address.sin_port)
+        self.port = port
 
         let thread = Thread { [self] in
             self.serve()
@@ -428,6 +405,30 @@ public final class TestHTTPServer: @unchecked Sendable {
     }
 }
 
+/// A TCP socket bound to 127.0.0.1:`port` (0: a free one), listening with `backlog` unless nil.
+private func loopbackSocket(port requested: UInt16, backlog: Int32?) throws -> (fd: Int32, port: UInt16) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestServerError(description: "socket: errno \(errno)") }
+    var one: Int32 = 1
+    _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = requested.bigEndian
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard ok, backlog.map({ listen(fd, $0) == 0 }) ?? true else {
+        let code = errno
+        close(fd)
+        throw TestServerError(description: "bind/listen: errno \(code)")
+    }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
+
 /// A TCP port on 127.0.0.1 that is bound but not listening: connecting to it is refused, and no
 /// other process can take the port while this exists.
 public final class RefusingPort {
@@ -437,26 +438,7 @@ public final class RefusingPort {
     /// `port` 0 picks a free port; another port is taken over once its listener has gone
     /// (connections of its in TIME_WAIT do not stand in the way).
     public init(port requested: UInt16 = 0) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestServerError(description: "socket: errno \(errno)") }
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = requested.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard ok else {
-            close(fd)
-            throw TestServerError(description: "bind: errno \(errno)")
-        }
-        self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
+        (fd, port) = try loopbackSocket(port: requested, backlog: nil)
     }
 
     deinit { close(fd) }
@@ -469,24 +451,7 @@ public final class SilentPort {
     private let fd: Int32
 
     public init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestServerError(description: "socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard ok, listen(fd, 16) == 0 else {
-            close(fd)
-            throw TestServerError(description: "bind/listen: errno \(errno)")
-        }
-        self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
+        (fd, port) = try loopbackSocket(port: 0, backlog: 16)
     }
 
     deinit { close(fd) }
