@@ -492,8 +492,11 @@ def concurrency_targets(r: dict) -> list[dict]:
     low, high = _levels(r)
     swift_high, swift_low, python_high = runs["swift"][str(high)], runs["swift"][str(low)], runs["python"][str(high)]
     out = []
-    wall, limit = swift_high["burst_wall_ms"]["p50"], 2 * service_ms
-    out.append({"text": f"N={high}: {high} invocations done within 2 × service time ({limit} ms), median burst",
+    # Judged inside the Runtime API, where Lambda would see it: from the first event queued to the
+    # last answer posted. The bench client's own round trips (Python threads over loopback HTTP,
+    # on the same two cores) are in the client-side column, not in the function's time.
+    wall, limit = swift_high["burst_runtime_ms"]["p50"], 2 * service_ms
+    out.append({"text": f"N={high}: {high} invocations done within 2 × service time ({limit} ms), median burst in the Runtime API",
                 "measured": f"{wall:.0f} ms", "pass": wall <= limit})
     if high > low:
         growth = (swift_high["rss_total"] - swift_low["rss_total"]) / (high - low)
@@ -513,12 +516,14 @@ def _concurrency_rows(r: dict) -> list[list[str]]:
             x = c["runs"][k][str(n)]
             rows.append([str(n), LABELS[k], f"{x['throughput']:.1f}", _fmt(x["latency_ms"]["p50"], "ms"),
                          _fmt(x["latency_ms"]["p99"], "ms"), _fmt(x["burst_wall_ms"]["p50"], "ms"),
+                         _fmt(x["burst_runtime_ms"]["p50"], "ms"),
                          str(x["workers_polling"]), str(x["peak_in_flight"]), str(x["processes"]),
                          _fmt(x["rss_total"] / MB, "mb")])
     return rows
 
 
 CONCURRENCY_HEADER = ["N", "function", "invocations/s", "p50 (ms)", "p99 (ms)", "burst of N, median (ms)",
+                      "same, inside the Runtime API (ms)",
                       "/next held", "most in flight", "processes", "peak RSS, all processes (MB)"]
 
 
@@ -554,12 +559,15 @@ As Lambda Managed Instances run a function: one execution environment gets up to
 once.  Each function runs under tools/runtime_api.py (the RIE serves one at a time) with
 `AWS_LAMBDA_MAX_CONCURRENCY=N`, against the SageMaker stand-in answering every call in
 {c['service_ms']} ms (`--service-ms`).  Per N: one warm-up burst, then {c['rounds']} bursts of N
-distinct articles sent at the same moment.  Throughput = invocations / summed burst wall time;
+distinct articles sent at the same moment.  A burst is timed twice: by the client (release to
+last answer received) and inside the Runtime API stand-in (first event queued to last answer
+posted: what the function took, without the client's loopback round trips, which on this 2-core
+machine cost about as much as the function).  Throughput = invocations / summed burst wall time;
 latency per invocation as the caller sees it; memory = VmHWM summed over the function's processes
 (Swift: one process; Python: awslambdaric 4.2's parent plus one forked worker per slot, each
 importing boto3).  "/next held" is how many workers were polling before the first burst.
 
-{_md_table(CONCURRENCY_HEADER, _concurrency_rows(r), "llrrrrrrrr")}
+{_md_table(CONCURRENCY_HEADER, _concurrency_rows(r), "llrrrrrrrrr")}
 
 {goals}
 

@@ -640,9 +640,13 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
                                               timeout=FUNCTION_TIMEOUT_S, max_concurrency=n) as fn:
                     workers = wait_workers(fn, n)
                     harness.burst(fn, events, INVOKE_TIMEOUT_S)  # warm-up: connections, lazy init
-                    latencies, walls = [], []
+                    latencies, walls, inside = [], [], []
                     for _ in range(rounds):
                         answers, seconds, wall = harness.burst(fn, events, INVOKE_TIMEOUT_S)
+                        # The same burst inside the Runtime API: first event queued to last answer
+                        # posted, without the bench client's own HTTP round trips.
+                        spans = fn.stats()["spans"][-n:]
+                        inside.append(max(done for _, done in spans) - min(queued for queued, _ in spans))
                         for answer in answers:
                             if isinstance(answer, Exception):
                                 raise BenchError(f"{function.label}, N={n}: {answer}")
@@ -664,6 +668,7 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
                     "rss_largest": max(hwm),
                     "latency_ms": summarize(latencies),
                     "burst_wall_ms": summarize([w * 1e3 for w in walls]),
+                    "burst_runtime_ms": summarize([w * 1e3 for w in inside]),
                     "throughput": len(latencies) / sum(walls),
                 }
                 progress(f"concurrency: {function.label} N={n}: {len(latencies) / sum(walls):.1f}/s, "

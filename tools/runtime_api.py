@@ -35,7 +35,8 @@ Caller side, like the RIE's front door:
   within the function timeout of delivery, or the event waited that long undelivered; 502
   ``Runtime.ExitError`` when the bootstrap exited with the invocation in flight; 413
   ``RequestEntityTooLargeException`` for an event over 6291456 bytes (Lambda's request limit).
-* ``GET /_stand-in/stats`` (not Lambda's) -- next calls, /next requests held now and at most at
+* ``GET /_stand-in/stats`` (not Lambda's) -- ``spans``: (queued, answered) monotonic seconds of
+  the latest answered invocations; next calls, /next requests held now and at most at
   once, invocations in flight now and at most at once, answered, timed out, the bootstrap's
   exit status.
 
@@ -51,6 +52,7 @@ the bootstrap, ``--shutdown-grace-ms`` for it to finish, then SIGKILL.
 from __future__ import annotations
 
 import argparse
+import collections
 import http.server
 import json
 import os
@@ -128,6 +130,9 @@ class RuntimeAPI:
         self.bootstrap_exit: int | None = None
         self.stats = {"next_calls": 0, "next_waiting": 0, "peak_next_waiting": 0, "in_flight": 0,
                       "peak_in_flight": 0, "answered": 0, "timed_out": 0}
+        # (queued, answered) monotonic times of the latest answered invocations: how long a burst
+        # took inside the Runtime API, without the callers' own HTTP round trips.
+        self.spans: collections.deque = collections.deque(maxlen=4096)
         self.stopping = threading.Event()
         self.server = _Server((host, port), self._handler_class())
         self.port = self.server.server_address[1]
@@ -227,7 +232,7 @@ class RuntimeAPI:
     def snapshot(self) -> dict:
         with self.lock:
             return {**self.stats, "queued": len(self.queue), "bootstrap_exit": self.bootstrap_exit,
-                    "init_error": self.init_error is not None}
+                    "init_error": self.init_error is not None, "spans": list(self.spans)}
 
     # -- runtime side --------------------------------------------------------
 
@@ -236,6 +241,7 @@ class RuntimeAPI:
         invocation.answer, invocation.kind = (status, body), kind
         if invocation.delivered_at is not None:
             self.stats["in_flight"] -= 1
+            self.spans.append((invocation.queued_at, time.monotonic()))
             elapsed = (time.monotonic() - invocation.delivered_at) * 1000
             self.log(f"END RequestId: {invocation.request_id}\t{kind}\tDuration: {elapsed:.2f} ms")
         invocation.body = b""  # delivered or never will be: no need to keep it
