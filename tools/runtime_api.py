@@ -105,6 +105,8 @@ class Invocation:
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
+    # Signalled when answered; shares the Runtime API's lock (set by enqueue).
+    done: threading.Condition | None = None
 
 
 class RuntimeAPI:
@@ -121,7 +123,12 @@ class RuntimeAPI:
                  log: Callable[[str], None] | None = None):
         self.timeout_s = timeout_s
         self.log = log or (lambda line: None)
-        self.lock = threading.Condition()
+        # One lock, several conditions, so that a change wakes only who waits for it: with one
+        # condition for everything, 64 held /next requests and 64 callers all woke on every event
+        # and every answer, and the stand-in's own scheduling cost as much as the function.
+        self._mutex = threading.Lock()
+        self.lock = threading.Condition(self._mutex)  # posts and other state
+        self.queued = threading.Condition(self._mutex)  # an event for a held /next
         self.queue: deque[Invocation] = deque()
         self.invocations: dict[str, Invocation] = {}
         self.posts: list[dict] = []
@@ -151,6 +158,9 @@ class RuntimeAPI:
         self.stopping.set()
         with self.lock:
             self.lock.notify_all()
+            self.queued.notify_all()
+            for invocation in self.invocations.values():
+                invocation.done.notify_all()
         self.server.shutdown()
         self.server.server_close()
 
@@ -170,14 +180,15 @@ class RuntimeAPI:
             event = event.encode()
         elif not isinstance(event, bytes):
             event = json.dumps(event).encode()
-        invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s)
+        invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s,
+                                done=threading.Condition(self._mutex))
         with self.lock:
             if self.init_error is not None:
                 self._finish(invocation, "init_error", 502, self.init_error)
             else:
                 self.invocations[invocation.request_id] = invocation
                 self.queue.append(invocation)
-                self.lock.notify_all()
+                self.queued.notify()
         return invocation
 
     def wait(self, invocation: Invocation) -> tuple[int, bytes]:
@@ -199,7 +210,7 @@ class RuntimeAPI:
                     return invocation.answer
                 if self.stopping.is_set():
                     raise RuntimeError("the Runtime API stopped")
-                self.lock.wait(min(remaining, POLL_S * 5))
+                invocation.done.wait(min(remaining, POLL_S * 5))
 
     def invoke(self, event, trace_id: str | None = None) -> tuple[int, bytes]:
         return self.wait(self.enqueue(event, trace_id))
@@ -245,7 +256,7 @@ class RuntimeAPI:
             elapsed = (time.monotonic() - invocation.delivered_at) * 1000
             self.log(f"END RequestId: {invocation.request_id}\t{kind}\tDuration: {elapsed:.2f} ms")
         invocation.body = b""  # delivered or never will be: no need to keep it
-        self.lock.notify_all()
+        invocation.done.notify_all()
 
     def _next(self) -> Invocation | None:
         with self.lock:
@@ -256,7 +267,7 @@ class RuntimeAPI:
                 while not self.queue:
                     if self.stopping.is_set():
                         return None
-                    self.lock.wait(POLL_S)
+                    self.queued.wait(POLL_S)
                 invocation = self.queue.popleft()
             finally:
                 self.stats["next_waiting"] -= 1
