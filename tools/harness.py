@@ -173,6 +173,13 @@ def _proc_stat(pid: str) -> tuple[str, int, int] | None:
     return fields[0], int(fields[1]), int(fields[3])
 
 
+def proc_status(pid: int) -> dict[str, int]:
+    """The numeric fields of /proc/PID/status by name (VmRSS, VmHWM, RssAnon, Threads, ...; sizes in KiB)."""
+    with open(f"/proc/{pid}/status") as handle:
+        pairs = [(name, value.split()) for name, _, value in (line.partition(":") for line in handle)]
+    return {name: int(words[0]) for name, words in pairs if words and words[0].isdigit()}
+
+
 def live_processes() -> list[tuple[int, int, int]]:
     """(pid, ppid, session id) of every live (non-zombie) process."""
     found = []

@@ -595,16 +595,6 @@ def summarizer_pid(function: harness.Lambda) -> int | None:
     return pid
 
 
-def proc_status(pid: int) -> dict[str, int]:
-    figures = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
-                figures[name] = int(value.split()[0])
-    return figures
-
-
 def fd_targets(pid: int) -> list[str]:
     """What each open descriptor points at, socket/pipe inode numbers removed."""
     targets = []
@@ -626,7 +616,7 @@ def settled_sample(pid: int, timeout_s: float = 2.0) -> tuple[dict[str, int], li
         time.sleep(0.02)
         current = fd_targets(pid)
         if current == previous or time.monotonic() > deadline:
-            return proc_status(pid), current
+            return harness.proc_status(pid), current
         previous = current
 
 

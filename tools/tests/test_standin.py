@@ -780,13 +780,6 @@ def open_answer(port: int) -> tuple[http.client.HTTPConnection, Any]:
     return send(port, body, sigv4_headers(port, body))
 
 
-def vm_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin):
     standin.faults(mode="oversized", size_bytes=7_000_000, count=1)
     connection, response = open_answer(standin.port)
@@ -805,14 +798,14 @@ def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin):
 def test_oversized_is_streamed_not_built_in_memory(standin):
     size = 256 * 1024 * 1024
     standin.faults(mode="oversized", size_bytes=size, count=1)
-    before = vm_rss_kib(standin.proc.pid)
+    before = harness.proc_status(standin.proc.pid)["VmRSS"]
     connection, response = open_answer(standin.port)
     received, peak = 0, before
     try:
         while chunk := response.read(1024 * 1024):
             received += len(chunk)
             if received % (32 * 1024 * 1024) < 1024 * 1024:
-                peak = max(peak, vm_rss_kib(standin.proc.pid))
+                peak = max(peak, harness.proc_status(standin.proc.pid)["VmRSS"])
     finally:
         connection.close()
     assert received == size
