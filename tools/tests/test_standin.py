@@ -134,13 +134,16 @@ MISMATCH_PREFIX = (
 )
 
 
-def error_of(excinfo) -> tuple[int, str, str]:
-    error = excinfo.value.response
-    return (
-        error["ResponseMetadata"]["HTTPStatusCode"],
-        error["Error"]["Code"],
-        error["Error"]["Message"],
-    )
+def refused(client, document=None, *, exception=ClientError, **kw) -> dict:
+    """The error response of the EXCEPTION that invoking CLIENT (with {"inputs": "x"}) must raise."""
+    with pytest.raises(exception) as excinfo:
+        invoke(client, {"inputs": "x"} if document is None else document, **kw)
+    return excinfo.value.response
+
+
+def error_of(error: dict) -> tuple[int, str, str]:
+    """(HTTP status, code, message) of an error response."""
+    return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"], error["Error"]["Message"]
 
 
 def sigv4_headers(
@@ -326,8 +329,7 @@ def test_summarization_task_uses_summary_text(start_standin):
     assert invoke(client, {"inputs": "X. Y."}, EndpointName="b-2")["Decoded"] == [
         {"summary_text": "X."}
     ]
-    with pytest.raises(client.exceptions.ValidationError):
-        invoke(client, {"inputs": "X."})  # financial-summarizer not configured
+    refused(client, {"inputs": "X."}, exception=client.exceptions.ValidationError)  # financial-summarizer not configured
 
 
 # --------------------------------------------------------------------------
@@ -344,9 +346,7 @@ def test_summarization_task_uses_summary_text(start_standin):
 )
 def test_unknown_or_malformed_endpoint_is_validation_error(standin, name, wanted):
     client = standin.client()
-    with pytest.raises(client.exceptions.ValidationError) as excinfo:
-        invoke(client, {"inputs": "x"}, EndpointName=name)
-    status, code, message = error_of(excinfo)
+    status, code, message = error_of(refused(client, EndpointName=name, exception=client.exceptions.ValidationError))
     assert (status, code) == (400, "ValidationError")
     assert_message(message, wanted)
 
@@ -354,9 +354,7 @@ def test_unknown_or_malformed_endpoint_is_validation_error(standin, name, wanted
 def test_oversized_payload_is_413(standin):
     client = standin.client()
     body = json.dumps({"inputs": "a" * (6 * 1024 * 1024)})
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, body=body)
-    assert error_of(excinfo) == (413, "ValidationError", "Request payload is too large")
+    assert error_of(refused(client, body=body)) == (413, "ValidationError", "Request payload is too large")
     # The connection survived (the body was read) and still works.
     assert invoke(client, {"inputs": "ok"})["Decoded"] == [{"generated_text": "ok"}]
     assert standin.stats()["connections"] == 1
@@ -364,9 +362,7 @@ def test_oversized_payload_is_413(standin):
 
 def test_wrong_content_type_is_model_error_415(standin):
     client = standin.client()
-    with pytest.raises(client.exceptions.ModelError) as excinfo:
-        invoke(client, body=b"plain text", content_type="text/plain")
-    error = excinfo.value.response
+    error = refused(client, body=b"plain text", content_type="text/plain", exception=client.exceptions.ModelError)
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 415
     assert json.loads(error["OriginalMessage"])["code"] == 415
@@ -378,9 +374,7 @@ def test_wrong_content_type_is_model_error_415(standin):
 )
 def test_bad_body_is_model_error_400(standin, body):
     client = standin.client()
-    with pytest.raises(client.exceptions.ModelError) as excinfo:
-        invoke(client, body=body)
-    error = excinfo.value.response
+    error = refused(client, body=body, exception=client.exceptions.ModelError)
     assert error["OriginalStatusCode"] == 400
     original = json.loads(error["OriginalMessage"])
     assert original["code"] == 400 and original["type"] == "InternalServerException"
@@ -395,9 +389,7 @@ def test_bad_body_is_model_error_400(standin, body):
 def test_model_error_fault(standin):
     client = standin.client()
     standin.faults(mode="model_error", count=1, status=503, message="backend down")
-    with pytest.raises(client.exceptions.ModelError) as excinfo:
-        invoke(client, {"inputs": "x"})
-    error = excinfo.value.response
+    error = refused(client, exception=client.exceptions.ModelError)
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 503
     assert error["OriginalMessage"] == "backend down"
@@ -427,24 +419,18 @@ def test_model_error_fault(standin):
 def test_service_fault_modes(standin, mode, status, code):
     client = standin.client()
     standin.faults(mode=mode)
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, {"inputs": "x"})
-    assert error_of(excinfo)[:2] == (status, code)
     # Modelled errors map to the client's exception classes, as with AWS.
-    modelled = getattr(client.exceptions, code, None)
-    if modelled is not None:
-        assert isinstance(excinfo.value, modelled)
+    error = error_of(refused(client, exception=getattr(client.exceptions, code, ClientError)))
+    assert error[:2] == (status, code)
     if mode == "throttle":
-        assert error_of(excinfo)[2] == "Rate exceeded"
+        assert error[2] == "Rate exceeded"
 
 
 def test_fault_count_then_normal_answers(standin):
     client = standin.client()
     standin.faults(mode="service_unavailable", count=2, message="maintenance")
     for _ in range(2):
-        with pytest.raises(client.exceptions.ServiceUnavailable) as excinfo:
-            invoke(client, {"inputs": "x"})
-        assert error_of(excinfo)[2] == "maintenance"
+        assert error_of(refused(client, exception=client.exceptions.ServiceUnavailable))[2] == "maintenance"
     assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
     stats = standin.stats()
     assert (stats["invocations"], stats["succeeded"]) == (3, 1)
@@ -537,9 +523,7 @@ INVALID, INCOMPLETE = "InvalidSignatureException", "IncompleteSignatureException
 )
 def test_client_refused_before_any_fault_and_counted(standin, options, code, wanted):
     standin.faults(mode="throttle", count=1)  # applies only after authentication
-    with pytest.raises(ClientError) as excinfo:
-        invoke(standin.client(**options), {"inputs": "x"})
-    status, got, message = error_of(excinfo)
+    status, got, message = error_of(refused(standin.client(**options)))
     assert (status, got) == (403, code)
     assert_message(message, wanted)
     stats = standin.stats()
@@ -599,9 +583,7 @@ def test_tampered_body_is_rejected(standin):
         request.body = request.body.replace(b"buy", b"BUY")
 
     client.meta.events.register("before-send.sagemaker-runtime.InvokeEndpoint", tamper)
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, {"inputs": "buy"})
-    assert error_of(excinfo)[:2] == (403, "InvalidSignatureException")
+    assert error_of(refused(client, {"inputs": "buy"}))[:2] == (403, "InvalidSignatureException")
     assert standin.stats()["last_request"]["body_bytes"] == len('{"inputs": "buy"}')
 
 
@@ -624,16 +606,12 @@ def test_session_token(start_standin):
     assert "x-amz-security-token" in signed
 
     for client in (standin.client(), standin.client(aws_session_token="tok-999")):
-        with pytest.raises(ClientError) as excinfo:
-            invoke(client, {"inputs": "x"})
-        assert error_of(excinfo)[:2] == (403, "UnrecognizedClientException")
+        assert error_of(refused(client))[:2] == (403, "UnrecognizedClientException")
 
 
 def test_require_token_accepts_any_token(start_standin):
     standin = start_standin("--require-token")
-    with pytest.raises(ClientError) as excinfo:
-        invoke(standin.client(), {"inputs": "x"})
-    assert error_of(excinfo)[1] == "UnrecognizedClientException"
+    assert error_of(refused(standin.client()))[1] == "UnrecognizedClientException"
     assert invoke(standin.client(aws_session_token="anything"), {"inputs": "x"})
 
 
@@ -727,9 +705,7 @@ def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
     standin = start_standin("--session-token", TOKEN)
     client = standin.client(aws_session_token=TOKEN)
     standin.faults(mode="signature_mismatch", count=1)
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, {"inputs": "x"})
-    status, code, message = error_of(excinfo)
+    status, code, message = error_of(refused(client))
     assert (status, code) == (403, "InvalidSignatureException")
     assert message.startswith(MISMATCH_PREFIX)
     assert "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n" in message
@@ -747,22 +723,19 @@ def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
 def test_incomplete_signature_echoes_the_authorization_header(standin):
     client = standin.client()
     standin.faults(mode="incomplete_signature")
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, {"inputs": "x"})
+    error = error_of(refused(client))
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
-    assert error_of(excinfo) == (
+    assert error == (
         403,
         "IncompleteSignatureException",
         f"Authorization header requires 'Signature' parameter. Authorization={authorization}",
     )
-    assert f"Credential={ACCESS_KEY}/" in error_of(excinfo)[2]
+    assert f"Credential={ACCESS_KEY}/" in error[2]
 
 
 def test_expired_token(standin):
     standin.faults(mode="expired_token", count=1)
-    with pytest.raises(ClientError) as excinfo:
-        invoke(standin.client(aws_session_token="old"), {"inputs": "x"})
-    assert error_of(excinfo) == (
+    assert error_of(refused(standin.client(aws_session_token="old"))) == (
         403,
         "ExpiredTokenException",
         "The security token included in the request is expired",
@@ -925,11 +898,10 @@ def test_repeated_header_lines_are_recorded_one_by_one(standin):
 )
 def test_marker_faults_only_the_request_that_carries_it(standin, marker, status, code):
     client = standin.client()
-    with pytest.raises(ClientError) as excinfo:
-        invoke(client, {"inputs": f"Shares fell. {marker}"})
-    assert error_of(excinfo)[:2] == (status, code)
+    error = refused(client, {"inputs": f"Shares fell. {marker}"})
+    assert error_of(error)[:2] == (status, code)
     if marker.endswith(":503]]"):
-        assert excinfo.value.response["OriginalStatusCode"] == 503
+        assert error["OriginalStatusCode"] == 503
     # The request without the marker is answered normally.
     assert invoke(client, {"inputs": "Shares rose. More text."})["Decoded"] == [{"generated_text": "Shares rose."}]
 
@@ -937,11 +909,9 @@ def test_marker_faults_only_the_request_that_carries_it(standin, marker, status,
 def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
     client = standin.client()
     standin.faults(mode="service_unavailable", count=1)
-    with pytest.raises(client.exceptions.ModelError):
-        invoke(client, {"inputs": "x [[fault:model_error]]"})
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
     assert standin.stats()["fault"]["remaining"] == 1
-    with pytest.raises(client.exceptions.ServiceUnavailable):
-        invoke(client, {"inputs": "x"})
+    refused(client, exception=client.exceptions.ServiceUnavailable)
 
 
 def test_marker_slow_and_hang_apply_to_their_request_only(standin):
@@ -995,8 +965,7 @@ def test_service_time_delays_every_successful_answer_not_errors(standin):
         invoke(client, {"inputs": "x"})
         assert 0.4 <= time.monotonic() - started < 1.5
     started = time.monotonic()
-    with pytest.raises(client.exceptions.ModelError):
-        invoke(client, {"inputs": "x [[fault:model_error]]"})
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
     assert time.monotonic() - started < 0.3
     standin.reset()  # back to the command line's value: 0
     started = time.monotonic()
