@@ -89,13 +89,21 @@ def make_lambda(standin, request):
     if missing:
         pytest.fail("\n".join(missing), pytrace=False)
 
-    started: list[harness.Lambda] = []
+    def build(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
+        env = harness.function_env(standin.url) | env_overrides
+        return harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+
+    yield from started_functions(request, build)
+
+
+def started_functions(request, build):
+    """For a fixture to yield from: make(...) starts build(...) and returns it; every function made is
+    stopped after the test, and its output added to a failed test's report."""
+    started: list = []
     request.node._e2e_lambdas = started  # for pytest_runtest_makereport
 
-    def make(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
-        env = harness.function_env(standin.url)
-        env.update(env_overrides)
-        function = harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+    def make(*args, **kwargs):
+        function = build(*args, **kwargs)
         started.append(function)  # before start(): a failed start is cleaned up too
         function.start()
         return function
