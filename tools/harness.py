@@ -141,6 +141,22 @@ def _function_process_env(env: Mapping[str, str | None] | None, timeout: float, 
     return {k: v for k, v in base.items() if v is not None}
 
 
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise TimeoutError in the main thread after SECONDS (SIGALRM): a test that would hang fails."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test exceeded its time limit of {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def exit_on_termination() -> None:
     """Make SIGTERM and SIGHUP raise SystemExit(128 + signal), so that the with-blocks of a
     command unwind and stop the RIE and the stand-in; one ignored (nohup) stays ignored."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import harness
@@ -41,18 +40,8 @@ def _time_limit(request):
     """Fail a test that hangs instead of hanging the run.  Autouse, so it is
     set up before (and torn down after) the test's other function fixtures."""
     marker = request.node.get_closest_marker("time_limit")
-    limit = int(marker.args[0]) if marker else TEST_TIME_LIMIT_S
-
-    def expired(signum, frame):
-        raise TimeoutError(f"test exceeded its time limit of {limit} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(limit)
-    try:
+    with harness.time_limit(int(marker.args[0]) if marker else TEST_TIME_LIMIT_S):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

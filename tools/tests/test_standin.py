@@ -16,7 +16,6 @@ import hmac
 import http.client
 import json
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -55,17 +54,8 @@ ARTICLE = (
 @pytest.fixture(autouse=True)
 def bounded_time():
     """Fail (rather than hang) any test that runs longer than TEST_TIMEOUT_S."""
-
-    def expired(signum, frame):
-        raise TimeoutError(f"test exceeded {TEST_TIMEOUT_S}s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT_S)
-    try:
+    with harness.time_limit(TEST_TIMEOUT_S):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 class Standin(harness.StandIn):
