@@ -70,6 +70,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -880,8 +881,9 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
     figures["fds_warmup"] = len(run.warm_fds) if run.warm_fds is not None else None
     figures["fds_end"] = len(run.end_fds) if run.end_fds is not None else None
     if run.warm_fds is not None and run.end_fds is not None:
-        figures["fds_added"] = sorted(set_diff(run.end_fds, run.warm_fds))
-        figures["fds_removed"] = sorted(set_diff(run.warm_fds, run.end_fds))
+        # Multiset differences: two descriptors on the same file are two.
+        figures["fds_added"] = sorted((Counter(run.end_fds) - Counter(run.warm_fds)).elements())
+        figures["fds_removed"] = sorted((Counter(run.warm_fds) - Counter(run.end_fds)).elements())
         figures["fd_targets_end"] = run.end_fds
     figures["process_exe"] = run.process_exe
     figures["pid_warmup"] = run.warm_pid
@@ -936,17 +938,6 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
     figures["criteria"] = criteria
     figures["passed"] = all(criteria.values())
     return criteria, figures
-
-
-def set_diff(a: list[str], b: list[str]) -> list[str]:
-    rest = list(b)
-    out = []
-    for item in a:
-        if item in rest:
-            rest.remove(item)
-        else:
-            out.append(item)
-    return out
 
 
 def print_report(figures: dict[str, Any], criteria: dict[str, bool]) -> None:
