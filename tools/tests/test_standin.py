@@ -336,25 +336,22 @@ def test_oversized_payload_is_413(standin):
     assert standin.stats()["connections"] == 1
 
 
-def test_wrong_content_type_is_model_error_415(standin):
-    client = standin.client()
-    error = refused(client, body=b"plain text", content_type="text/plain", exception=client.exceptions.ModelError)
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert error["OriginalStatusCode"] == 415
-    assert json.loads(error["OriginalMessage"])["code"] == 415
-
-
 @pytest.mark.parametrize(
-    "body",
-    [b'{"parameters": {}}', b"not json", b'["inputs"]', b'{"inputs": 42}'],
+    "body, content_type, code",
+    [
+        (b"plain text", "text/plain", 415),
+        *((body, "application/json", 400)
+          for body in (b'{"parameters": {}}', b"not json", b'["inputs"]', b'{"inputs": 42}')),
+    ],
 )
-def test_bad_body_is_model_error_400(standin, body):
+def test_what_the_container_refuses_is_a_model_error(standin, body, content_type, code):
     client = standin.client()
-    error = refused(client, body=body, exception=client.exceptions.ModelError)
-    assert error["OriginalStatusCode"] == 400
+    error = refused(client, body=body, content_type=content_type, exception=client.exceptions.ModelError)
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == code
     original = json.loads(error["OriginalMessage"])
-    assert original["code"] == 400 and original["type"] == "InternalServerException"
-    assert error["Error"]["Message"].startswith("Received client error (400) from primary")
+    assert original["code"] == code and original["type"] == "InternalServerException"
+    assert error["Error"]["Message"].startswith(f"Received client error ({code}) from primary")
 
 
 # --------------------------------------------------------------------------
