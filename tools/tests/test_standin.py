@@ -571,21 +571,16 @@ def test_clock_skew_is_rejected(standin, minutes, prefix):
     assert document["message"].startswith(prefix + when.strftime("%Y%m%dT%H%M%SZ"))
 
 
-def test_session_token(start_standin):
-    standin = start_standin("--session-token", "tok-123")
-    with_token = standin.client(aws_session_token="tok-123")
-    assert invoke(with_token, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
-    signed = standin.stats()["last_request"]["headers"]["Authorization"]
-    assert "x-amz-security-token" in signed
-
-    for client in (standin.client(), standin.client(aws_session_token="tok-999")):
-        assert error_of(refused(client))[:2] == (403, "UnrecognizedClientException")
-
-
-def test_require_token_accepts_any_token(start_standin):
-    standin = start_standin("--require-token")
-    assert error_of(refused(standin.client()))[1] == "UnrecognizedClientException"
-    assert invoke(standin.client(aws_session_token="anything"), {"inputs": "x"})
+@pytest.mark.parametrize(
+    "args, good, bad",
+    [(("--session-token", "tok-123"), "tok-123", (None, "tok-999")), (("--require-token",), "anything", (None,))],
+)
+def test_session_token_required_or_pinned(start_standin, args, good, bad):
+    standin = start_standin(*args)
+    assert invoke(standin.client(aws_session_token=good), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert "x-amz-security-token" in standin.stats()["last_request"]["headers"]["Authorization"]
+    for token in bad:
+        assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
 
 
 # --------------------------------------------------------------------------
