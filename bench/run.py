@@ -258,23 +258,15 @@ def machine_info() -> dict:
 
 def vm_hwm_bytes(pid: int) -> int:
     """Peak resident set size of PID (VmHWM, kB in /proc) in bytes."""
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmHWM for pid {pid}")
+    return harness.proc_status(pid)["VmHWM"] * 1024
 
 
 def memory_breakdown(pid: int, count: int = 8) -> dict:
     """Where PID's resident memory is now: RssAnon/RssFile from /proc/PID/status and
     the largest mappings by Rss from /proc/PID/smaps, grouped by file (anonymous
     mappings as [anon], plus [heap] and [stack]).  For the report's profile hints."""
-    status = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem"):
-                status[name] = int(value.split()[0]) * 1024
+    status = {name: kib * 1024 for name, kib in harness.proc_status(pid).items()
+              if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
     by_mapping: dict[str, int] = {}
     current = "[anon]"
     with open(f"/proc/{pid}/smaps") as handle:

@@ -141,6 +141,22 @@ def _function_process_env(env: Mapping[str, str | None] | None, timeout: float, 
     return {k: v for k, v in base.items() if v is not None}
 
 
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise TimeoutError in the main thread after SECONDS (SIGALRM): a test that would hang fails."""
+
+    def expired(signum, frame):
+        raise TimeoutError(f"test exceeded its time limit of {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def exit_on_termination() -> None:
     """Make SIGTERM and SIGHUP raise SystemExit(128 + signal), so that the with-blocks of a
     command unwind and stop the RIE and the stand-in; one ignored (nohup) stays ignored."""
@@ -171,6 +187,13 @@ def _proc_stat(pid: str) -> tuple[str, int, int] | None:
     # The command name is in parentheses and may itself contain ") ".
     fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[1]), int(fields[3])
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """The numeric fields of /proc/PID/status by name (VmRSS, VmHWM, RssAnon, Threads, ...; sizes in KiB)."""
+    with open(f"/proc/{pid}/status") as handle:
+        pairs = [(name, value.split()) for name, _, value in (line.partition(":") for line in handle)]
+    return {name: int(words[0]) for name, words in pairs if words and words[0].isdigit()}
 
 
 def live_processes() -> list[tuple[int, int, int]]:
@@ -428,6 +451,32 @@ class _FunctionProcess(_Process):
         self.startup_timeout = startup_timeout
         self.env = _function_process_env(env, timeout, memory_size)
 
+    # What the emulator is called in errors; whether a timed-out request raises TimeoutError even
+    # once the emulator has exited (Lambda: its caller must learn that the RIE is abandoned).
+    _what: str
+    _timeout_wins = False
+
+    def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        """One request to the emulator: (status, headers with lower-case names, body).  A failure
+        once the emulator has exited is a RuntimeError with its output."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.invoke_port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return (
+                response.status,
+                {name.lower(): value for name, value in response.getheaders()},
+                response.read(),
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            if self.proc.poll() is not None and not (self._timeout_wins and isinstance(exc, TimeoutError)):
+                raise RuntimeError(
+                    f"{self._what} exited (status {self.proc.returncode}); its output:\n{self.output()}"
+                ) from exc
+            raise
+        finally:
+            connection.close()
+
     def bootstrap_pids(self) -> list[int]:
         """PIDs of the live processes the emulator started (normally just one
         bootstrap; under the RIE a new PID after a crash/timeout means it was restarted)."""
@@ -444,6 +493,8 @@ class Lambda(_FunctionProcess):
     is deliberately not inherited: the RIE passes its environment on to the
     bootstrap, and stray AWS_* variables would change what we test.
     """
+
+    _what, _timeout_wins = "the RIE", True
 
     def __init__(
         self,
@@ -521,32 +572,11 @@ class Lambda(_FunctionProcess):
                     "an earlier invocation timed out on the client side; the RIE "
                     "would crash on another one, so this Lambda is unusable"
                 )
-            connection = http.client.HTTPConnection(
-                "127.0.0.1", self.invoke_port, timeout=timeout
-            )
             try:
-                connection.request(
-                    "POST", INVOKE_PATH, body=body,
-                    headers={"Content-Type": "application/json"},
-                )
-                response = connection.getresponse()
-                return (
-                    response.status,
-                    {name.lower(): value for name, value in response.getheaders()},
-                    response.read(),
-                )
+                return self._request("POST", INVOKE_PATH, body, timeout)
             except TimeoutError:
                 self._abandoned = True
                 raise
-            except (OSError, http.client.HTTPException) as exc:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"the RIE exited (status {self.proc.returncode}); its "
-                        f"output:\n{self.output()}"
-                    ) from exc
-                raise
-            finally:
-                connection.close()
 
 
 class ConcurrentLambda(_FunctionProcess):
@@ -559,6 +589,8 @@ class ConcurrentLambda(_FunctionProcess):
     (``peak_in_flight``: most invocations the runtime held at once; ``bootstrap_exit``).
     The bootstrap starts with the stand-in (as Managed Instances initialise ahead of traffic).
     """
+
+    _what = "the Runtime API stand-in"
 
     def __init__(
         self,
@@ -593,26 +625,6 @@ class ConcurrentLambda(_FunctionProcess):
             argv += ["--max-concurrency", str(self.max_concurrency)]
         self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
         self.port = int(self._wait_listening_line("the Runtime API stand-in", self.startup_timeout).group(1))
-
-    def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
-            response = connection.getresponse()
-            return (
-                response.status,
-                {name.lower(): value for name, value in response.getheaders()},
-                response.read(),
-            )
-        except (OSError, http.client.HTTPException) as exc:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"the Runtime API stand-in exited (status {self.proc.returncode}); its "
-                    f"output:\n{self.output()}"
-                ) from exc
-            raise
-        finally:
-            connection.close()
 
     def invoke(
         self, event: bytes | str | Any, timeout: float | None = None

@@ -70,6 +70,7 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -236,6 +237,11 @@ def encode(event: Any) -> bytes:
 Variant = tuple[bytes, Expect]
 
 
+def succeeds(kind: str, event: Any, payload: dict) -> Variant:
+    """EVENT (for "direct", the payload itself) must be answered with the model's answer to PAYLOAD."""
+    return encode(event), Expect(kind, answer=model_answer(payload))
+
+
 def ok_payloads() -> list[dict]:
     """Valid payloads: every article, 1-3 summaries, with and without parameters."""
     payloads = []
@@ -247,14 +253,14 @@ def ok_payloads() -> list[dict]:
 
 
 def direct_ok() -> list[Variant]:
-    return [(encode(p), Expect("direct", answer=model_answer(p))) for p in ok_payloads()]
+    return [succeeds("direct", p, p) for p in ok_payloads()]
 
 
 def direct_batch_ok() -> list[Variant]:
     batch = json.loads((EVENTS / "batch.json").read_text())
     console = json.loads((EVENTS / "console-test.json").read_text())
     payloads = [batch, console, {"inputs": SHORT, "parameters": {"num_return_sequences": 2}}]
-    return [(encode(p), Expect("direct", answer=model_answer(p))) for p in payloads]
+    return [succeeds("direct", p, p) for p in payloads]
 
 
 def http_shapes(payload: dict) -> list[dict]:
@@ -272,30 +278,21 @@ def http_shapes(payload: dict) -> list[dict]:
 
 
 def http_ok(shapes: Callable[[str], list[dict]]) -> list[Variant]:
-    variants = []
-    for payload in ok_payloads()[::2] + ok_payloads()[1::4]:
-        answer = model_answer(payload)
-        for event in shapes(json.dumps(payload)):
-            variants.append((encode(event), Expect("http", answer=answer)))
-    return variants
+    return [succeeds("http", event, payload)
+            for payload in ok_payloads()[::2] + ok_payloads()[1::4] for event in shapes(json.dumps(payload))]
 
 
 def fixed_http_ok() -> list[Variant]:
     """The repository's own fixtures, unchanged, and plain-text bodies."""
-    variants = []
     console = fixture("own-apigw-console-test-null-maps.json")
-    variants.append((encode(console), Expect("http", answer=model_answer(json.loads(console["body"])))))
     multi = fixture("own-alb-multi-value-post.json")
-    payload = json.loads(base64.b64decode(multi["body"]))
-    variants.append((encode(multi), Expect("http", answer=model_answer(payload))))
+    variants = [succeeds("http", console, json.loads(console["body"])),
+                succeeds("http", multi, json.loads(base64.b64decode(multi["body"])))]
     for article in ARTICLES:
-        answer = model_answer({"inputs": article})
-        variants.append((encode(rest_v1(article, headers={"Content-Type": "text/plain; charset=utf-8"})),
-                         Expect("http", answer=answer)))
-        variants.append((encode(http_v2(article, headers={"content-type": "application/x-www-form-urlencoded"})),
-                         Expect("http", answer=answer)))
-        variants.append((encode(http_v2(article.encode(), headers={"content-type": "text/plain"})),
-                         Expect("http", answer=answer)))
+        variants += [succeeds("http", event, {"inputs": article}) for event in (
+            rest_v1(article, headers={"Content-Type": "text/plain; charset=utf-8"}),
+            http_v2(article, headers={"content-type": "application/x-www-form-urlencoded"}),
+            http_v2(article.encode(), headers={"content-type": "text/plain"}))]
     return variants
 
 
@@ -415,19 +412,15 @@ def alb_trace_ok() -> list[Variant]:
                 event["multiValueHeaders"]["x-amzn-trace-id"] = [ALB_TRACE_ID]
             else:
                 event["headers"]["x-amzn-trace-id"] = ALB_TRACE_ID
-            variants.append((encode(event), Expect("http", answer=model_answer(payload))))
+            variants.append(succeeds("http", event, payload))
     return variants
 
 
 def upstream_ok() -> list[Variant]:
     """Valid requests, direct and proxied, that must succeed."""
-    variants = []
-    for payload in ({"inputs": SHORT[2]}, {"inputs": ARTICLE, "parameters": {"num_return_sequences": 2}}):
-        answer = model_answer(payload)
-        variants.append((encode(payload), Expect("direct", answer=answer)))
-        variants.append((encode(http_v2(json.dumps(payload))), Expect("http", answer=answer)))
-        variants.append((encode(rest_v1(json.dumps(payload), base64_body=True)), Expect("http", answer=answer)))
-    return variants
+    return [variant for payload in ({"inputs": SHORT[2]}, {"inputs": ARTICLE, "parameters": {"num_return_sequences": 2}})
+            for variant in (succeeds("direct", payload, payload), succeeds("http", http_v2(json.dumps(payload)), payload),
+                            succeeds("http", rest_v1(json.dumps(payload), base64_body=True), payload))]
 
 
 # ---------------------------------------------------------------------------
@@ -487,12 +480,10 @@ def build_cases(slow_ms: int) -> list[Case]:
         Case("http-invalid-request", 40, http_invalid_request()),
         Case("http-refused", 25, http_refused()),
         # Upstream faults.  Retried ones wait up to 100 ms (+200 ms) of backoff.
-        Case("throttle-retry-ok", 8, upstream_ok(), {"mode": "throttle", "count": 1},
-             per_invocation=True, requests=(2, 2)),
-        Case("unavailable-retry-ok", 4, upstream_ok(), {"mode": "service_unavailable", "count": 1},
-             per_invocation=True, requests=(2, 2)),
-        Case("not-ready-retry-ok", 2, upstream_ok(), {"mode": "model_not_ready", "count": 1},
-             per_invocation=True, requests=(2, 2)),
+        *(Case(f"{name}-retry-ok", per_round, upstream_ok(), {"mode": mode, "count": 1},
+               per_invocation=True, requests=(2, 2))
+          for name, per_round, mode in (("throttle", 8, "throttle"), ("unavailable", 4, "service_unavailable"),
+                                        ("not-ready", 2, "model_not_ready"))),
         Case("throttled", 3, upstream("Throttled", 429, "throttling", "1"), {"mode": "throttle"},
              requests=RETRIED),
         Case("model-not-ready", 1, upstream("ModelNotReady", 503, "not ready", "10"), {"mode": "model_not_ready"},
@@ -509,14 +500,10 @@ def build_cases(slow_ms: int) -> list[Case]:
              {"mode": "validation_error"}),
         # Every 403 is the same fixed sentence to the caller; SageMaker's words (which may
         # quote the session token and signature) go to the log only, redacted.
-        Case("access-denied", 3, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
-             {"mode": "access_denied"}),
-        Case("signature-mismatch", 2, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
-             {"mode": "signature_mismatch"}),
-        Case("incomplete-signature", 2, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
-             {"mode": "incomplete_signature"}),
-        Case("expired-token", 1, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
-             {"mode": "expired_token"}),
+        *(Case(mode.replace("_", "-"), per_round, upstream("UpstreamAccessDenied", 500, harness.ACCESS_DENIED_MESSAGE),
+               {"mode": mode})
+          for mode, per_round in (("access_denied", 3), ("signature_mismatch", 2), ("incomplete_signature", 2),
+                                  ("expired_token", 1))),
         # Above Lambda's 6 MiB response limit: cut off, not buffered, and the process lives on.
         # endless is dropped by the stand-in after 5 s should the function never hang up.
         Case("oversized", 2, upstream("ResponseTooLarge", 502), {"mode": "oversized", "size_bytes": 7_000_000}),
@@ -595,16 +582,6 @@ def summarizer_pid(function: harness.Lambda) -> int | None:
     return pid
 
 
-def proc_status(pid: int) -> dict[str, int]:
-    figures = {}
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            name, _, value = line.partition(":")
-            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
-                figures[name] = int(value.split()[0])
-    return figures
-
-
 def fd_targets(pid: int) -> list[str]:
     """What each open descriptor points at, socket/pipe inode numbers removed."""
     targets = []
@@ -626,7 +603,7 @@ def settled_sample(pid: int, timeout_s: float = 2.0) -> tuple[dict[str, int], li
         time.sleep(0.02)
         current = fd_targets(pid)
         if current == previous or time.monotonic() > deadline:
-            return proc_status(pid), current
+            return harness.proc_status(pid), current
         previous = current
 
 
@@ -904,8 +881,9 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
     figures["fds_warmup"] = len(run.warm_fds) if run.warm_fds is not None else None
     figures["fds_end"] = len(run.end_fds) if run.end_fds is not None else None
     if run.warm_fds is not None and run.end_fds is not None:
-        figures["fds_added"] = sorted(set_diff(run.end_fds, run.warm_fds))
-        figures["fds_removed"] = sorted(set_diff(run.warm_fds, run.end_fds))
+        # Multiset differences: two descriptors on the same file are two.
+        figures["fds_added"] = sorted((Counter(run.end_fds) - Counter(run.warm_fds)).elements())
+        figures["fds_removed"] = sorted((Counter(run.warm_fds) - Counter(run.end_fds)).elements())
         figures["fd_targets_end"] = run.end_fds
     figures["process_exe"] = run.process_exe
     figures["pid_warmup"] = run.warm_pid
@@ -960,17 +938,6 @@ def evaluate(run: Run) -> tuple[dict[str, bool], dict[str, Any]]:
     figures["criteria"] = criteria
     figures["passed"] = all(criteria.values())
     return criteria, figures
-
-
-def set_diff(a: list[str], b: list[str]) -> list[str]:
-    rest = list(b)
-    out = []
-    for item in a:
-        if item in rest:
-            rest.remove(item)
-        else:
-            out.append(item)
-    return out
 
 
 def print_report(figures: dict[str, Any], criteria: dict[str, bool]) -> None:

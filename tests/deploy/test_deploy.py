@@ -17,7 +17,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+import harness  # tools/harness.py: one free_port for every test
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.json"
@@ -174,17 +175,11 @@ def test_endpoint_is_optional_and_the_api_key_is_the_default(template):
 # The deploy path against moto
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def moto(tmp_path_factory):
     if not ZIP_PATH.exists():
         pytest.fail(f"{ZIP_PATH} is missing: run tools/package.sh (make test does)")
-    port = free_port()
+    port = harness.free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
     server = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests/deploy/moto_server.py"),
                                "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)

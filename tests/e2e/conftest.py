@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 from pathlib import Path
 
 import harness
@@ -41,18 +40,8 @@ def _time_limit(request):
     """Fail a test that hangs instead of hanging the run.  Autouse, so it is
     set up before (and torn down after) the test's other function fixtures."""
     marker = request.node.get_closest_marker("time_limit")
-    limit = int(marker.args[0]) if marker else TEST_TIME_LIMIT_S
-
-    def expired(signum, frame):
-        raise TimeoutError(f"test exceeded its time limit of {limit} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(limit)
-    try:
+    with harness.time_limit(int(marker.args[0]) if marker else TEST_TIME_LIMIT_S):
         yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +78,21 @@ def make_lambda(standin, request):
     if missing:
         pytest.fail("\n".join(missing), pytrace=False)
 
-    started: list[harness.Lambda] = []
+    def build(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
+        env = harness.function_env(standin.url) | env_overrides
+        return harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+
+    yield from started_functions(request, build)
+
+
+def started_functions(request, build):
+    """For a fixture to yield from: make(...) starts build(...) and returns it; every function made is
+    stopped after the test, and its output added to a failed test's report."""
+    started: list = []
     request.node._e2e_lambdas = started  # for pytest_runtest_makereport
 
-    def make(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
-        env = harness.function_env(standin.url)
-        env.update(env_overrides)
-        function = harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+    def make(*args, **kwargs):
+        function = build(*args, **kwargs)
         started.append(function)  # before start(): a failed start is cleaned up too
         function.start()
         return function

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import harness
-from conftest import BOOTSTRAP
+from conftest import BOOTSTRAP, started_functions
 
 SERVICE_MS = 200
 # What the harness itself costs for a burst of 64 (measured with a threaded Python runtime that
@@ -49,20 +49,11 @@ def first_sentence(number: int, of: int) -> str:
 def make_concurrent(standin, request):
     if not (BOOTSTRAP.is_file() and os.access(BOOTSTRAP, os.X_OK)):
         pytest.fail(f"no bootstrap at {BOOTSTRAP}: run `make build` (or set BOOTSTRAP=path)", pytrace=False)
-    started: list[harness.ConcurrentLambda] = []
-    request.node._e2e_lambdas = started  # conftest adds their output to a failure's report
+    def build(max_concurrency: int | None, *, timeout: int = 30, **env_overrides):
+        env = harness.function_env(standin.url) | env_overrides
+        return harness.ConcurrentLambda(BOOTSTRAP, env, timeout=timeout, max_concurrency=max_concurrency)
 
-    def make(max_concurrency: int | None, *, timeout: int = 30, **env_overrides):
-        env = harness.function_env(standin.url)
-        env.update(env_overrides)
-        function = harness.ConcurrentLambda(BOOTSTRAP, env, timeout=timeout, max_concurrency=max_concurrency)
-        started.append(function)
-        function.start()
-        return function
-
-    yield make
-    for function in started:
-        function.stop()
+    yield from started_functions(request, build)
 
 
 def wait_ready(function, workers: int, timeout: float = 5.0) -> int:
