@@ -241,6 +241,9 @@ public final class PlainHTTPConnection {
 
     private func readBody(length: Int, deadline: Int?) throws(HTTPClientError) -> [UInt8] {
         guard length <= Self.largestBody else { throw .receiveFailed("response body of \(length) bytes is over the \(Self.largestBody)-byte limit") }
+        // No storage for no body: an array of capacity 0 is the one empty array all threads share,
+        // and setting its count from several workers at once is a data race.
+        guard length > 0 else { return [] }
         // Storage of exactly `length` bytes, left uninitialised: the body is written into it once,
         // with no zero-filling first.
         var failure: HTTPClientError?
