@@ -1,5 +1,4 @@
 import JSON
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -52,11 +51,7 @@ public struct Logger: Sendable {
     public var format: Format
     private let fileDescriptor: Int32
     /// Shared by every copy of this logger: one line at a time.
-    private let writing = WriteLock()
-
-    private final class WriteLock: Sendable {
-        let mutex = Mutex(())
-    }
+    private let writing = Lock(())
 
     /// The most a message, or a string field, takes in a line once escaped; longer ones are cut.
     /// A line stays well inside CloudWatch's 256 KB event limit, whatever an upstream said.
@@ -87,7 +82,7 @@ public struct Logger: Sendable {
             : Self.textLine(level: level, message: message, requestID: requestID, fields: fields)
         line.append("\n")
         line.withUTF8 { bytes in
-            writing.mutex.withLock { _ in write(bytes) }
+            writing.withLock { _ in write(bytes) }
         }
     }
 

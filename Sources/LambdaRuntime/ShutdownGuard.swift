@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +14,7 @@ final class ShutdownGuard: Sendable {
         var pendingSignal: Int32?
     }
 
-    private let state = Mutex(State())
+    private let state = Lock(State())
     private let logger: Logger
 
     /// Must run on the main thread before any other thread starts, so all threads inherit the mask.

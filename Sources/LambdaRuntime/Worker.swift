@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,12 +69,12 @@ final class WorkerBoard: Sendable {
     }
 
     private let count: Int
-    private let state: Mutex<State>
+    private let state: Lock<State>
     private let ended = OneShotSignal()
 
     init(count: Int) {
         self.count = count
-        state = Mutex(State(running: count))
+        state = Lock(State(running: count))
     }
 
     func report(_ end: WorkerEnd, of number: Int, logger: Logger) {

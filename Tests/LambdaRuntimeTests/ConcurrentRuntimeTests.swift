@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Testing
 import TestHTTPServer
 @testable import LambdaRuntime
@@ -17,8 +16,8 @@ private final class ConcurrentRuntimeAPI: Sendable {
     }
 
     final class Shared: Sendable {
-        let state: Mutex<State>
-        init(_ state: State) { self.state = Mutex(state) }
+        let state: Lock<State>
+        init(_ state: State) { self.state = Lock(state) }
     }
 
     let server: TestHTTPServer
@@ -51,12 +50,16 @@ private struct SlowEchoHandler: LambdaHandler {
     let counter: Counter
 
     final class Counter: Sendable {
-        let handled = Mutex([Int: Int]())
+        let handled = Lock([Int: Int]())
+        /// Invocations being handled now, and the most at once.
+        let running = Lock((now: 0, most: 0))
     }
     let worker: Int
 
     mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         counter.handled.withLock { $0[worker, default: 0] += 1 }
+        counter.running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+        defer { counter.running.withLock { $0.now -= 1 } }
         if invocation.event.starts(with: Array("slow".utf8)) { usleep(100_000) }
         return Array("echo:".utf8) + invocation.event
     }
@@ -101,7 +104,8 @@ private func environment(_ server: TestHTTPServer, concurrency: String) -> [Stri
         #expect(perWorker.values.reduce(0, +) == 24)
         #expect(perWorker.count >= 2, "more than one worker served: \(perWorker)")
         // 24 × 100 ms one at a time is 2.4 s; four at a time about 0.6 s, plus the final pause.
-        #expect(elapsed < .milliseconds(1_800), "\(elapsed)")
+        #expect(counter.running.withLock { $0.most } >= 2, "invocations overlapped")
+        #expect(elapsed < .milliseconds(2_400), "faster than one at a time: \(elapsed)")
         let lines = capture.finishLines()
         #expect(lines.filter { $0.contains("\"level\":\"FATAL\"") }.count == 1)
         #expect(lines.last?.contains("no worker can go on") == true, "\(lines.last ?? "")")
