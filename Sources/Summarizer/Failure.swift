@@ -39,6 +39,9 @@ enum Failure: Error, Equatable {
     /// SageMaker's limit for a real-time request body.
     static let maximumRequestBytes = 6 * 1024 * 1024
 
+    /// What a caller can do about an answer too large to return.
+    static let askForLess = "send fewer articles or ask for fewer or shorter summaries"
+
     static let accessDeniedMessage =
         "SageMaker refused the function's credentials or permissions: the function's log has the details under this request id"
 
@@ -145,8 +148,7 @@ enum Failure: Error, Equatable {
         case .invalidModelResponse(let preview):
             return "the model's answer is not JSON: \(preview)"
         case .responseTooLarge(let bytes):
-            return "the answer is \(bytes) bytes, over the \(LambdaRuntime.maximumResponseBytes) bytes Lambda can return: "
-                + "send fewer articles or ask for fewer or shorter summaries"
+            return "the answer is \(bytes) bytes, over the \(LambdaRuntime.maximumResponseBytes) bytes Lambda can return: \(Self.askForLess)"
         case .upstream(let error):
             switch error {
             case .validation(let message):
@@ -170,8 +172,7 @@ enum Failure: Error, Equatable {
             case .transport(let transport):
                 return "could not reach SageMaker: \(transport)"
             case .answerTooLarge(let limit):
-                return "the model's answer is over \(limit) bytes, more than Lambda can return: "
-                    + "send fewer articles or ask for fewer or shorter summaries"
+                return "the model's answer is over \(limit) bytes, more than Lambda can return: \(Self.askForLess)"
             }
         }
     }

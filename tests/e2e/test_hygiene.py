@@ -89,7 +89,6 @@ def test_upstream_text_is_capped_in_bodies_and_log_lines(make_lambda, standin, l
 
 def test_an_answer_that_fits_sagemaker_but_not_lambda_is_a_502_and_the_process_goes_on(make_lambda, standin):
     function = make_lambda()
-    pids = None
     # Just under the 6 MiB read limit: as a direct result it fits, as an HTTP body it does not
     # (the envelope escapes its quotes and adds its own fields).
     size = 6 * 1024 * 1024 - 40
