@@ -1,62 +1,10 @@
 #!/usr/bin/env python3
-"""Soak test: one bootstrap process, 100,000 invocations, no leak, no restart.
+"""Soak test: one bootstrap process under the RIE, 100,000 mixed invocations, every answer
+checked, no leak, no restart.  What it runs and checks: docs/soak.md.
 
     python3 tools/soak.py                    # 100,000 invocations, warm-up 2,000
     python3 tools/soak.py --quick            # 3,000 invocations, warm-up 1,000 (CI smoke)
     python3 tools/soak.py --invocations 20000 --json soak.json
-
-Drives the release bootstrap under AWS's Runtime Interface Emulator
-(``harness.Lambda``) against the SageMaker stand-in (``harness.StandIn``) with
-a fixed mix of cases (``build_cases()``, per round of 1,000): direct payloads, API Gateway REST (v1)
-and HTTP API (v2) proxy events, function URL and ALB events, base64 bodies,
-invalid JSON, wrong types, empty inputs, non-object events, bad methods and
-media types, and upstream faults planned through the stand-in's control API
-(throttling that is retried and then succeeds, throttling/5xx that outlast
-the retries, model errors, endpoint validation and access errors, refusals whose text
-quotes the signed request (signature mismatch, incomplete signature, expired
-token), non-JSON model answers, answers too large for Lambda (7 MB, endless),
-connections the endpoint closes, slow answers, timeouts; an ALB event whose
-~80-character trace header must not become an invalid inference id).
-Every answer is checked against what its case must get (the RIE status, then
-the errorType / statusCode / error.type, Retry-After and modelStatusCode, and
-for a success the exact summaries the stand-in's model produces).
-
-Afterwards it checks that
-* no answer was wrong (mismatches == 0),
-* the bootstrap is the same process as after warm-up (same PID, one INIT),
-* its VmRSS grew by less than --max-rss-growth-kib (1024) between the end of
-  warm-up and the end,
-* its open file descriptors (/proc/PID/fd) are the same number at both points,
-* its peak RSS (VmHWM) stayed below --max-peak-rss-kib (64 MiB), oversized
-  and endless answers included,
-* no answer and no line of the RIE + bootstrap output carries the session
-  token, the access key id or the secret key (the stand-in's refusals quote
-  the first two, as AWS's do),
-* the stand-in saw what the cases imply: one 200 per expected success and
-  the expected number of InvokeEndpoint requests (none for invalid payloads,
-  two for "fails once, then succeeds", up to three for retried failures),
-and exits 1 otherwise (2 for a usage error, 130 on Ctrl-C).  RSS and fds are
-sampled every --sample-every invocations, always right after a plain
-successful invocation and once the process is back in ``/next`` (fd count
-stable), so the samples compare like with like.
-
-How faults are planned: the stand-in has one fault plan (mode + optional
-count) that applies to the next requests passing authentication.  Cases whose
-fault always fails (throttle, model_error, ...) install an unlimited plan
-that stays until an upstream-reaching case needs another one (payloads that
-are invalid never reach SageMaker, so they run under any plan); "fails once,
-then succeeds" cases install ``count=1`` before each invocation.
-
-Timeouts: the function runs with SAGEMAKER_TIMEOUT_MS=--sagemaker-timeout-ms
-(400 by default) and the timeout case makes the stand-in answer after
---slow-ms (1000), so one timeout costs 0.4 s; every other case stays well
-inside the budget (the longest, a retried throttle, waits at most
-100 + 200 ms of backoff).
-
-Standard library only (plus the stand-in's own module, for its model).
-Everything binds 127.0.0.1 on free ports; every wait is bounded (client
-socket timeouts, --max-seconds for the whole run); the RIE, the bootstrap and
-the stand-in are stopped on exit, on Ctrl-C and on SIGTERM.
 """
 
 from __future__ import annotations
