@@ -1,7 +1,5 @@
 """tools/soak.py's answer checker and schedule, without starting anything."""
 
-from __future__ import annotations
-
 import json
 from collections import Counter
 
@@ -10,11 +8,13 @@ import pytest
 import soak
 
 ANSWER = [{"generated_text": "Copper rose."}]
+JSON = {"Content-Type": "application/json"}
+MODEL_ERROR = {"error": {"type": "ModelError", "message": "x", "modelStatusCode": 400}, "requestId": "r"}
+THROTTLED = {"error": {"type": "Throttled", "message": "x"}, "requestId": "r"}
 
 
-def http_answer(status, body, headers=None, multi=False):
+def http_answer(status, body, headers=JSON, multi=False):
     response = {"statusCode": status, "body": body if isinstance(body, str) else json.dumps(body)}
-    headers = headers or {"Content-Type": "application/json"}
     if multi:
         response["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
     else:
@@ -23,64 +23,53 @@ def http_answer(status, body, headers=None, multi=False):
 
 
 def error_doc(error_type, message="m"):
-    return json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": []}).encode()
+    return 200, json.dumps({"errorType": error_type, "errorMessage": message, "stackTrace": []}).encode()
 
 
-class TestDirect:
-    def test_success_must_be_the_exact_model_answer(self):
-        expect = soak.Expect("direct", answer=ANSWER)
-        assert soak.check(expect, 200, json.dumps(ANSWER).encode()) is None
-        assert "different" in soak.check(expect, 200, b'[{"generated_text": "Other."}]')
-        assert "errorType" in soak.check(expect, 200, error_doc("Timeout"))
-
-    def test_error_type_and_fragment(self):
-        expect = soak.Expect("direct", error_type="InvalidPayload", fragment='"inputs" is empty')
-        assert soak.check(expect, 200, error_doc("InvalidPayload", '"inputs" is empty: send ...')) is None
-        assert "lacks" in soak.check(expect, 200, error_doc("InvalidPayload", "other"))
-        assert "expected 'InvalidPayload'" in soak.check(expect, 200, error_doc("ModelError"))
-        assert "success instead" in soak.check(expect, 200, json.dumps(ANSWER).encode())
-
-    def test_rie_failures_never_pass(self):
-        expect = soak.Expect("direct", error_type="Timeout")
-        assert soak.check(expect, 502, error_doc("Runtime.ExitError")) == "RIE status 502"
-        assert soak.check(expect, 200, b"Task timed out after 10.00 seconds") == "answer is not JSON"
+DIRECT_OK = soak.Expect("direct", answer=ANSWER)
+DIRECT_EMPTY = soak.Expect("direct", error_type="InvalidPayload", fragment='"inputs" is empty')
+HTTP_OK = soak.Expect("http", answer=ANSWER)
+HTTP_MODEL_ERROR = soak.Expect("http", status=502, error_type="ModelError", model_status=400,
+                               headers=(("Content-Type", "application/json"),))
+HTTP_THROTTLED = soak.Expect("http", status=429, error_type="Throttled", headers=(("Retry-After", "1"),))
+PREFLIGHT = soak.Expect("http", status=204, headers=soak.ALLOW)
 
 
-class TestHTTP:
-    def test_success_in_single_and_multi_value_headers(self):
-        expect = soak.Expect("http", answer=ANSWER)
-        assert soak.check(expect, *http_answer(200, ANSWER)) is None
-        assert soak.check(expect, *http_answer(200, ANSWER, multi=True)) is None
-        assert "Content-Type" in soak.check(expect, *http_answer(200, ANSWER, {"Content-Type": "text/plain"}))
-        assert "statusCode 502" in soak.check(expect, *http_answer(502, {"error": {"type": "ModelError"}}))
-
-    def test_error_status_type_headers_and_model_status(self):
-        expect = soak.Expect("http", status=502, error_type="ModelError", model_status=400,
-                             headers=(("Content-Type", "application/json"),))
-        good = {"error": {"type": "ModelError", "message": "x", "modelStatusCode": 400}, "requestId": "r"}
-        assert soak.check(expect, *http_answer(502, good)) is None
-        wrong_model = dict(good, error=dict(good["error"], modelStatusCode=500))
-        assert "modelStatusCode" in soak.check(expect, *http_answer(502, wrong_model))
-        assert "statusCode 504" in soak.check(expect, *http_answer(504, good))
-
-    def test_retry_after_is_checked(self):
-        expect = soak.Expect("http", status=429, error_type="Throttled", headers=(("Retry-After", "1"),))
-        body = {"error": {"type": "Throttled", "message": "x"}, "requestId": "r"}
-        assert soak.check(expect, *http_answer(429, body, {"Content-Type": "application/json", "Retry-After": "1"})) is None
-        assert "Retry-After" in soak.check(expect, *http_answer(429, body))
-
-    def test_a_direct_error_document_is_not_an_http_answer(self):
-        expect = soak.Expect("http", status=400, error_type="InvalidJSON")
-        assert "not an HTTP response" in soak.check(expect, 200, error_doc("InvalidPayload"))
-
-    def test_preflight(self):
-        expect = soak.Expect("http", status=204, headers=soak.ALLOW)
-        assert soak.check(expect, *http_answer(204, "", {"Allow": "OPTIONS, POST"})) is None
-        assert "Allow" in soak.check(expect, *http_answer(204, "", {}))
+@pytest.mark.parametrize("expect, answer, problem", [
+    # Direct: the exact model answer, or the right errorType with the fragment in its message.
+    (DIRECT_OK, (200, json.dumps(ANSWER).encode()), None),
+    (DIRECT_OK, (200, b'[{"generated_text": "Other."}]'), "different"),
+    (DIRECT_OK, error_doc("Timeout"), "instead of a success"),
+    (DIRECT_EMPTY, error_doc("InvalidPayload", '"inputs" is empty: send ...'), None),
+    (DIRECT_EMPTY, error_doc("InvalidPayload", "other"), "lacks"),
+    (DIRECT_EMPTY, error_doc("ModelError"), "expected 'InvalidPayload'"),
+    (DIRECT_EMPTY, (200, json.dumps(ANSWER).encode()), "success instead"),
+    # What the RIE itself answers never passes.
+    (soak.Expect("direct", error_type="Timeout"), (502, error_doc("Runtime.ExitError")[1]), "RIE status 502"),
+    (soak.Expect("direct", error_type="Timeout"), (200, b"Task timed out after 10.00 seconds"), "answer is not JSON"),
+    # HTTP: statusCode, Content-Type, headers single- or multi-valued, the body's answer or error.
+    (HTTP_OK, http_answer(200, ANSWER), None),
+    (HTTP_OK, http_answer(200, ANSWER, multi=True), None),
+    (HTTP_OK, http_answer(200, [{"generated_text": "Other."}]), "different"),
+    (HTTP_OK, http_answer(200, ANSWER, {"Content-Type": "text/plain"}), "Content-Type"),
+    (HTTP_OK, http_answer(502, MODEL_ERROR), "statusCode 502"),
+    (HTTP_MODEL_ERROR, http_answer(502, MODEL_ERROR), None),
+    (HTTP_MODEL_ERROR, http_answer(502, dict(MODEL_ERROR, error=dict(MODEL_ERROR["error"], modelStatusCode=500))),
+     "modelStatusCode"),
+    (HTTP_MODEL_ERROR, http_answer(504, MODEL_ERROR), "statusCode 504"),
+    (HTTP_THROTTLED, http_answer(429, THROTTLED, dict(JSON, **{"Retry-After": "1"})), None),
+    (HTTP_THROTTLED, http_answer(429, THROTTLED), "Retry-After"),
+    (soak.Expect("http", status=400, error_type="InvalidJSON"), error_doc("InvalidPayload"), "not an HTTP response"),
+    (PREFLIGHT, http_answer(204, "", {"Allow": "OPTIONS, POST"}), None),
+    (PREFLIGHT, http_answer(204, "", {}), "Allow"),
+])
+def test_check(expect, answer, problem):
+    found = soak.check(expect, *answer)
+    assert found is None if problem is None else problem in (found or ""), found
 
 
 def test_every_round_holds_every_case_and_samples_follow_a_plain_success():
-    cases = soak.build_cases(slow_ms=1000)
+    cases = soak.build_cases(1000)
     points = {1, 1000, 1500, 3000}
     schedule = soak.build_schedule(cases, 3000, points, seed=1)
     assert len(schedule) == 3000
@@ -93,17 +82,6 @@ def test_every_round_holds_every_case_and_samples_follow_a_plain_success():
 
 
 def test_expected_answers_come_from_the_stand_ins_model():
-    variants = soak.direct_ok()
-    body, expect = variants[1]
-    payload = json.loads(body)
-    assert len(expect.answer) == payload["parameters"]["num_return_sequences"]
+    body, expect = soak.build_cases(1000)[0].variants[1]
+    assert len(expect.answer) == json.loads(body)["parameters"]["num_return_sequences"]
     assert expect.answer[0]["generated_text"].endswith(".")
-
-
-@pytest.mark.parametrize("name", [c.name for c in soak.build_cases(1000)])
-def test_every_case_has_variants_that_encode(name):
-    case = next(c for c in soak.build_cases(1000) if c.name == name)
-    assert case.variants
-    for body, expect in case.variants:
-        assert isinstance(body, bytes)
-        assert expect.kind in ("direct", "http")
