@@ -175,12 +175,9 @@ def fixed_http_ok() -> list[Variant]:
     return variants
 
 
-def invalid(kind_events: list[tuple[Any, str]]) -> list[Variant]:
-    return [(encode(e), Expect("direct", error_type="InvalidPayload", fragment=f)) for e, f in kind_events]
-
-
-# Payloads that never reach SageMaker.
-DIRECT_INVALID_JSON = [
+# Payloads that never reach SageMaker: not JSON, wrong types, empty inputs, not an object,
+# unknown fields.
+DIRECT_INVALID = [
     (b'{"inputs": "unterminated', "not valid JSON"),
     (b'{"inputs": "x"} trailing', "not valid JSON"),
     (b"", "not valid JSON"),
@@ -189,8 +186,6 @@ DIRECT_INVALID_JSON = [
     (b'{"inputs": "x" "y"}', "not valid JSON"),
     (b"{'inputs': 'x'}", "not valid JSON"),
     (b"\xff\xfe{}", None),
-]
-DIRECT_WRONG_TYPES = [
     ({"inputs": 42}, '"inputs" must be a string or a list of strings'),
     ({"inputs": ["fine", 7]}, '"inputs[1]" must be a string'),
     ({"inputs": "x", "parameters": {"num_return_sequences": "five"}}, '"parameters.num_return_sequences" must be an integer'),
@@ -198,23 +193,17 @@ DIRECT_WRONG_TYPES = [
     ({"inputs": "x", "parameters": {"num_return_sequences": 0}}, '"parameters.num_return_sequences" must be between'),
     ({"inputs": "x", "parameters": {"min_length": 50, "max_length": 10}}, '"parameters.min_length"'),
     ({"inputs": {"text": "x"}}, '"inputs" must be a string or a list of strings'),
-]
-DIRECT_EMPTY = [
     ({"inputs": ""}, '"inputs" is empty'),
     ({"inputs": "   \n\t"}, '"inputs" is empty'),
     ({"inputs": []}, '"inputs" is an empty list'),
     ({}, '"inputs" is required'),
     ({"inputs": None}, '"inputs" is required'),
     ({"inputs": ["ok", ""]}, '"inputs[1]" is empty'),
-]
-DIRECT_NON_OBJECT = [
     (b'"just text"', "must be a JSON object"),
     (b"42", "got a number"),
     (b"null", "got null"),
     (b"[1, 2, 3]", "got an array"),
     (b"true", "must be a JSON object"),
-]
-DIRECT_UNKNOWN_FIELD = [
     (json.loads((EVENTS / "bad-console-default.json").read_text()), '"key1" is not a known field'),
     ({"input": "typo"}, '"input" is not a known field'),
     ({"inputs": "x", "paramters": {}}, '"paramters" is not a known field'),
@@ -226,19 +215,13 @@ def http_error(event: dict, status: int, error_type: str, fragment: str | None =
     return encode(event), Expect("http", status=status, error_type=error_type, fragment=fragment, headers=headers)
 
 
-def http_invalid(rows: list[tuple]) -> list[Variant]:
-    """Requests the HTTP front answers with 400: (event, error type[, message fragment])."""
-    return [http_error(event, 400, *error) for event, *error in rows]
-
-
-HTTP_INVALID_JSON = [
+# Requests the HTTP front answers with 400: (event, error type[, message fragment]).
+HTTP_INVALID = [
     (rest_v1('{"inputs": '), "InvalidJSON", "not valid JSON"),
     (http_v2('{"inputs": "x"'), "InvalidJSON", "not valid JSON"),
     (alb("{not json}"), "InvalidJSON"),
     (http_v2("[1, 2, 3]"), "InvalidJSON", "must be a JSON object"),
     (rest_v1("null"), "InvalidJSON"),
-]
-HTTP_INVALID_REQUEST = [
     (http_v2('{"parameters": {}}'), "InvalidRequest", '"inputs" is required'),
     (alb('{"inputs": ""}'), "InvalidRequest", '"inputs" is empty'),
     (rest_v1('{"inputs": 42}'), "InvalidRequest", '"inputs" must be a string or a list of strings'),
@@ -335,13 +318,9 @@ def build_cases() -> list[Case]:
         Case("url-alb-ok", 50, http_ok(partial(http_v2, name="lambda_function_url_request.json"),
                                        alb, partial(alb, multi=True)), NO_FAULT),
         Case("fixture-text-ok", 40, fixed_http_ok(), NO_FAULT),
-        Case("direct-invalid-json", 30, invalid(DIRECT_INVALID_JSON)),
-        Case("direct-wrong-type", 40, invalid(DIRECT_WRONG_TYPES)),
-        Case("direct-empty-inputs", 30, invalid(DIRECT_EMPTY)),
-        Case("direct-non-object", 25, invalid(DIRECT_NON_OBJECT)),
-        Case("direct-unknown-field", 15, invalid(DIRECT_UNKNOWN_FIELD)),
-        Case("http-invalid-json", 25, http_invalid(HTTP_INVALID_JSON)),
-        Case("http-invalid-request", 40, http_invalid(HTTP_INVALID_REQUEST)),
+        Case("direct-invalid", 140, [(encode(event), Expect("direct", error_type="InvalidPayload", fragment=fragment))
+                                     for event, fragment in DIRECT_INVALID]),
+        Case("http-invalid", 65, [http_error(event, 400, *error) for event, *error in HTTP_INVALID]),
         Case("http-refused", 25, http_refused()),
         # Upstream faults.  The stand-in has one fault plan, for the next requests that pass
         # authentication: a plan that always fails stays until a case needs another one; "fails
