@@ -299,15 +299,6 @@ def test_num_return_sequences_is_clamped(standin, asked, returned):
     assert len(decoded) == returned
 
 
-def test_summarization_task_uses_summary_text(start_standin):
-    standin = start_standin("--task", "summarization", "--endpoints", "a,b-2")
-    client = standin.client()
-    assert invoke(client, {"inputs": "X. Y."}, EndpointName="b-2")["Decoded"] == [
-        {"summary_text": "X."}
-    ]
-    refused(client, {"inputs": "X."}, exception=client.exceptions.ValidationError)  # financial-summarizer not configured
-
-
 # --------------------------------------------------------------------------
 # Validation and model errors.
 # --------------------------------------------------------------------------
@@ -565,15 +556,11 @@ def test_clock_skew_is_rejected(standin, minutes, prefix):
     assert document["message"].startswith(prefix + when.strftime("%Y%m%dT%H%M%SZ"))
 
 
-@pytest.mark.parametrize(
-    "args, good, bad",
-    [(("--session-token", "tok-123"), "tok-123", (None, "tok-999")), (("--require-token",), "anything", (None,))],
-)
-def test_session_token_required_or_pinned(start_standin, args, good, bad):
-    standin = start_standin(*args)
-    assert invoke(standin.client(aws_session_token=good), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+def test_session_token_is_required_and_pinned(start_standin):
+    standin = start_standin("--session-token", "tok-123")
+    assert invoke(standin.client(aws_session_token="tok-123"), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
     assert "x-amz-security-token" in standin.stats()["last_request"]["headers"]["Authorization"]
-    for token in bad:
+    for token in (None, "tok-999"):
         assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
 
 
