@@ -183,15 +183,10 @@ def model_error(endpoint: str, original_status: int, original_message: str) -> A
 _SENTENCE_END = re.compile(r"(?<=[.!?]) ")
 
 
-def split_sentences(text: str) -> list[str]:
-    # Whitespace is collapsed first so that ". \n  Next" is one boundary.
-    collapsed = " ".join(text.split())
-    return _SENTENCE_END.split(collapsed) if collapsed else []
-
-
 def summarize(text: str, count: int) -> list[str]:
     """Summary i is the first i+1 sentences (the whole text if shorter)."""
-    sentences = split_sentences(text)
+    # Whitespace is collapsed first so that ". \n  Next" is one boundary.
+    sentences = _SENTENCE_END.split(" ".join(text.split()))
     return [" ".join(sentences[: i + 1]) for i in range(count)]
 
 
@@ -590,7 +585,6 @@ class StandinServer(http.server.ThreadingHTTPServer):
 class StandinHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as AWS endpoints offer
     server_version = "SageMakerStandin"
-    timeout = IDLE_TIMEOUT_S
     # Headers and body go out in separate writes; without TCP_NODELAY Nagle
     # plus delayed ACKs adds ~40 ms to every keep-alive round trip.
     disable_nagle_algorithm = True
