@@ -741,6 +741,7 @@ def test_oversized_is_streamed_not_built_in_memory(standin):
 )
 def test_big_answers_stop_quietly_when_the_client_leaves(standin, plan, framing, read):
     standin.faults(**plan, count=1)
+    finished = standin.output().count(f"POST {INVOKE_PATH} 200 ") + 1
     connection, response = open_answer(standin.port)
     try:
         assert response.status == 200
@@ -754,8 +755,10 @@ def test_big_answers_stop_quietly_when_the_client_leaves(standin, plan, framing,
             assert chunk, "the answer ended"
             received += len(chunk)
     finally:
+        response.close()  # the socket stays open as long as the response does
         connection.close()
-    assert "Traceback" not in standin.wait_for_output(f"POST {INVOKE_PATH} 200 ", timeout=10)  # the handler finished
+    # The handler finished: this request's own log line, not an earlier test's.
+    assert "Traceback" not in standin.wait_for_output(f"POST {INVOKE_PATH} 200 ", finished, timeout=10)
     assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
 
 
@@ -768,6 +771,7 @@ def test_endless_is_dropped_unfinished_after_delay_ms(standin):
             while response.read(1024 * 1024):
                 assert time.monotonic() - started < 15
     finally:
+        response.close()
         connection.close()
     assert 0.5 <= time.monotonic() - started < 15
 
