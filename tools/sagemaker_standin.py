@@ -709,25 +709,18 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, path: str) -> None:
         body = self._read_body()
-        invocation = INVOCATIONS_RE.match(path)
-        if invocation:
-            self._record(body)
-            if self.command != "POST":
-                self._send_error(
-                    ApiError(404, "UnknownOperationException", "Unknown operation")
-                )
-                return
-            try:
-                self._invoke(unquote(invocation[1]), body)
-            except ApiError as error:
-                self._send_error(error)
-            return
         if path.startswith("/_control/"):
             self._control(path, body)
             return
-        self._send_error(
-            ApiError(404, "UnknownOperationException", "Unknown operation")
-        )
+        invocation = INVOCATIONS_RE.match(path)
+        if invocation:
+            self._record(body)
+        try:
+            if not invocation or self.command != "POST":
+                raise ApiError(404, "UnknownOperationException", "Unknown operation")
+            self._invoke(unquote(invocation[1]), body)
+        except ApiError as error:
+            self._send_error(error)
 
     def _record(self, body: bytes) -> None:
         headers: dict[str, str] = {}
