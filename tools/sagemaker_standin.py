@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import http.server
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -128,7 +129,12 @@ MARKER_ARGUMENT = {"slow": "delay_ms", "hang": "delay_ms", "endless": "delay_ms"
 DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000, "endless": 120_000}
 DEFAULT_OVERSIZED_BYTES = 7 * 1024 * 1024  # above Lambda's 6 MiB response limit
 MAX_OVERSIZED_BYTES = 512 * 1024 * 1024
-STREAM_CHUNK = 64 * 1024  # oversized/endless answers go out this much at a time
+# Oversized and endless answers: a summarisation answer whose text is summary-like filler,
+# written this much at a time.
+STREAM_CHUNK = 64 * 1024
+FILLER = b"Revenue rose again in the quarter and margins held. " * (STREAM_CHUNK // 52 + 1)
+FILLER = FILLER[:STREAM_CHUNK]
+ANSWER_START, ANSWER_END = b'[{"generated_text": "', b'"}]'
 DEFAULT_MODEL_ERROR_MESSAGE = (
     "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
     "capacity; 21.13 GiB already allocated)"
@@ -450,12 +456,6 @@ def validate_input(endpoint: str, inference_ids: list[str]) -> None:
             f"{count} validation error{'s' if count > 1 else ''} detected: "
             + "; ".join(violations),
         )
-
-
-def _filler(size: int) -> bytes:
-    """SIZE bytes of summary-like text, safe inside a JSON string."""
-    sentence = b"Revenue rose again in the quarter and margins held. "
-    return (sentence * (size // len(sentence) + 1))[:size]
 
 
 # --------------------------------------------------------------------------
@@ -840,12 +840,6 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     # -- answers that do not fit in memory --------------------------------
 
-    def _answer_frame(self) -> tuple[bytes, bytes]:
-        """The start and end of a summarisation answer; filler goes between."""
-        head = json.dumps([{RESULT_KEY: ""}]).encode()
-        cut = head.index(b'""') + 1
-        return head[:cut], head[cut:]
-
     def _stream_head(self, extra_headers: dict[str, str], framing: tuple[str, str]) -> None:
         self.close_connection = True  # the body may stop half-way: no reuse
         self._send_head(200, dict([framing], **extra_headers))
@@ -865,32 +859,24 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     def _send_oversized(self, size: int, extra_headers: dict[str, str]) -> None:
         """A valid answer of exactly SIZE bytes, written a chunk at a time so
         512 MiB costs this process 64 KiB."""
-        opening, closing = self._answer_frame()
-        size = max(size, len(opening) + len(closing))
+        size = max(size, len(ANSWER_START) + len(ANSWER_END))
         self._stream_head(extra_headers, ("Content-Length", str(size)))
-        if not self._write_quietly(opening):
-            return
-        filler = size - len(opening) - len(closing)
-        chunk = _filler(STREAM_CHUNK)
-        while filler > 0:
-            piece = chunk if filler >= len(chunk) else chunk[:filler]
+        filler = size - len(ANSWER_START) - len(ANSWER_END)
+        chunks = itertools.repeat(FILLER, filler // STREAM_CHUNK)
+        last = FILLER[: filler % STREAM_CHUNK]
+        for piece in itertools.chain([ANSWER_START], chunks, [last, ANSWER_END]):
             if not self._write_quietly(piece):
                 return
-            filler -= len(piece)
-        self._write_quietly(closing)
 
     def _send_endless(self, limit_s: float, extra_headers: dict[str, str]) -> None:
         """Chunked JSON-looking data with no end; after LIMIT_S the connection
         is dropped without the last chunk, so even then it is not complete."""
-        opening, _ = self._answer_frame()
         self._stream_head(extra_headers, ("Transfer-Encoding", "chunked"))
-        chunk = _filler(STREAM_CHUNK)
-        framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
-        if not self._write_quietly(b"%x\r\n%s\r\n" % (len(opening), opening)):
-            return
         give_up = time.monotonic() + limit_s
-        while time.monotonic() < give_up and self._write_quietly(framed):
-            pass
+        for piece in itertools.chain([ANSWER_START], itertools.repeat(FILLER)):
+            chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+            if time.monotonic() >= give_up or not self._write_quietly(chunk):
+                return
 
     # -- control API -------------------------------------------------------
 
