@@ -357,7 +357,9 @@ def test_model_error_fault(standin, by_marker):
         "arn:aws:logs:us-east-1:123456789012:log-group:"
         "/aws/sagemaker/Endpoints/financial-summarizer"
     )
-    assert error["Error"]["Message"].startswith(f'Received server error (503) from primary with message "{original}')
+    assert error["Error"]["Message"].startswith(
+        f'Received server error (503) from primary with message "{original}'
+    )
     assert error["Error"]["Message"].endswith("in account 123456789012 for more information.")
     assert invoke(client, {"inputs": "x"})["Decoded"]  # only once: recovered
 
@@ -371,8 +373,10 @@ def test_model_error_fault(standin, by_marker):
         ("service_unavailable", 503, "ServiceUnavailable", "..."),
         ("internal_failure", 500, "InternalFailure", "..."),
         ("internal_dependency", 530, "InternalDependencyException", "..."),
-        ("validation_error", 400, "ValidationError", "Endpoint financial-summarizer of account 123456789012 not found."),
-        ("access_denied", 403, "AccessDeniedException", "...is not authorized to perform: sagemaker:InvokeEndpoint..."),
+        ("validation_error", 400, "ValidationError",
+         "Endpoint financial-summarizer of account 123456789012 not found."),
+        ("access_denied", 403, "AccessDeniedException",
+         "...is not authorized to perform: sagemaker:InvokeEndpoint..."),
         ("expired_token", 403, "ExpiredTokenException", "The security token included in the request is expired"),
         # AWS echoes the Authorization header it got: access key id and signature.
         ("incomplete_signature", 403, "IncompleteSignatureException",
@@ -383,14 +387,18 @@ def test_service_fault_modes(standin, by_marker, mode, status, code, wanted):
     client = standin.client(aws_session_token="old")  # any token is accepted; an expired one is a fault
     document = faulted(standin, by_marker, mode)
     # Modelled errors map to the client's exception classes, as with AWS.
-    status_got, code_got, message = error_of(refused(client, document, exception=getattr(client.exceptions, code, ClientError)))
+    exception = getattr(client.exceptions, code, ClientError)
+    status_got, code_got, message = error_of(refused(client, document, exception=exception))
     assert (status_got, code_got) == (status, code)
-    assert_message(message, wanted.format(authorization=standin.stats()["last_request"]["headers"]["Authorization"]))
+    authorization = standin.stats()["last_request"]["headers"]["Authorization"]
+    assert_message(message, wanted.format(authorization=authorization))
     # The next request, without the marker or after the plan's one use, is answered normally.
     assert invoke(client, {"inputs": "Shares rose. More text."})["Decoded"] == [{"generated_text": "Shares rose."}]
 
 
-@pytest.mark.parametrize("mode, exception", [("service_unavailable", "ServiceUnavailable"), ("model_error", "ModelError")])
+@pytest.mark.parametrize(
+    "mode, exception", [("service_unavailable", "ServiceUnavailable"), ("model_error", "ModelError")]
+)
 def test_fault_count_and_message_then_normal_answers(standin, mode, exception):
     client = standin.client()
     standin.faults(mode=mode, count=2, message="maintenance")
@@ -414,7 +422,8 @@ def test_slow_and_hang_hold_up_their_request_only(standin, by_marker):
     with concurrent.futures.ThreadPoolExecutor() as pool:
         hanging = pool.submit(invoke, hang_client, faulted(standin, by_marker, "hang", delay_ms=3000))
         # Once it has taken the plan's one use, the next request is not held up.
-        wait_for(lambda: standin.stats()["fault"]["remaining"] in (0, None) and standin.stats()["invocations"] == 3)
+        wait_for(lambda: (stats := standin.stats())["invocations"] == 3
+                 and stats["fault"]["remaining"] in (0, None))
         time.sleep(0.1)
         started = time.monotonic()
         assert invoke(client, {"inputs": "Fast one."})["Decoded"] == [{"generated_text": "Fast one."}]
@@ -505,7 +514,8 @@ def test_client_refused_before_any_fault_and_counted(standin, options, code, wan
         # The inference id is checked after the signature.
         ({"headers": {INFERENCE_ID: "a" * 65}, "secret": "wrong"}, None, INVALID, "..."),
         ({"skew": timedelta(minutes=-10)}, None, INVALID, "Signature expired: {X-Amz-Date} is now earlier than..."),
-        ({"skew": timedelta(minutes=10)}, None, INVALID, "Signature not yet current: {X-Amz-Date} is still later than..."),
+        ({"skew": timedelta(minutes=10)}, None, INVALID,
+         "Signature not yet current: {X-Amz-Date} is still later than..."),
     ],
 )
 def test_raw_request_refused(standin, sign_with, edit, code, wanted):
@@ -527,7 +537,8 @@ BODY = b'{"inputs": "Independent. Signer."}'
         ({"User-Agent": "swift  test/1"}, {}),  # botocore never signs User-Agent, but another SDK may; AWS accepts it.
         ({"X-Amz-Content-Sha256": hashlib.sha256(BODY).hexdigest()}, {}),
         ({}, {"chunks": [BODY[:7], BODY[7:]]}),  # some HTTP clients stream bodies with Transfer-Encoding: chunked
-        *(({INFERENCE_ID: value}, {}) for value in ("a" * 64, "1", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1 x~")),
+        *(({INFERENCE_ID: value}, {})
+          for value in ("a" * 64, "1", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1 x~")),
         # What a CR/LF in a header value would turn into: a second header line, here unsigned.
         ({}, {"extra": [(INFERENCE_ID, "first"), (INFERENCE_ID, "second")]}),  # "first, second" is a valid id
     ],
@@ -540,7 +551,8 @@ def test_raw_request_accepted_and_recorded(standin, signed_headers, options):
     last = standin.stats()["last_request"]
     assert last["body_bytes"] == len(BODY)
     # Each header line as received; repeated ones joined in "headers".
-    ids = [value for name, value in [*signed_headers.items(), *options.get("extra", ())] if name == INFERENCE_ID]
+    sent = [*signed_headers.items(), *options.get("extra", ())]
+    ids = [value for name, value in sent if name == INFERENCE_ID]
     assert [value for name, value in last["header_lines"] if name == INFERENCE_ID] == ids
     assert last["headers"].get(INFERENCE_ID) == (", ".join(ids) or None)
 
@@ -738,7 +750,8 @@ PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]
 )
 def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
     body = b'{"inputs": "x"}'
-    status, headers, document = raw_post(standin.port, body, sigv4_headers(standin.port, body, headers={INFERENCE_ID: value}))
+    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: value})
+    status, headers, document = raw_post(standin.port, body, headers)
     count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
     assert (status, error_code(headers)) == (400, "ValidationError")
     assert document["message"] == f"{count} detected: " + "; ".join(
@@ -787,7 +800,8 @@ def test_service_time_overlaps_for_concurrent_requests(start_standin):
     clients = [server.client() for _ in range(count)]
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         started = time.monotonic()
-        answers = list(pool.map(lambda i: invoke(clients[i], {"inputs": f"Item {i}."})["Decoded"], range(count)))
+        answers = [response["Decoded"] for response in pool.map(
+            lambda i: invoke(clients[i], {"inputs": f"Item {i}."}), range(count))]
         elapsed = time.monotonic() - started
     assert answers == [[{"generated_text": f"Item {i}."}] for i in range(count)]
     assert 0.5 <= elapsed < 0.5 * count / 2
