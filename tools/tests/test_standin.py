@@ -61,22 +61,18 @@ def bounded_time():
 class Standin(harness.StandIn):
     """The stand-in as the e2e tests run it, plus a boto3 client aimed at it."""
 
-    def client(self, **overrides):
+    def client(self, read_timeout=10, signature_version=None, **options):
         """A boto3 sagemaker-runtime client aimed at the stand-in."""
-        options = dict(
-            region_name="us-east-1",
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
-        )
         config = botocore.config.Config(
             # "max_attempts" counts retries, not attempts: {"max_attempts": 1}
             # would retry throttles and 5xx once. This really turns retries off.
             retries={"total_max_attempts": 1},
             connect_timeout=5,
-            read_timeout=overrides.pop("read_timeout", 10),
-            signature_version=overrides.pop("signature_version", None),
+            read_timeout=read_timeout,
+            signature_version=signature_version,
         )
-        options.update(overrides)
+        options = {"region_name": "us-east-1", "aws_access_key_id": ACCESS_KEY,
+                   "aws_secret_access_key": SECRET_KEY, **options}
         return boto3.session.Session().client(
             "sagemaker-runtime", endpoint_url=self.url, config=config, **options
         )
@@ -99,8 +95,7 @@ def shared_standin():
 def standin(shared_standin):
     """The default-configured server, with faults and counters cleared."""
     shared_standin.reset()
-    yield shared_standin
-    shared_standin.reset()
+    return shared_standin
 
 
 def invoke(client, document=None, *, body=None, content_type="application/json", **kw):
