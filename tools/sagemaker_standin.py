@@ -132,9 +132,9 @@ MAX_OVERSIZED_BYTES = 512 * 1024 * 1024
 # Oversized and endless answers: a summarisation answer whose text is summary-like filler,
 # written this much at a time.
 STREAM_CHUNK = 64 * 1024
-FILLER = b"Revenue rose again in the quarter and margins held. " * (STREAM_CHUNK // 52 + 1)
-FILLER = FILLER[:STREAM_CHUNK]
-ANSWER_START, ANSWER_END = b'[{"generated_text": "', b'"}]'
+_FILLER_SENTENCE = b"Revenue rose again in the quarter and margins held. "
+FILLER = (_FILLER_SENTENCE * (STREAM_CHUNK // len(_FILLER_SENTENCE) + 1))[:STREAM_CHUNK]
+ANSWER_START, ANSWER_END = b'[{"%s": "' % RESULT_KEY.encode(), b'"}]'
 DEFAULT_MODEL_ERROR_MESSAGE = (
     "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
     "capacity; 21.13 GiB already allocated)"
