@@ -977,13 +977,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     server = StandinServer((args.host, args.port), args)
     host, port = server.server_address[:2]
-    scheme = "http"
     if args.tls_cert:
         # The real service is HTTPS only; this lets tests prove the packaged libcurl finds its CA bundle.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
 
     def stop(signum, frame):
         server.stopping.set()
@@ -1000,7 +998,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(temp, "w") as handle:
             handle.write(f"{port}\n")
         os.replace(temp, args.port_file)
-    print(f"LISTENING {host}:{port}" + (" TLS" if scheme == "https" else ""), flush=True)
+    print(f"LISTENING {host}:{port}" + (" TLS" if args.tls_cert else ""), flush=True)
 
     try:
         # The selector wakes twice a second to notice shutdown(): idle cost
