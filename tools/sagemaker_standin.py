@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import http.server
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -35,6 +36,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+# The credentials tools/harness.py gives the function (AWS's documentation examples).
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+ENDPOINT = "financial-summarizer"  # the one endpoint that exists
+RESULT_KEY = "generated_text"  # a text2text-generation pipeline's answer key
 SERVICE = "sagemaker"  # SigV4 signing name of SageMaker Runtime
 MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's documented body limit
 # Bodies above MAX_PAYLOAD are still read (so the signature can be checked and
@@ -57,8 +64,6 @@ MSG_SIGNATURE_MISMATCH = (
     "provided. Check your AWS Secret Access Key and signing method. Consult "
     "the service documentation for details."
 )
-MSG_INVALID_TOKEN = "The security token included in the request is invalid."
-MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
 
 # botocore's InferenceId shape (sagemaker-runtime service model): length 1-64
 # and the Java pattern \A\S[\p{Print}]*\z, where \S is anything but
@@ -66,27 +71,6 @@ MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
 INFERENCE_ID_MAX = 64
 INFERENCE_ID_PATTERN = r"\A\S[\p{Print}]*\z"
 INFERENCE_ID_RE = re.compile(r"[^ \t\n\x0b\f\r][\x20-\x7e]*", re.ASCII)
-
-FAULT_MODES = (
-    "none",
-    "throttle",
-    "model_not_ready",
-    "service_unavailable",
-    "internal_failure",
-    "internal_dependency",
-    "validation_error",
-    "access_denied",
-    "model_error",
-    "slow",
-    "hang",
-    "close_idle",
-    "garbage",
-    "signature_mismatch",
-    "incomplete_signature",
-    "expired_token",
-    "oversized",
-    "endless",
-)
 
 # Fault modes that answer with a plain service error: (status, code, message).
 # Messages are the ones AWS documents for these errors.
@@ -133,6 +117,9 @@ SERVICE_FAULTS = {
     ),
 }
 
+FAULT_MODES = ("none", *SERVICE_FAULTS, "model_error", "slow", "hang", "close_idle", "garbage",
+               "signature_mismatch", "incomplete_signature", "expired_token", "oversized", "endless")
+
 # A per-request fault in the payload: [[fault:MODE]] or [[fault:MODE:N]].
 FAULT_MARKER_RE = re.compile(rb"\[\[fault:([a-z_]+)(?::(\d{1,10}))?\]\]")
 # What the marker's number means for each mode (modes not listed take no number).
@@ -142,7 +129,12 @@ MARKER_ARGUMENT = {"slow": "delay_ms", "hang": "delay_ms", "endless": "delay_ms"
 DEFAULT_DELAY_MS = {"slow": 1000, "hang": 600_000, "endless": 120_000}
 DEFAULT_OVERSIZED_BYTES = 7 * 1024 * 1024  # above Lambda's 6 MiB response limit
 MAX_OVERSIZED_BYTES = 512 * 1024 * 1024
-STREAM_CHUNK = 64 * 1024  # oversized/endless answers go out this much at a time
+# Oversized and endless answers: a summarisation answer whose text is summary-like filler,
+# written this much at a time.
+STREAM_CHUNK = 64 * 1024
+_FILLER_SENTENCE = b"Revenue rose again in the quarter and margins held. "
+FILLER = (_FILLER_SENTENCE * (STREAM_CHUNK // len(_FILLER_SENTENCE) + 1))[:STREAM_CHUNK]
+ANSWER_START, ANSWER_END = b'[{"%s": "' % RESULT_KEY.encode(), b'"}]'
 DEFAULT_MODEL_ERROR_MESSAGE = (
     "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
     "capacity; 21.13 GiB already allocated)"
@@ -168,9 +160,7 @@ def _hf_error(code: int, message: str) -> str:
     )
 
 
-def model_error(
-    endpoint: str, region: str, original_status: int, original_message: str
-) -> ApiError:
+def model_error(endpoint: str, original_status: int, original_message: str) -> ApiError:
     """A 424 ModelError as SageMaker wraps a container's non-2xx answer."""
     kind = "client" if 400 <= original_status < 500 else "server"
     log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
@@ -178,8 +168,8 @@ def model_error(
         424,
         "ModelError",
         f"Received {kind} error ({original_status}) from primary with message "
-        f'"{original_message}". See https://{region}.console.aws.amazon.com/'
-        f"cloudwatch/home?region={region}#logEventViewer:group={log_group} "
+        f'"{original_message}". See https://{REGION}.console.aws.amazon.com/'
+        f"cloudwatch/home?region={REGION}#logEventViewer:group={log_group} "
         f"in account {ACCOUNT_ID} for more information.",
         ErrorCode=(
             "CLIENT_ERROR_FROM_MODEL"
@@ -188,7 +178,7 @@ def model_error(
         ),
         OriginalStatusCode=original_status,
         OriginalMessage=original_message,
-        LogStreamArn=f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{log_group}",
+        LogStreamArn=f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{log_group}",
     )
 
 
@@ -199,25 +189,15 @@ def model_error(
 _SENTENCE_END = re.compile(r"(?<=[.!?]) ")
 
 
-def split_sentences(text: str) -> list[str]:
-    # Whitespace is collapsed first so that ". \n  Next" is one boundary.
-    collapsed = " ".join(text.split())
-    return _SENTENCE_END.split(collapsed) if collapsed else []
-
-
 def summarize(text: str, count: int) -> list[str]:
     """Summary i is the first i+1 sentences (the whole text if shorter)."""
-    sentences = split_sentences(text)
+    # Whitespace is collapsed first so that ". \n  Next" is one boundary.
+    sentences = _SENTENCE_END.split(" ".join(text.split()))
     return [" ".join(sentences[: i + 1]) for i in range(count)]
 
 
 class _ContainerError(Exception):
-    """A non-2xx answer from the model container (status, message)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
+    """A non-2xx answer from the model container: args are (status, message)."""
 
 
 def run_model(content_type: str | None, body: bytes, key: str) -> Any:
@@ -282,19 +262,6 @@ class _ExactHeadersSigV4(SigV4Auth):
         return request.headers
 
 
-@dataclass
-class Config:
-    region: str
-    access_key: str
-    secret_key: str
-    session_token: str | None
-    require_token: bool
-    endpoints: frozenset[str]
-    result_key: str
-    idle_timeout_s: float = IDLE_TIMEOUT_S
-    service_ms: int = 0  # the --service-ms starting value of State.service_ms
-
-
 def parse_authorization(value: str) -> dict[str, str]:
     """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``.
 
@@ -327,31 +294,28 @@ def incomplete_signature(authorization: str, missing: list[str]) -> ApiError:
     )
 
 
+def invalid_signature(message: str) -> ApiError:
+    return ApiError(403, "InvalidSignatureException", message)
+
+
 def signature_mismatch(canonical: str, string_to_sign: str) -> ApiError:
     """AWS's whole answer to a wrong signature: it shows what it computed,
     so the message carries every signed header value, session token too."""
-    return ApiError(
-        403,
-        "InvalidSignatureException",
+    return invalid_signature(
         f"{MSG_SIGNATURE_MISMATCH}\n\nThe Canonical String for this request "
         f"should have been\n'{canonical}'\n\nThe String-to-Sign should have "
-        f"been\n'{string_to_sign}'\n",
+        f"been\n'{string_to_sign}'\n"
     )
 
 
-@dataclass(frozen=True)
-class SignedRequest:
-    """What the signature check computed, for faults that quote it."""
-
-    authorization: str
-    canonical: str
-    string_to_sign: str
-
-
 def verify_signature(
-    config: Config, method: str, raw_path: str, headers, body: bytes
-) -> SignedRequest:
-    """Checks 1-6 of the brief; raises ApiError on the first failure."""
+    session_token: str | None, method: str, raw_path: str, headers, body: bytes
+) -> tuple[str, str, str]:
+    """Check the request's SigV4 signature and what AWS checks before it; raise ApiError on
+    the first failure. Without SESSION_TOKEN any token is accepted, and none is needed.
+
+    Returns the Authorization header, canonical request and string-to-sign, for the faults
+    that quote them."""
     authorization = headers.get("Authorization")
     if authorization is None:
         raise ApiError(
@@ -369,48 +333,36 @@ def verify_signature(
     access_key, scope_date, scope_region, scope_service, _ = scope
 
     token = headers.get("X-Amz-Security-Token")
-    if access_key != config.access_key:
-        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
-    if token is None and config.require_token:
-        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
-    if (
-        token is not None
-        and config.session_token is not None
-        and not hmac.compare_digest(token.encode(), config.session_token.encode())
+    # Credentials that come with a session token are unusable without it.
+    if access_key != ACCESS_KEY or (
+        session_token is not None
+        and (token is None or not hmac.compare_digest(token.encode(), session_token.encode()))
     ):
-        raise ApiError(403, "UnrecognizedClientException", MSG_INVALID_TOKEN)
+        raise ApiError(
+            403,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
 
-    if scope_region != config.region:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            "Credential should be scoped to a valid region. ",
-        )
+    if scope_region != REGION:
+        raise invalid_signature("Credential should be scoped to a valid region. ")
     if scope_service != SERVICE:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{SERVICE}'. ",
-        )
+        raise invalid_signature(f"Credential should be scoped to correct service: '{SERVICE}'. ")
 
     amz_date = headers.get("X-Amz-Date")
     if amz_date is None:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
+        raise invalid_signature(
             "Authorization header requires existence of either a 'X-Amz-Date' "
-            "or a 'Date' header.",
+            "or a 'Date' header."
         )
     try:
         signed_at = datetime.strptime(amz_date, SIGV4_DATE_FORMAT).replace(
             tzinfo=timezone.utc
         )
     except ValueError:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
+        raise invalid_signature(
             f"Date must be in ISO-8601 'basic format'. Got '{amz_date}'. "
-            "See http://en.wikipedia.org/wiki/ISO_8601",
+            "See http://en.wikipedia.org/wiki/ISO_8601"
         ) from None
     now = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -418,58 +370,39 @@ def verify_signature(
         return moment.strftime(SIGV4_DATE_FORMAT)
 
     if signed_at < now - CLOCK_SKEW:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
+        raise invalid_signature(
             f"Signature expired: {amz_date} is now earlier than "
-            f"{fmt(now - CLOCK_SKEW)} ({fmt(now)} - 5 min.)",
+            f"{fmt(now - CLOCK_SKEW)} ({fmt(now)} - 5 min.)"
         )
     if signed_at > now + CLOCK_SKEW:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
+        raise invalid_signature(
             f"Signature not yet current: {amz_date} is still later than "
-            f"{fmt(now + CLOCK_SKEW)} ({fmt(now)} + 5 min.)",
+            f"{fmt(now + CLOCK_SKEW)} ({fmt(now)} + 5 min.)"
         )
     if scope_date != amz_date[:8]:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
+        raise invalid_signature(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 "
             f"version of date from HTTP: '{scope_date}' != '{amz_date[:8]}', "
-            f"from '{amz_date}'.",
+            f"from '{amz_date}'."
         )
 
     signed_names = parts["SignedHeaders"].lower().split(";")
     if "host" not in signed_names:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
-            "Authorization.",
+        raise invalid_signature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
         )
     if "x-amz-date" not in signed_names:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            "'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.",
-        )
+        raise invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
     if token is not None and "x-amz-security-token" not in signed_names:
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS "
-            "Authorization.",
+        raise invalid_signature(
+            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
         )
     # Even UNSIGNED-PAYLOAD is refused: over plain HTTP every SDK signs the
     # payload, so anything but the real hash means the body was not signed.
     content_sha = headers.get("X-Amz-Content-Sha256")
     if content_sha is not None and content_sha != hashlib.sha256(body).hexdigest():
-        raise ApiError(
-            403,
-            "InvalidSignatureException",
-            "The provided 'x-amz-content-sha256' header does not match what "
-            "was computed.",
+        raise invalid_signature(
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
 
     # Rebuild the request as the client must have signed it and let botocore
@@ -481,22 +414,18 @@ def verify_signature(
         values = headers.get_all(name)
         if values is None:
             # Signed but not sent: the client cannot have signed what we see.
-            raise ApiError(403, "InvalidSignatureException", MSG_SIGNATURE_MISMATCH)
+            raise invalid_signature(MSG_SIGNATURE_MISMATCH)
         for value in values:
             request.headers.add_header(name, value)
     request.context["timestamp"] = amz_date  # pin to the client's clock
 
-    signer = _ExactHeadersSigV4(
-        Credentials(config.access_key, config.secret_key, token),
-        SERVICE,
-        config.region,
-    )
+    signer = _ExactHeadersSigV4(Credentials(ACCESS_KEY, SECRET_KEY, token), SERVICE, REGION)
     canonical = signer.canonical_request(request)
     string_to_sign = signer.string_to_sign(request, canonical)
     expected = signer.signature(string_to_sign, request)
     if not hmac.compare_digest(expected, parts["Signature"].lower()):
         raise signature_mismatch(canonical, string_to_sign)
-    return SignedRequest(authorization, canonical, string_to_sign)
+    return authorization, canonical, string_to_sign
 
 
 def validate_input(endpoint: str, inference_ids: list[str]) -> None:
@@ -529,12 +458,6 @@ def validate_input(endpoint: str, inference_ids: list[str]) -> None:
         )
 
 
-def _filler(size: int) -> bytes:
-    """SIZE bytes of summary-like text, safe inside a JSON string."""
-    sentence = b"Revenue rose again in the quarter and margins held. "
-    return (sentence * (size // len(sentence) + 1))[:size]
-
-
 # --------------------------------------------------------------------------
 # Shared state: fault plan and counters.
 # --------------------------------------------------------------------------
@@ -550,14 +473,9 @@ class Fault:
     size_bytes: int | None = None  # oversized: the answer's length
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "mode": self.mode,
-            "remaining": self.count,
-            "delay_ms": self.delay_ms,
-            "status": self.status,
-            "message": self.message,
-            "size_bytes": self.size_bytes,
-        }
+        described = asdict(self)
+        described["remaining"] = described.pop("count")
+        return described
 
 
 @dataclass
@@ -589,33 +507,36 @@ class State:
             self.service_ms = self.default_service_ms
 
 
+def int_field(document: Any, name: str, low: int, high: int) -> int | None:
+    """DOCUMENT's integer NAME, None if absent; ValueError if it is not an integer in range."""
+    if not isinstance(document, dict):
+        raise ValueError("body must be a JSON object")
+    value = document.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}")
+    return value
+
+
 def parse_fault(document: Any) -> Fault:
     if not isinstance(document, dict):
         raise ValueError("body must be a JSON object")
     mode = document.get("mode", "none")
     if mode not in FAULT_MODES:
         raise ValueError(f"mode must be one of {', '.join(FAULT_MODES)}")
-
-    def optional_int(name: str, low: int, high: int) -> int | None:
-        value = document.get(name)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer")
-        if not low <= value <= high:
-            raise ValueError(f"{name} must be between {low} and {high}")
-        return value
-
     message = document.get("message")
     if message is not None and not isinstance(message, str):
         raise ValueError("message must be a string")
     return Fault(
         mode=mode,
-        count=optional_int("count", 0, 2**31),
-        delay_ms=optional_int("delay_ms", 0, 24 * 3600 * 1000),
-        status=optional_int("status", 100, 599),
+        count=int_field(document, "count", 0, 2**31),
+        delay_ms=int_field(document, "delay_ms", 0, 24 * 3600 * 1000),
+        status=int_field(document, "status", 100, 599),
         message=message,
-        size_bytes=optional_int("size_bytes", 0, MAX_OVERSIZED_BYTES),
+        size_bytes=int_field(document, "size_bytes", 0, MAX_OVERSIZED_BYTES),
     )
 
 
@@ -640,22 +561,15 @@ def marker_fault(body: bytes) -> Fault | None:
 # --------------------------------------------------------------------------
 
 
-class _BadRequest(Exception):
-    """Framing problem: answer 4xx and close the connection."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
 class StandinServer(http.server.ThreadingHTTPServer):
     daemon_threads = True  # never let a hung handler block shutdown
     request_queue_size = 64
 
-    def __init__(self, address, config: Config):
+    def __init__(self, address, args: argparse.Namespace):
         super().__init__(address, StandinHandler)
-        self.config = config
-        self.state = State(service_ms=config.service_ms, default_service_ms=config.service_ms)
+        self.session_token = args.session_token
+        self.idle_timeout_s = args.idle_timeout_ms / 1000
+        self.state = State(service_ms=args.service_ms, default_service_ms=args.service_ms)
         # Set on shutdown so that handlers sleeping in "hang" return early.
         self.stopping = threading.Event()
 
@@ -671,7 +585,6 @@ class StandinServer(http.server.ThreadingHTTPServer):
 class StandinHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as AWS endpoints offer
     server_version = "SageMakerStandin"
-    timeout = IDLE_TIMEOUT_S
     # Headers and body go out in separate writes; without TCP_NODELAY Nagle
     # plus delayed ACKs adds ~40 ms to every keep-alive round trip.
     disable_nagle_algorithm = True
@@ -682,7 +595,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         # Like a load balancer in front of a real endpoint, drop a keep-alive connection that
         # stays idle too long, silently: the client only finds out when it next uses it.
-        self.timeout = self.server.config.idle_timeout_s
+        self.timeout = self.server.idle_timeout_s
         super().setup()
 
     def version_string(self):
@@ -691,36 +604,15 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     def log_request(self, code="-", size="-"):
         pass  # one line per request is written by _dispatch instead
 
-    def log_message(self, format, *args):
-        # Only reached for protocol-level errors (bad request line, ...);
-        # the arguments are status codes and fixed texts, never headers.
-        sys.stderr.write(f"{self.address_string()} {format % args}\n")
-        sys.stderr.flush()
-
-    def do_GET(self):
-        self._dispatch()
-
-    def do_POST(self):
-        self._dispatch()
-
-    def do_PUT(self):
-        self._dispatch()
-
-    def do_DELETE(self):
-        self._dispatch()
-
-    def do_PATCH(self):
-        self._dispatch()
-
     def _dispatch(self) -> None:
         started = time.monotonic()
         path = urlsplit(self.path).path
         self._status = 0
         try:
             self._route(path)
-        except _BadRequest as exc:
+        except ApiError as error:  # the request's framing: the connection cannot go on
             self.close_connection = True
-            self._send_error(ApiError(exc.status, exc.code, exc.message))
+            self._send_error(error)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # client went away mid-answer
         except Exception:
@@ -741,6 +633,8 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             )
             sys.stderr.flush()
 
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
+
     def _read_body(self) -> bytes:
         """Read the whole request body so keep-alive framing stays intact."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -753,9 +647,9 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
-            raise _BadRequest(400, "BadRequest", "Invalid Content-Length") from None
+            raise ApiError(400, "BadRequest", "Invalid Content-Length") from None
         if length > READ_CAP:
-            raise _BadRequest(413, "ValidationError", "Request payload is too large")
+            raise ApiError(413, "ValidationError", "Request payload is too large")
         return self.rfile.read(length)
 
     def _read_chunked(self) -> bytes:
@@ -765,12 +659,12 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             try:
                 size = int(size_line.split(b";", 1)[0].strip(), 16)
             except ValueError:
-                raise _BadRequest(400, "BadRequest", "Invalid chunk size") from None
+                raise ApiError(400, "BadRequest", "Invalid chunk size") from None
             if size == 0:
                 break
             total += size
             if total > READ_CAP:
-                raise _BadRequest(
+                raise ApiError(
                     413, "ValidationError", "Request payload is too large"
                 )
             chunks.append(self.rfile.read(size))
@@ -779,23 +673,19 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             pass  # trailers: ignored
         return b"".join(chunks)
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        headers: dict[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> None:
+    def _send_head(self, status: int, headers: dict[str, str]) -> None:
         self._status = status
         self.send_response(status)
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self._send_head(status, {"Content-Length": str(len(body)), **(headers or {})})
         self.wfile.write(body)
 
     def _send_json(self, status: int, document: Any, **kwargs) -> None:
@@ -819,25 +709,18 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     def _route(self, path: str) -> None:
         body = self._read_body()
-        invocation = INVOCATIONS_RE.match(path)
-        if invocation:
-            self._record(body)
-            if self.command != "POST":
-                self._send_error(
-                    ApiError(404, "UnknownOperationException", "Unknown operation")
-                )
-                return
-            try:
-                self._invoke(unquote(invocation[1]), body)
-            except ApiError as error:
-                self._send_error(error)
-            return
         if path.startswith("/_control/"):
             self._control(path, body)
             return
-        self._send_error(
-            ApiError(404, "UnknownOperationException", "Unknown operation")
-        )
+        invocation = INVOCATIONS_RE.match(path)
+        if invocation:
+            self._record(body)
+        try:
+            if not invocation or self.command != "POST":
+                raise ApiError(404, "UnknownOperationException", "Unknown operation")
+            self._invoke(unquote(invocation[1]), body)
+        except ApiError as error:
+            self._send_error(error)
 
     def _record(self, body: bytes) -> None:
         headers: dict[str, str] = {}
@@ -860,12 +743,13 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     def _invoke(self, endpoint: str, body: bytes) -> None:
         arrived = time.monotonic()
-        config = self.server.config
-        signed = verify_signature(config, self.command, self.path, self.headers, body)
+        signed = verify_signature(
+            self.server.session_token, self.command, self.path, self.headers, body
+        )
         validate_input(
             endpoint, self.headers.get_all("X-Amzn-SageMaker-Inference-Id") or []
         )
-        if endpoint not in config.endpoints:
+        if endpoint != ENDPOINT:
             raise ApiError(
                 400,
                 "ValidationError",
@@ -886,13 +770,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
                 return
 
         try:
-            result = run_model(
-                self.headers.get("Content-Type"), body, config.result_key
-            )
+            result = run_model(self.headers.get("Content-Type"), body, RESULT_KEY)
         except _ContainerError as exc:
-            raise model_error(
-                endpoint, config.region, exc.status, _hf_error(exc.status, exc.message)
-            ) from None
+            status, message = exc.args
+            raise model_error(endpoint, status, _hf_error(status, message)) from None
         with self.server.state.lock:
             service_s = self.server.state.service_ms / 1000
         # The model's inference time; on the shutdown event, so SIGTERM stays prompt.
@@ -906,7 +787,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         fault: Fault,
         endpoint: str,
         extra_headers: dict[str, str],
-        signed: SignedRequest,
+        signed: tuple[str, str, str],
     ) -> bool:
         """Apply one fault; True if it fully answered (or dropped) the request."""
         mode = fault.mode
@@ -916,12 +797,17 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             raise ApiError(status, code, fault.message or message)
         # The three refusals a client cannot fix by retrying; their texts
         # come from the request itself, as AWS's do.
+        authorization, canonical, string_to_sign = signed
         if mode == "signature_mismatch":
-            raise signature_mismatch(signed.canonical, signed.string_to_sign)
+            raise signature_mismatch(canonical, string_to_sign)
         if mode == "incomplete_signature":
-            raise incomplete_signature(signed.authorization, ["Signature"])
+            raise incomplete_signature(authorization, ["Signature"])
         if mode == "expired_token":
-            raise ApiError(403, "ExpiredTokenException", MSG_EXPIRED_TOKEN)
+            raise ApiError(
+                403,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            )
         if mode == "oversized":
             size = DEFAULT_OVERSIZED_BYTES if fault.size_bytes is None else fault.size_bytes
             self._send_oversized(size, extra_headers)
@@ -932,7 +818,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         if mode == "model_error":
             status = fault.status or 500
             original = fault.message or _hf_error(status, DEFAULT_MODEL_ERROR_MESSAGE)
-            raise model_error(endpoint, self.server.config.region, status, original)
+            raise model_error(endpoint, status, original)
         if mode == "slow":
             # Wait on the shutdown event rather than sleep so SIGTERM is prompt.
             self.server.stopping.wait(delay_s)
@@ -954,23 +840,9 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
     # -- answers that do not fit in memory --------------------------------
 
-    def _answer_frame(self) -> tuple[bytes, bytes]:
-        """The start and end of a summarisation answer; filler goes between."""
-        head = json.dumps([{self.server.config.result_key: ""}]).encode()
-        cut = head.index(b'""') + 1
-        return head[:cut], head[cut:]
-
     def _stream_head(self, extra_headers: dict[str, str], framing: tuple[str, str]) -> None:
-        self._status = 200
         self.close_connection = True  # the body may stop half-way: no reuse
-        self.send_response(200)
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        self.send_header("Content-Type", "application/json")
-        self.send_header(*framing)
-        for name, value in extra_headers.items():
-            self.send_header(name, value)
-        self.send_header("Connection", "close")
-        self.end_headers()
+        self._send_head(200, dict([framing], **extra_headers))
 
     def _write_quietly(self, data: bytes) -> bool:
         """Write; False once the client is gone or stopped reading for the
@@ -987,74 +859,63 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     def _send_oversized(self, size: int, extra_headers: dict[str, str]) -> None:
         """A valid answer of exactly SIZE bytes, written a chunk at a time so
         512 MiB costs this process 64 KiB."""
-        opening, closing = self._answer_frame()
-        size = max(size, len(opening) + len(closing))
+        size = max(size, len(ANSWER_START) + len(ANSWER_END))
         self._stream_head(extra_headers, ("Content-Length", str(size)))
-        if not self._write_quietly(opening):
-            return
-        filler = size - len(opening) - len(closing)
-        chunk = _filler(STREAM_CHUNK)
-        while filler > 0:
-            piece = chunk if filler >= len(chunk) else chunk[:filler]
+        filler = size - len(ANSWER_START) - len(ANSWER_END)
+        chunks = itertools.repeat(FILLER, filler // STREAM_CHUNK)
+        last = FILLER[: filler % STREAM_CHUNK]
+        for piece in itertools.chain([ANSWER_START], chunks, [last, ANSWER_END]):
             if not self._write_quietly(piece):
                 return
-            filler -= len(piece)
-        self._write_quietly(closing)
 
     def _send_endless(self, limit_s: float, extra_headers: dict[str, str]) -> None:
         """Chunked JSON-looking data with no end; after LIMIT_S the connection
         is dropped without the last chunk, so even then it is not complete."""
-        opening, _ = self._answer_frame()
         self._stream_head(extra_headers, ("Transfer-Encoding", "chunked"))
-        chunk = _filler(STREAM_CHUNK)
-        framed = b"%x\r\n%s\r\n" % (len(chunk), chunk)
-        if not self._write_quietly(b"%x\r\n%s\r\n" % (len(opening), opening)):
-            return
         give_up = time.monotonic() + limit_s
-        while time.monotonic() < give_up and self._write_quietly(framed):
-            pass
+        for piece in itertools.chain([ANSWER_START], itertools.repeat(FILLER)):
+            chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+            if time.monotonic() >= give_up or not self._write_quietly(chunk):
+                return
 
     # -- control API -------------------------------------------------------
 
     def _control(self, path: str, body: bytes) -> None:
         state = self.server.state
-        if path == "/_control/stats" and self.command == "GET":
-            with state.lock:
-                stats = {
-                    "invocations": state.invocations,
-                    "succeeded": state.succeeded,
-                    "connections": state.connections,
-                    "last_request": state.last_request,
-                    "service_ms": state.service_ms,
-                    "fault": state.fault.describe(),
-                }
-            self._send_json(200, stats)
-        elif path == "/_control/reset" and self.command == "POST":
-            state.reset()
-            self._send_json(200, {"ok": True})
-        elif path == "/_control/service_time" and self.command == "POST":
-            try:
-                document = json.loads(body or b"{}")
-                ms = document.get("ms") if isinstance(document, dict) else None
-                if isinstance(ms, bool) or not isinstance(ms, int) or not 0 <= ms <= 600_000:
-                    raise ValueError("ms must be an integer between 0 and 600000")
-            except ValueError as exc:  # includes JSONDecodeError
-                self._send_json(400, {"message": str(exc)})
-                return
-            with state.lock:
-                state.service_ms = ms
-            self._send_json(200, {"ok": True, "service_ms": ms})
-        elif path == "/_control/faults" and self.command == "POST":
-            try:
+        route = f"{self.command} {path.removeprefix('/_control/')}"
+        try:
+            if route == "GET stats":
+                with state.lock:
+                    answer = {
+                        "invocations": state.invocations,
+                        "succeeded": state.succeeded,
+                        "connections": state.connections,
+                        "last_request": state.last_request,
+                        "service_ms": state.service_ms,
+                        "fault": state.fault.describe(),
+                    }
+            elif route == "POST reset":
+                state.reset()
+                answer = {"ok": True}
+            elif route == "POST service_time":
+                ms = int_field(json.loads(body or b"{}"), "ms", 0, 600_000)
+                if ms is None:
+                    raise ValueError("ms must be an integer")
+                with state.lock:
+                    state.service_ms = ms
+                answer = {"ok": True, "service_ms": ms}
+            elif route == "POST faults":
                 fault = parse_fault(json.loads(body or b"{}"))
-            except ValueError as exc:  # includes JSONDecodeError
-                self._send_json(400, {"message": str(exc)})
+                with state.lock:
+                    state.fault = fault
+                answer = {"ok": True, "fault": fault.describe()}
+            else:
+                self._send_json(404, {"message": f"no control route {self.command} {path}"})
                 return
-            with state.lock:
-                state.fault = fault
-            self._send_json(200, {"ok": True, "fault": fault.describe()})
-        else:
-            self._send_json(404, {"message": f"no control route {self.command} {path}"})
+        except ValueError as exc:  # includes JSONDecodeError
+            self._send_json(400, {"message": str(exc)})
+            return
+        self._send_json(200, answer)
 
 
 # --------------------------------------------------------------------------
@@ -1084,30 +945,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", type=loopback_host, default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the bound port to this file")
-    parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--access-key", default="AKIDEXAMPLE")
-    parser.add_argument(
-        "--secret-key", default="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
-    )
     parser.add_argument(
         "--session-token",
-        help="expected X-Amz-Security-Token (implies --require-token)",
-    )
-    parser.add_argument(
-        "--require-token",
-        action="store_true",
-        help="reject requests without X-Amz-Security-Token",
-    )
-    parser.add_argument(
-        "--endpoints",
-        default="financial-summarizer",
-        help="comma-separated endpoint names that exist",
-    )
-    parser.add_argument(
-        "--task",
-        choices=("text2text-generation", "summarization"),
-        default="text2text-generation",
-        help="pipeline task; decides generated_text vs summary_text",
+        help="the X-Amz-Security-Token requests must carry (without it, any or none)",
     )
     parser.add_argument(
         "--idle-timeout-ms",
@@ -1135,29 +975,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = Config(
-        region=args.region,
-        access_key=args.access_key,
-        secret_key=args.secret_key,
-        session_token=args.session_token,
-        # Credentials that come with a session token are unusable without it.
-        require_token=args.require_token or args.session_token is not None,
-        endpoints=frozenset(n.strip() for n in args.endpoints.split(",") if n.strip()),
-        result_key=(
-            "summary_text" if args.task == "summarization" else "generated_text"
-        ),
-        idle_timeout_s=args.idle_timeout_ms / 1000,
-        service_ms=args.service_ms,
-    )
-    server = StandinServer((args.host, args.port), config)
+    server = StandinServer((args.host, args.port), args)
     host, port = server.server_address[:2]
-    scheme = "http"
     if args.tls_cert:
         # The real service is HTTPS only; this lets tests prove the packaged libcurl finds its CA bundle.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.tls_cert, args.tls_key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-        scheme = "https"
 
     def stop(signum, frame):
         server.stopping.set()
@@ -1174,7 +998,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(temp, "w") as handle:
             handle.write(f"{port}\n")
         os.replace(temp, args.port_file)
-    print(f"LISTENING {host}:{port}" + (" TLS" if scheme == "https" else ""), flush=True)
+    print(f"LISTENING {host}:{port}" + (" TLS" if args.tls_cert else ""), flush=True)
 
     try:
         # The selector wakes twice a second to notice shutdown(): idle cost
