@@ -74,7 +74,7 @@ ARTICLE_FILE = REPO / "events" / "article.txt"
 FUNCTION_TIMEOUT_S = 60  # the RIE's function (and init) timeout
 INVOKE_TIMEOUT_S = 90  # client-side bound on any one invocation
 FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
-TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version / demangle
+TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version
 
 # Warm invocations run in this many blocks per function, in rotating order: this machine's speed
 # drifts within seconds, and short blocks spread a slow spell over all the functions alike.
@@ -427,7 +427,7 @@ def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch:
         "warm_total_ir": warm_ir,
         "ir_per_invocation": warm_ir / invocations,
         "symbols": symbols,
-        "profile": top_functions(dumps[1], invocations),
+        "profile": cgprofile.profile(dumps[1], invocations),
     }
 
 
@@ -445,65 +445,6 @@ def total_ir(path: Path) -> int | None:
         if match:
             return int(match.group(1))
     return None
-
-
-def top_functions(dump: Path, invocations: int, count: int = 20) -> dict:
-    """Where the warm dump's instructions go, per invocation: the call tree from
-    main, the functions with the most self cost, and the split by object (binary
-    or library); Swift names demangled when the toolchain can.
-    (bench/cgprofile.py says why not callgrind_annotate.)"""
-    by_self, by_object, total = cgprofile.top(dump, count)
-
-    def rows(ranked: list[tuple[str, str, int]]) -> list[dict]:
-        return [{"function": fn, "object": obj, "ir_per_invocation": ir / invocations,
-                 "percent": 100 * ir / total} for fn, obj, ir in ranked]
-
-    functions = rows(by_self)
-    for row, name in zip(functions, demangle([row["function"] for row in functions])):
-        row["function"] = name
-    objects = [{"object": obj, "ir_per_invocation": ir / invocations, "percent": 100 * ir / total}
-               for obj, ir in sorted(by_object.items(), key=lambda item: -item[1])]
-
-    # The call tree from main, then the subtrees of the biggest functions it shares
-    # between callers (their cost split per caller is unknown to callgrind).
-    # Shared functions found in a subtree get theirs too, biggest first, up to six.
-    trees = [cgprofile.call_tree(dump)]
-    pending: dict[str, int] = {}
-    done: set[str] = set()
-    while True:
-        for depth, ir, chain, is_shared in trees[-1]:
-            if is_shared and chain[-1] not in done:
-                pending[chain[-1]] = max(pending.get(chain[-1], 0), ir)
-        candidates = [(name, ir) for name, ir in pending.items() if name not in done and ir >= 0.05 * total]
-        if not candidates or len(trees) > 6:
-            break
-        name = max(candidates, key=lambda item: item[1])[0]
-        done.add(name)
-        tree = cgprofile.call_tree(dump, root=name)
-        if tree:
-            trees.append(tree)
-    names = sorted({n for tree in trees for _, _, chain, _ in tree for n in chain})
-    pretty = dict(zip(names, demangle(names)))
-    rendered = []
-    for tree in trees:
-        lines = []
-        for depth, ir, chain, is_shared in tree:
-            label = [pretty[n] for n in chain]
-            text = label[0] if len(label) == 1 else " → ".join([label[0], "…", label[-1]] if len(label) > 2 else label)
-            lines.append(f"{'  ' * depth}{100 * ir / total:5.1f}% {ir / invocations:>10,.0f}  {text}"
-                         + ("  [shared: see below]" if is_shared else ""))
-        rendered.append("\n".join(lines))
-    return {"functions": functions, "objects": objects, "trees": rendered}
-
-
-def demangle(names: list[str]) -> list[str]:
-    """Swift symbol names made readable (others pass through); as is without swift."""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        result = run_tool(["swift", "demangle", "--simplified", "--compact"], input="\n".join(names) + "\n")
-        lines = result.stdout.splitlines()
-        if result.returncode == 0 and len(lines) == len(names):
-            return lines
-    return names
 
 
 def standin_env(standin: harness.StandIn) -> dict[str, str]:
