@@ -736,14 +736,10 @@ def main(argv: list[str] | None = None) -> int:
         results["elapsed_s"] = time.monotonic() - started
         BUILD.mkdir(exist_ok=True)
         (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
-    targets = report.targets(results)
-    print(report.table(results, targets))
-    concurrency_found = report.concurrency_targets(results)
-    print("\n" + report.concurrency_table(results, concurrency_found))
+    print(report.summary_text(results))
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.svg").write_text(report.svg(results))
-    (out_dir / report.CONCURRENCY_SVG).write_text(report.concurrency_svg(results))
-    (out_dir / "RESULTS.md").write_text(report.markdown(results, targets, "results.svg"))
+    for name, content in report.files(results).items():
+        (out_dir / name).write_text(content)
     print(f"\nbench: wrote {os.path.relpath(out_dir / 'RESULTS.md')} and its charts in {results['elapsed_s']:.0f} s")
     return 0
 
