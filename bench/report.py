@@ -123,10 +123,9 @@ def _summary_rows(r: dict) -> list[list[str]]:
         ("package unpacked (MB)", {"swift": sizes["swift_unpacked"] / MB,
                                    "python": sizes["python_unpacked"] / MB,
                                    "floor": sizes["floor_unpacked"] / MB}, "mb"),
+        ("instructions / warm invocation",
+         {"swift": r["callgrind"]["ir_per_invocation"], "python": None, "floor": None}, "count"),
     ]
-    if "callgrind" in r:
-        rows.append(("instructions / warm invocation",
-                     {"swift": r["callgrind"]["ir_per_invocation"], "python": None, "floor": None}, "count"))
     return [[name, *(_fmt(values[k], kind) for k in KEYS),
              _fmt(_ratio(values["swift"], values["python"]), "ratio"),
              _fmt(_ratio(values["swift"], values["floor"]), "ratio")] for name, values, kind in rows]
@@ -202,32 +201,29 @@ def markdown(r: dict) -> str:
     memory_text = "\n\n".join(memory_parts)
     processes = "\n".join(f"  - {LABELS[k]}: `{r['warm'][k]['cmdline'][:200]}`" for k in KEYS)
 
-    if "callgrind" in r:
-        c = r["callgrind"]
-        by_object = _table(["object", "instructions / invocation", "share"],
-                           [[o["object"], f"{o['ir_per_invocation']:,.0f}", f"{o['percent']:.1f}%"]
-                            for o in c["profile"]["objects"][:8]], "lrr")
-        top = _table(["instructions / invocation", "share", "function", "object"],
-                     [[f"{t['ir_per_invocation']:,.0f}", f"{t['percent']:.1f}%",
-                       "`" + t["function"].replace("|", "\\|")[:140] + "`", t["object"]]
-                      for t in c["profile"]["functions"]], "rrll")
-        trees = "\n\n".join("```\n" + tree + "\n```" for tree in c["profile"]["trees"])
-        callgrind_text = (
-            f"{c['invocations']} warm invocations: {c['warm_total_ir']:,} instructions, "
-            f"**{c['ir_per_invocation']:,.0f} per invocation**; init plus the first "
-            f"(cold) invocation: {c['init_and_first_ir']:,}."
-            "\n\nCall tree of the warm path (share of all instructions, instructions per invocation; "
-            "calls under 2 % left out; a chain `a → … → b` folds frames that pass ≥ 95 % on). "
-            "Callgrind keeps costs per caller–callee pair, not per call path, so a function called "
-            "from several places is marked shared and its own subtree (all its calls together) "
-            "follows the main one:\n\n" + trees
-            + "\n\nBy object (self cost):\n\n" + by_object
-            + "\n\nTop functions by self cost (hex addresses: functions without a symbol in a "
-            "stripped library)" + ("" if c["symbols"] else
-            "; the binary's own names are missing because .build/release/bootstrap did not match "
-            "the packaged binary") + ":\n\n" + top)
-    else:
-        callgrind_text = "Not run (`--callgrind-invocations 0`)."
+    c = r["callgrind"]
+    by_object = _table(["object", "instructions / invocation", "share"],
+                       [[o["object"], f"{o['ir_per_invocation']:,.0f}", f"{o['percent']:.1f}%"]
+                        for o in c["profile"]["objects"][:8]], "lrr")
+    top = _table(["instructions / invocation", "share", "function", "object"],
+                 [[f"{t['ir_per_invocation']:,.0f}", f"{t['percent']:.1f}%",
+                   "`" + t["function"].replace("|", "\\|")[:140] + "`", t["object"]]
+                  for t in c["profile"]["functions"]], "rrll")
+    trees = "\n\n".join("```\n" + tree + "\n```" for tree in c["profile"]["trees"])
+    callgrind_text = (
+        f"{c['invocations']} warm invocations: {c['warm_total_ir']:,} instructions, "
+        f"**{c['ir_per_invocation']:,.0f} per invocation**; init plus the first "
+        f"(cold) invocation: {c['init_and_first_ir']:,}."
+        "\n\nCall tree of the warm path (share of all instructions, instructions per invocation; "
+        "calls under 2 % left out; a chain `a → … → b` folds frames that pass ≥ 95 % on). "
+        "Callgrind keeps costs per caller–callee pair, not per call path, so a function called "
+        "from several places is marked shared and its own subtree (all its calls together) "
+        "follows the main one:\n\n" + trees
+        + "\n\nBy object (self cost):\n\n" + by_object
+        + "\n\nTop functions by self cost (hex addresses: functions without a symbol in a "
+        "stripped library)" + ("" if c["symbols"] else
+        "; the binary's own names are missing because .build/release/bootstrap did not match "
+        "the packaged binary") + ":\n\n" + top)
 
     load_before = ", ".join(f"{x:.2f}" for x in m["load_before"])
     load_after = ", ".join(f"{x:.2f}" for x in m["load_after"])

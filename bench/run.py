@@ -58,13 +58,13 @@ FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
 TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version
 TIME_LIMIT_S = 1200  # the whole run
 
-# Per option: the full run's value, --quick's, and what it counts.
-COUNTS = {
-    "starts": (20, 2, "cold starts per function"),
-    "invocations": (5000, 50, "measured warm invocations per function"),
-    "callgrind_invocations": (200, 10, "warm invocations under callgrind (0 skips callgrind)"),
-    "large_reps": (3, 1, "5 MB batch invocations per function"),
-}
+# The counts of a full run and of --quick: cold starts and measured warm invocations per function,
+# warm invocations under callgrind, 5 MB batches per function; AWS_LAMBDA_MAX_CONCURRENCY values
+# (issue 15, Lambda Managed Instances) and bursts of N at each.
+FULL = {"starts": 20, "invocations": 5000, "callgrind_invocations": 200, "large_reps": 3,
+        "concurrency_levels": (1, 8, 64), "concurrency_rounds": 4}
+QUICK = {"starts": 2, "invocations": 50, "callgrind_invocations": 10, "large_reps": 1,
+         "concurrency_levels": (1, 4), "concurrency_rounds": 1}
 
 # Warm invocations run in this many blocks per function, in rotating order: this machine's speed
 # drifts within seconds, and short blocks spread a slow spell over all the functions alike.
@@ -73,13 +73,8 @@ WARM_BLOCKS = 50
 # The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
 LARGE_BATCH_BYTES = 5_000_000
 
-# Many at once (issue 15, Lambda Managed Instances): AWS_LAMBDA_MAX_CONCURRENCY = N for each level,
-# the SageMaker stand-in answering every call in CONCURRENCY_SERVICE_MS, ROUNDS bursts of N.
-CONCURRENCY_LEVELS = (1, 8, 64)
-CONCURRENCY_LEVELS_QUICK = (1, 4)
+# Many at once: the SageMaker stand-in answers every call in this time.
 CONCURRENCY_SERVICE_MS = 200
-CONCURRENCY_ROUNDS = 4
-CONCURRENCY_ROUNDS_QUICK = 1
 # Python's workers each import boto3 (awslambdaric forks one process per slot before the handler
 # is imported): 64 of them on 2 cores take a while to all hold a /next.
 WORKERS_READY_TIMEOUT_S = 240
@@ -663,16 +658,13 @@ def run(args: argparse.Namespace) -> dict:
             entry["invoker"].close()
             entry["fn"].stop()
 
-        if args.callgrind_invocations > 0:
-            progress(f"callgrind: {args.callgrind_invocations} warm invocations")
-            results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
+        progress(f"callgrind: {args.callgrind_invocations} warm invocations")
+        results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
 
         results["sizes"] = package_sizes(scratch)
 
         # ---- many at once (AWS_LAMBDA_MAX_CONCURRENCY), Swift and Python side by side.
-        results["concurrency"] = concurrency(
-            pair, CONCURRENCY_LEVELS_QUICK if args.quick else CONCURRENCY_LEVELS,
-            CONCURRENCY_ROUNDS_QUICK if args.quick else CONCURRENCY_ROUNDS)
+        results["concurrency"] = concurrency(pair, args.concurrency_levels, args.concurrency_rounds)
     results["machine"]["load_after"] = os.getloadavg()
     return results
 
@@ -680,20 +672,14 @@ def run(args: argparse.Namespace) -> dict:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="CI smoke (make bench-smoke): the small counts below and N = 1, 4 at once; "
-                             "results under .build-bench/quick/, never bench/")
-    for name, (full, quick, text) in COUNTS.items():
-        parser.add_argument("--" + name.replace("_", "-"), type=int, help=f"{text} (default {full}; --quick: {quick})")
+                        help="CI smoke (make bench-smoke): 2 cold starts, 50 warm invocations, 10 under "
+                             "callgrind, one batch, N = 1 and 4 at once; results under .build-bench/quick/, "
+                             "never bench/")
     parser.add_argument("--from-last-run", action="store_true",
                         help="measure nothing: print and write the report again from "
                              ".build-bench/last-run.json (after editing bench/IMPROVEMENTS.md)")
     args = parser.parse_args(argv)
-    for name, (full, quick, _) in COUNTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
-    if min(args.starts, args.invocations, args.large_reps) < 1 or args.callgrind_invocations < 0:
-        parser.error("--starts, --invocations and --large-reps must be at least 1, "
-                     "--callgrind-invocations at least 0")
+    vars(args).update(QUICK if args.quick else FULL)
     return args
 
 
