@@ -562,6 +562,7 @@ def run(args: argparse.Namespace) -> dict:
                            for key, samples in cold.items()}
 
         # ---- warm: one RIE per function, kept for the warm and large phases.
+        warmup = max(20, min(500, args.invocations // 10))
         live = {}
         for function in warm_functions:
             standin = standins[function.key]
@@ -575,25 +576,21 @@ def run(args: argparse.Namespace) -> dict:
             status, body, _ = invoker.invoke(event)
             check_answer(function, status, body)
             _, pid = read_stamp(stamp)
+            hwm_after_first = vm_hwm_bytes(pid)
+            for _ in range(warmup):
+                status, warm_body, _ = invoker.invoke(event)
+                check_answer(function, status, warm_body)
+            # Only the recorded invocations' service times count: wait for the warm-up's
+            # last log line, then note the offset.
+            standin_times_ms(standin, log_start, 1 + warmup)
             live[function.key] = {"fn": fn, "invoker": invoker, "pid": pid, "first_answer": body,
-                                  "hwm_after_first": vm_hwm_bytes(pid), "calls": 1, "log_start": log_start}
+                                  "hwm_after_first": hwm_after_first, "calls": 1 + warmup,
+                                  "log_offset": len(standin.output())}
 
         # All must answer the same document (Python re-serialises it, so compare parsed).
         answers = {key: json.loads(v["first_answer"]) for key, v in live.items()}
         if not answers["swift"] == answers["python"] == answers["floor"] == answers["floor_libcurl"]:
             raise BenchError(f"the functions disagree on the answer: {answers}")
-
-        warmup = max(20, min(500, args.invocations // 10))
-        for function in warm_functions:
-            entry = live[function.key]
-            for _ in range(warmup):
-                status, body, _ = entry["invoker"].invoke(event)
-                check_answer(function, status, body)
-            entry["calls"] += warmup
-            # Only the recorded invocations' service times count: wait for the warm-up's
-            # last log line, then note the offset.
-            standin_times_ms(standins[function.key], entry["log_start"], entry["calls"])
-            entry["log_offset"] = len(standins[function.key].output())
 
         latencies = {f.key: [] for f in warm_functions}
         blocks = max(1, min(WARM_BLOCKS, args.invocations))
