@@ -1,23 +1,17 @@
-"""Self cost per function and object, and the call tree, from a callgrind dump.
+"""Where the instructions of a callgrind dump go: self cost per function and object, and the
+call tree.
 
-Not callgrind_annotate: on a dump taken mid-run (callgrind_control --dump),
-the calls still active at the dump are written with ``calls=0``, and
-callgrind_annotate 3.19 adds such call costs to the caller's SELF cost
-(it skips only lines after ``calls=`` with a count > 0), so
-``__libc_start_main`` shows up with 100 % "self".  Here every line after a
-``calls=`` line is a call's inclusive cost and is skipped; every other cost
-line is self cost of the current function.  The call lines also give the
-caller -> callee edges from which call_tree() builds the tree of the warm path.
-
-Format reference: valgrind's docs/callgrind-format ("Callgrind Format
-Specification").  Only what --dump-instr=no output uses is handled: name
-compression ``(id) name`` / ``(id)``, ``ob= fl= fi= fe= fn=`` and their
-``c*`` call forms, position columns that may be relative (+N, -N, *).
+Not callgrind_annotate: on a dump taken mid-run (callgrind_control --dump), the calls still
+active are written with ``calls=0``, and callgrind_annotate 3.19 adds their cost to the caller's
+SELF cost (``__libc_start_main`` shows 100 % "self").  Here the cost line after a ``calls=`` line
+is a call's inclusive cost (a caller -> callee edge) and every other cost line is self cost.
+Format: valgrind's docs/callgrind-format, as far as --dump-instr=no output uses it.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -25,11 +19,11 @@ _COMPRESSED = re.compile(r"^\((\d+)\)(?: (.*))?$")
 
 
 def _parse(path: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int], int]:
-    """Self Ir per (function, object), inclusive Ir per (caller, callee) call
-    edge, and the total."""
+    """Self Ir per (function, object), inclusive Ir per (caller, callee), and the total."""
     names: dict[tuple[str, str], str] = {}
 
     def name(kind: str, value: str) -> str:
+        # Name compression: "(id) name" defines an id, "(id)" alone refers to it.
         match = _COMPRESSED.match(value)
         if not match:
             return value
@@ -44,21 +38,20 @@ def _parse(path: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str]
     total = 0
     with open(path, errors="replace") as handle:
         for line in handle:
-            if not line.strip():
+            fields = line.split()
+            if not fields:
                 continue
-            head = line[0]
-            if head.isdigit() or head in "+-*":
-                fields = line.split()
-                if call_cost_next:  # the inclusive cost of the call just named
+            if line[0].isdigit() or line[0] in "+-*":  # a cost line: position(s), then Ir
+                if len(fields) < 2:
                     call_cost_next = False
-                    if len(fields) >= 2:
-                        edges[(function, callee)] += int(fields[1])
-                    continue
-                if len(fields) >= 2:
-                    ir = int(fields[1])
-                    costs[(function, obj)] += ir
-                    total += ir
+                elif call_cost_next:
+                    call_cost_next = False
+                    edges[(function, callee)] += int(fields[1])
+                else:
+                    costs[(function, obj)] += int(fields[1])
+                    total += int(fields[1])
                 continue
+            # File names (fl=, fi=, cfl=, ...) are not needed and have their own id space.
             key, _, value = line.rstrip("\n").partition("=")
             if key == "fn":
                 function = name("fn", value)
@@ -67,31 +60,23 @@ def _parse(path: Path) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str]
             elif key == "ob":
                 obj = name("ob", value)
             elif key == "cob":
-                name("ob", value)
-            elif key in ("fl", "fi", "fe", "cfi", "cfl"):
-                name("fl", value)
+                name("ob", value)  # may define an id that a later ob= refers to
             elif key == "calls":
                 call_cost_next = True
-    return dict(costs), dict(edges), total
+    return costs, edges, total
 
 
-def call_tree(path: Path, root: str | None = None, min_share: float = 0.02,
-              max_depth: int = 8) -> list[tuple[int, int, list[str], bool]]:
-    """The call tree from the program's main (or from ROOT, with the costs of all
-    its calls) down, as (depth, Ir, chain, shared).
+def _call_tree(edges: dict[tuple[str, str], int], total: int, root: str | None = None,
+               min_share: float = 0.02, max_depth: int = 8) -> list[tuple[int, int, list[str], bool]]:
+    """The call tree from the program's main (or from ROOT, with all its calls) down, as
+    (depth, Ir, chain, shared).
 
-    Only calls holding at least MIN_SHARE of the total are followed.  A frame
-    whose one significant callee holds >= 95 % of it is a pass-through: it is
-    folded into a chain (main -> ... -> run loop) instead of a level of its own.
-    Costs are those of the call edges (the lines after ``calls=``).  Callgrind
-    records edges per function, not per call path, so below a function that is
-    also called from elsewhere (JSONDecoder.decode from two places, the HTTP
-    client for three requests) the split of its callees' costs between its
-    callers is unknown: such a node is shown with this caller's share and
-    marked shared, not expanded.  A callee already on the path (recursion) is
-    not followed again.
+    Only calls holding at least MIN_SHARE of the total are followed.  A frame whose one
+    significant callee holds >= 95 % of it is folded into a chain (main -> ... -> run loop).
+    Callgrind records edges per function, not per call path, so below a function also called
+    from elsewhere the split of its callees' costs between its callers is unknown: such a node
+    shows this caller's share, marked shared, not expanded.  Recursion is not followed.
     """
-    _, edges, total = _parse(path)
     children: dict[str, list[tuple[str, int]]] = defaultdict(list)
     incoming: dict[str, int] = defaultdict(int)
     for (caller, callee), ir in edges.items():
@@ -100,10 +85,9 @@ def call_tree(path: Path, root: str | None = None, min_share: float = 0.02,
             incoming[callee] += ir
     for kids in children.values():
         kids.sort(key=lambda item: -item[1])
-    # The root: the program's main (SwiftPM names an executable's `main` <target>_main),
-    # else the outermost frame (a caller nobody calls) with the most cost.  Not the
-    # loader's and libc's start-up frames above main: callgrind's "(below main)" makes
-    # those loop back on each other.
+    # The root: the program's main (SwiftPM names an executable's `main` <target>_main), else the
+    # outermost frame with the most cost; not the loader's and libc's frames above main, which
+    # callgrind's "(below main)" makes loop back on each other.
     if root is not None:
         if root not in children:
             return []
@@ -111,8 +95,8 @@ def call_tree(path: Path, root: str | None = None, min_share: float = 0.02,
     else:
         roots = [(caller, sum(ir for _, ir in kids)) for caller, kids in children.items()
                  if caller == "main" or caller.endswith("_main") and not caller.startswith("__")]
-    if not roots and root is None:
-        roots = [(caller, sum(ir for _, ir in kids)) for caller, kids in children.items() if caller not in incoming]
+        roots = roots or [(caller, sum(ir for _, ir in kids)) for caller, kids in children.items()
+                          if caller not in incoming]
     if not roots or total == 0:
         return []
     root, root_cost = max(roots, key=lambda item: item[1])
@@ -142,11 +126,55 @@ def call_tree(path: Path, root: str | None = None, min_share: float = 0.02,
     return out
 
 
-def top(path: Path, count: int) -> tuple[list[tuple[str, str, int]], dict[str, int], int]:
-    """The COUNT functions with the most self Ir, self Ir per object, and the total."""
-    costs, _, total = _parse(path)
+def demangle(names: list[str]) -> list[str]:
+    """Swift symbol names made readable (others pass through); as they are without swift."""
+    try:
+        result = subprocess.run(["swift", "demangle", "--simplified", "--compact"], input="\n".join(names) + "\n",
+                                capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return names
+    lines = result.stdout.splitlines()
+    return lines if result.returncode == 0 and len(lines) == len(names) else names
+
+
+def profile(dump: Path, invocations: int, count: int = 20) -> dict:
+    """Per invocation: the COUNT functions with the most self cost, the self cost per object
+    (binary or library), and the call trees, rendered: the one from main, then those of the
+    biggest functions it shares between callers, biggest first, up to six."""
+    costs, edges, total = _parse(dump)
     by_object: dict[str, int] = defaultdict(int)
     for (_, obj), ir in costs.items():
         by_object[Path(obj).name or "?"] += ir
     ranked = sorted(costs.items(), key=lambda item: -item[1])[:count]
-    return [(fn, Path(obj).name, ir) for (fn, obj), ir in ranked], dict(by_object), total
+    functions = [{"function": fn, "object": Path(obj).name, "ir_per_invocation": ir / invocations,
+                  "percent": 100 * ir / total}
+                 for fn, ((_, obj), ir) in zip(demangle([fn for (fn, _), _ in ranked]), ranked)]
+    objects = [{"object": obj, "ir_per_invocation": ir / invocations, "percent": 100 * ir / total}
+               for obj, ir in sorted(by_object.items(), key=lambda item: -item[1])]
+
+    trees = [_call_tree(edges, total)]
+    pending: dict[str, int] = {}
+    done: set[str] = set()
+    while True:
+        for _, ir, chain, is_shared in trees[-1]:
+            if is_shared and chain[-1] not in done:
+                pending[chain[-1]] = max(pending.get(chain[-1], 0), ir)
+        candidates = [(name, ir) for name, ir in pending.items() if name not in done and ir >= 0.05 * total]
+        if not candidates or len(trees) > 6:
+            break
+        name = max(candidates, key=lambda item: item[1])[0]
+        done.add(name)
+        if tree := _call_tree(edges, total, root=name):
+            trees.append(tree)
+    names = sorted({n for tree in trees for _, _, chain, _ in tree for n in chain})
+    pretty = dict(zip(names, demangle(names)))
+    rendered = []
+    for tree in trees:
+        lines = []
+        for depth, ir, chain, is_shared in tree:
+            label = [pretty[n] for n in chain]
+            text = " → ".join([label[0], "…", label[-1]] if len(label) > 2 else label)
+            lines.append(f"{'  ' * depth}{100 * ir / total:5.1f}% {ir / invocations:>10,.0f}  {text}"
+                         + ("  [shared: see below]" if is_shared else ""))
+        rendered.append("\n".join(lines))
+    return {"functions": functions, "objects": objects, "trees": rendered}

@@ -1,17 +1,5 @@
-"""Loopback networking for the benchmark: the recording Runtime API proxy and
-the kept-alive invoke client.  Standard library only.
-
-Not in tools/harness.py because only the benchmark needs them:
-
-* ``RecordingProxy`` sits between a function and the RIE's Runtime API and
-  notes the CLOCK_MONOTONIC time at which the function's first
-  ``GET /2018-06-01/runtime/invocation/next`` arrives: the end of its cold
-  start.  (The start is stamped by bench/stamp_exec.c on the same clock.)
-* ``KeepAliveInvoker`` posts events to the RIE over ONE kept-alive connection
-  with a pre-built request, so the client's own cost per warm invocation is a
-  send and a read (``harness.Lambda.invoke`` opens a new http.client
-  connection per call, which is right for tests but adds a connect and
-  http.client's parsing to every sample).
+"""Loopback networking for the benchmark: the proxy that stamps the end of a cold start, and the
+kept-alive invoke client of the warm phase.  Standard library only, besides tools/harness.py.
 """
 
 from __future__ import annotations
@@ -21,28 +9,27 @@ import socket
 import threading
 import time
 
+from harness import INVOKE_PATH
+
 NEXT_REQUEST_LINE = b"GET /2018-06-01/runtime/invocation/next "
-INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+
+
+def _no_delay(sock: socket.socket) -> socket.socket:
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 class RecordingProxy:
-    """A TCP pass-through on a free loopback port, one thread pair per connection.
+    """A TCP pass-through from a free loopback port (``.port``, known at once, so the function's
+    environment can name it before the RIE exists) to the RIE's Runtime API (``.upstream_port``,
+    set once the RIE has one).  ``wait_first_next`` gives the time.monotonic_ns() at which the
+    bytes of the function's first ``GET .../next`` were read: the end of its cold start.
 
-    Bind first (``.port`` is known at once, so the function's environment can
-    name it before the RIE exists), set ``.upstream_port`` once the RIE has its
-    port, and ``.first_next_ns`` becomes the time.monotonic_ns() at which the
-    first chunk of bytes containing a ``GET .../next`` request line was read.
-
-    The proxy is only in the path for cold-start runs: its Python forwarding
-    would add to every warm round trip.  Its recording cost is one recv
-    wake-up on an otherwise idle loopback socket (tens of microseconds).
+    Only in the path for cold starts: its Python forwarding would add to every warm round trip.
     """
 
     def __init__(self) -> None:
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
-        self._listener.listen(16)
+        self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self.upstream_port: int | None = None
         self.first_next_ns: int | None = None
@@ -56,33 +43,29 @@ class RecordingProxy:
         self._first_next.wait(timeout)
         return self.first_next_ns
 
+    def _note(self, data: bytes, now: int) -> None:
+        if self.first_next_ns is None and NEXT_REQUEST_LINE in data:
+            self.first_next_ns = now
+            self._first_next.set()
+
     def _accept_loop(self) -> None:
-        while True:
+        while not self._closed:
             try:
                 client, _ = self._listener.accept()
-                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                # Read the function's first bytes HERE, before connecting upstream and
-                # starting threads: a function that connects and sends at once is
-                # stamped one wake-up after its request, not after our own set-up.
-                client.settimeout(30)
-                first = client.recv(65536)
-                now = time.monotonic_ns()
-                client.settimeout(None)
             except OSError:
-                if self._closed:
-                    return
                 continue
-            if self.first_next_ns is None and NEXT_REQUEST_LINE in first:
-                self.first_next_ns = now
-                self._first_next.set()
             try:
-                assert self.upstream_port is not None, "proxy used before upstream_port was set"
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+                # Read the function's first bytes before connecting upstream: a function that
+                # connects and sends at once is stamped one wake-up after its request, not after
+                # our own set-up.
+                _no_delay(client).settimeout(30)
+                first = client.recv(65536)
+                self._note(first, time.monotonic_ns())
+                client.settimeout(None)
+                upstream = _no_delay(socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5))
                 upstream.settimeout(None)
-                upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if first:
-                    upstream.sendall(first)
-            except (OSError, AssertionError):
+                upstream.sendall(first)
+            except (OSError, TypeError):  # TypeError: no upstream_port yet
                 client.close()
                 continue
             with self._lock:
@@ -96,24 +79,15 @@ class RecordingProxy:
 
     def _pump(self, source: socket.socket, sink: socket.socket, from_function: bool) -> None:
         try:
-            while True:
-                data = source.recv(65536)
-                # The stamp is taken before anything else is done with the data.
-                now = time.monotonic_ns()
-                if not data:
-                    break
-                if from_function and self.first_next_ns is None and NEXT_REQUEST_LINE in data:
-                    self.first_next_ns = now
-                    self._first_next.set()
+            while data := source.recv(65536):
+                if from_function:
+                    self._note(data, time.monotonic_ns())
                 sink.sendall(data)
         except OSError:
             pass
-        finally:
-            # Half-close towards the peer so it sees EOF, as it would without us.
-            try:
-                sink.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass
+        # Half-close towards the peer so it sees EOF, as it would without us.
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
         with self._lock:
@@ -124,59 +98,42 @@ class RecordingProxy:
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
-
-
-class HTTPError(RuntimeError):
-    pass
 
 
 class KeepAliveInvoker:
-    """Sequential invocations over one kept-alive connection to the RIE's
-    invoke endpoint.  ``invoke(body)`` -> (status, body bytes, seconds).
+    """Invocations one after another over one kept-alive connection to the RIE, with the request
+    built once per body, so that the client's own cost per warm invocation is a send and a read
+    (harness.Lambda.invoke opens an http.client connection per call).
 
-    The clock (perf_counter_ns) starts just before the request is sent and
-    stops when the last byte of the answer is in.  The connection is
-    re-opened, outside the timed span, when the RIE closed it.
+    ``invoke(body)`` -> (status, answer, seconds), timed from just before the send to the last
+    byte of the answer; a connection the RIE closed is re-opened outside the timed span.
     """
 
     def __init__(self, port: int, timeout: float) -> None:
         self.port = port
         self.timeout = timeout
         self._sock: socket.socket | None = None
-        self._buffer = bytearray()
-        self._prepared: dict[int, bytes] = {}
-
-    def _connect(self) -> None:
-        self._sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # appending is amortised O(1), also for 5 MB answers
+        self._body: bytes | None = None
+        self._request = b""
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
 
-    def _request(self, body: bytes) -> bytes:
-        key = id(body)
-        request = self._prepared.get(key)
-        if request is None or not request.endswith(body):
-            request = (
-                f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-            ).encode() + body
-            self._prepared = {key: request}  # keep one: the hot loop reuses one body
-        return request
-
     def invoke(self, body: bytes) -> tuple[int, bytes, float]:
-        request = self._request(body)
+        if body is not self._body:
+            self._body = body
+            self._request = (f"POST {INVOKE_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
         if self._sock is None:
-            self._connect()
+            self._sock = _no_delay(socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout))
+            self._buffer = bytearray()
         started = time.perf_counter_ns()
-        self._sock.sendall(request)
+        self._sock.sendall(self._request)
         status, answer, close = self._read_response()
         elapsed = (time.perf_counter_ns() - started) / 1e9
         if close:
@@ -184,10 +141,9 @@ class KeepAliveInvoker:
         return status, answer, elapsed
 
     def _recv(self) -> None:
-        data = self._sock.recv(1 << 20)
-        if not data:
-            raise HTTPError("the RIE closed the connection mid-answer")
-        self._buffer += data  # a bytearray: appending is amortised O(1), also for 5 MB answers
+        if not (data := self._sock.recv(1 << 20)):
+            raise ConnectionError("the RIE closed the connection mid-answer")
+        self._buffer += data
 
     def _read_line(self) -> bytes:
         while (end := self._buffer.find(b"\r\n")) < 0:
@@ -204,20 +160,13 @@ class KeepAliveInvoker:
         return data
 
     def _read_response(self) -> tuple[int, bytes, bool]:
-        status_line = self._read_line()
-        status = int(status_line.split()[1])
-        length, chunked, close = None, False, False
+        status = int(self._read_line().split()[1])
+        headers = {}
         while line := self._read_line():
             name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif name == b"connection":
-                close = value.lower() == b"close"
-        if chunked:
+            headers[name.strip().lower()] = value.strip().lower()
+        close = headers.get(b"connection") == b"close"
+        if b"chunked" in headers.get(b"transfer-encoding", b""):
             parts = []
             while size := int(self._read_line().split(b";")[0], 16):
                 parts.append(self._read_exactly(size))
@@ -225,6 +174,6 @@ class KeepAliveInvoker:
             while self._read_line():
                 pass  # trailers, up to the blank line
             return status, b"".join(parts), close
-        if length is None:
-            raise HTTPError("answer without Content-Length or chunked framing")
-        return status, self._read_exactly(length), close
+        if b"content-length" not in headers:
+            raise ConnectionError("answer without Content-Length or chunked framing")
+        return status, self._read_exactly(int(headers[b"content-length"])), close

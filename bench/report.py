@@ -1,25 +1,67 @@
-"""Rendering of the benchmark's figures: the stdout table, bench/RESULTS.md and
-the SVG chart.  Pure functions of the results dict bench/run.py builds (also
-saved as .build-bench/last-run.json), standard library only.
+"""Rendering of the benchmark's figures: the text bench/run.py prints, bench/RESULTS.md and its
+SVG charts.  Pure functions of the results dict bench/run.py builds (also saved as
+.build-bench/last-run.json), standard library only.
 
-Sizes are in MB = 10^6 bytes throughout (VmHWM, reported by the kernel in
-KiB, is converted), so "5 MB batch" and "20 MB" mean what they say.
+Sizes are in MB = 10^6 bytes throughout (VmHWM, reported by the kernel in KiB, is converted), so
+"5 MB batch" and "20 MB" mean what they say.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import html
+from pathlib import Path
 
 MB = 1_000_000
 KEYS = ("swift", "python", "floor")
 LABELS = {"swift": "Swift", "python": "Python", "floor": "floor", "floor_libcurl": "floor + libcurl"}
 COLOURS = {"swift": "#f05138", "python": "#3572a5", "floor": "#8a8a8a"}
+SUMMARY_HEADER = ["figure", "Swift", "Python", "floor", "Swift/Python", "Swift/floor"]
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def _fmt(value: float | None, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "count":
+        return f"{value:,.0f}"
+    if kind == "ratio":
+        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}" if kind == "mb" or value >= 1 else f"{value:.3f}"
+
+
+def _table(header: list[str], rows: list[list[str]], align: str, text: bool = False) -> str:
+    """A Markdown table, or (TEXT) the same columns padded for a terminal; ALIGN is l or r per column."""
+    if not text:
+        rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+        return "\n".join(["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(row) + " |" for row in rows)])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align))
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
+def _verdicts(target_list: list[dict], missed: str, text: bool = False) -> str:
+    """The targets with PASS or MISSED (FAIL, MISS) as a Markdown table, or (TEXT) as lines."""
+    if not text:
+        return _table(["target", "measured", "result"],
+                      [[t["text"], t["measured"], f"**{'PASS' if t['pass'] else missed}**"] for t in target_list],
+                      "lrl")
+    width = max(len(t["text"]) for t in target_list)
+    return "\n".join(f"{'PASS' if t['pass'] else missed}  {t['text'].ljust(width)}  {t['measured']}"
+                     for t in target_list)
 
 
 def targets(r: dict) -> list[dict]:
@@ -49,8 +91,8 @@ def targets(r: dict) -> list[dict]:
     return out
 
 
-def _rows(r: dict) -> list[tuple[str, dict, str]]:
-    """(figure, {key: value or None}, format) for the summary table."""
+def _summary_rows(r: dict) -> list[list[str]]:
+    """The summary table: each figure per function, and Swift's over Python's and the floor's."""
     cold, warm, batch, sizes = r["cold"], r["warm"], r["large_batch"], r["sizes"]
 
     def per(getter) -> dict:
@@ -58,7 +100,7 @@ def _rows(r: dict) -> list[tuple[str, dict, str]]:
         for k in KEYS:
             try:
                 out[k] = getter(k)
-            except (KeyError, TypeError):
+            except (KeyError, TypeError):  # not measured: the floor's batch, a missing log
                 out[k] = None
         return out
 
@@ -81,109 +123,71 @@ def _rows(r: dict) -> list[tuple[str, dict, str]]:
         ("package unpacked (MB)", {"swift": sizes["swift_unpacked"] / MB,
                                    "python": sizes["python_unpacked"] / MB,
                                    "floor": sizes["floor_unpacked"] / MB}, "mb"),
+        ("instructions / warm invocation",
+         {"swift": r["callgrind"]["ir_per_invocation"], "python": None, "floor": None}, "count"),
     ]
-    if "callgrind" in r:
-        rows.append(("instructions / warm invocation",
-                     {"swift": r["callgrind"]["ir_per_invocation"], "python": None, "floor": None}, "count"))
-    return rows
+    return [[name, *(_fmt(values[k], kind) for k in KEYS),
+             _fmt(_ratio(values["swift"], values["python"]), "ratio"),
+             _fmt(_ratio(values["swift"], values["floor"]), "ratio")] for name, values, kind in rows]
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
-
-
-def _fmt(value: float | None, kind: str) -> str:
-    if value is None:
-        return "–"
-    if kind == "count":
-        return f"{value:,.0f}"
-    if kind == "ratio":
-        return f"{value:.3f}" if value < 10 else f"{value:.1f}"
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}" if kind == "mb" or value >= 1 else f"{value:.3f}"
-
-
-def libcurl_reference(r: dict) -> str | None:
+def libcurl_reference(r: dict) -> str:
     """The floor with its SageMaker POST through libcurl: what the mandated library alone costs."""
-    if "floor_libcurl" not in r["warm"]:
-        return None  # a run from before this reference existed
     p50 = {k: r["warm"][k]["latency_ms"]["p50"] for k in ("swift", "floor", "floor_libcurl")}
     return (f"Reference, warm p50: floor + libcurl {p50['floor_libcurl']:.3f} ms = "
             f"{p50['floor_libcurl'] / p50['floor']:.3f} × floor; Swift = "
             f"{p50['swift'] / p50['floor_libcurl']:.3f} × floor + libcurl.")
 
 
-def table(r: dict, target_list: list[dict]) -> str:
-    header = ("figure", "Swift", "Python", "floor", "Swift/Python", "Swift/floor")
-    lines = []
-    for name, values, kind in _rows(r):
-        lines.append((name, *(_fmt(values[k], kind) for k in KEYS),
-                      _fmt(_ratio(values["swift"], values["python"]), "ratio"),
-                      _fmt(_ratio(values["swift"], values["floor"]), "ratio")))
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    out = ["  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header))]
-    out.append("  ".join("-" * w for w in widths))
-    for row in lines:
-        out.append("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)))
-    out.append("")
-    width = max(len(t["text"]) for t in target_list)
-    for t in target_list:
-        out.append(f"{'PASS' if t['pass'] else 'FAIL'}  {t['text'].ljust(width)}  {t['measured']}")
-    if reference := libcurl_reference(r):
-        out += ["", reference]
-    return "\n".join(out)
+def summary_text(r: dict) -> str:
+    """What bench/run.py prints: the summary and the concurrency section, with their targets."""
+    c = r["concurrency"]
+    return "\n".join([
+        _table(SUMMARY_HEADER, _summary_rows(r), "lrrrrr", text=True), "",
+        _verdicts(targets(r), "FAIL", text=True), "",
+        libcurl_reference(r), "",
+        f"Many at once: AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms, "
+        f"{c['rounds']} bursts of N",
+        _table(CONCURRENCY_HEADER, _concurrency_rows(r), CONCURRENCY_ALIGN, text=True), "",
+        _verdicts(concurrency_targets(r), "MISS", text=True),
+    ])
 
 
-def _md_table(header: list[str], rows: list[list[str]], align: str) -> str:
-    marks = {"l": "---", "r": "---:"}
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(marks[a] for a in align) + "|"]
-    out += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(out)
+def files(r: dict) -> dict[str, str]:
+    """RESULTS.md and its charts, by file name."""
+    return {"results.svg": svg(r), "results-concurrency.svg": concurrency_svg(r), "RESULTS.md": markdown(r)}
 
 
-def markdown(r: dict, target_list: list[dict], svg_name: str) -> str:
+def markdown(r: dict) -> str:
     m, a = r["machine"], r["args"]
-    rows = []
-    for name, values, kind in _rows(r):
-        rows.append([name, *(_fmt(values[k], kind) for k in KEYS),
-                     _fmt(_ratio(values["swift"], values["python"]), "ratio"),
-                     _fmt(_ratio(values["swift"], values["floor"]), "ratio")])
-    summary = _md_table(["figure", "Swift", "Python", "floor", "Swift/Python", "Swift/floor"], rows, "lrrrrr")
-    goals = _md_table(["target", "measured", "result"],
-                      [[t["text"], t["measured"], "**PASS**" if t["pass"] else "**FAIL**"] for t in target_list],
-                      "lrl")
+    summary = _table(SUMMARY_HEADER, _summary_rows(r), "lrrrrr")
+    goals = _verdicts(targets(r), "FAIL")
 
     def dist(d: dict) -> list[str]:
         return [_fmt(d[q], "ms") for q in ("min", "p50", "p90", "p99", "max", "mean")]
 
     cold_rows = [[LABELS[k], str(r["cold"][k]["cold_ms"]["n"]), *dist(r["cold"][k]["cold_ms"]),
                   _fmt(r["cold"][k]["rie_init_ms"]["p50"], "ms")] for k in KEYS]
-    cold_table = _md_table(["function", "starts", "min", "median", "p90", "p99", "max", "mean",
-                            "RIE \"Init Duration\" median (not used)"], cold_rows, "lrrrrrrrr")
+    cold_table = _table(["function", "starts", "min", "median", "p90", "p99", "max", "mean",
+                         "RIE \"Init Duration\" median (not used)"], cold_rows, "lrrrrrrrr")
     warm_rows = []
     for k in (*KEYS, "floor_libcurl"):
-        if k not in r["warm"]:
-            continue
         w = r["warm"][k]
         s = w["standin_ms"] or {}
         warm_rows.append([LABELS[k], str(w["latency_ms"]["n"]), *dist(w["latency_ms"]),
                           _fmt(s.get("p50"), "ms"), _fmt(s.get("p99"), "ms"),
                           _fmt(w["hwm_after_first"] / MB, "mb"), _fmt(w["peak_rss"] / MB, "mb")])
-    warm_table = _md_table(["function", "invocations", "min", "p50", "p90", "p99", "max", "mean",
-                            "stand-in p50", "stand-in p99", "VmHWM after 1st (MB)", "VmHWM warm (MB)"],
-                           warm_rows, "lrrrrrrrrrrr")
+    warm_table = _table(["function", "invocations", "min", "p50", "p90", "p99", "max", "mean",
+                         "stand-in p50", "stand-in p99", "VmHWM after 1st (MB)", "VmHWM warm (MB)"],
+                        warm_rows, "lrrrrrrrrrrr")
     b = r["large_batch"]
     batch_rows = [[LABELS[k], ", ".join(_fmt(x, "ms") for x in b[k]["latency_ms"]),
                    ", ".join(_fmt(x, "ms") for x in b[k]["standin_ms"]),
                    _fmt(b[k]["hwm_before"] / MB, "mb"), _fmt(b[k]["hwm_after"] / MB, "mb"),
                    _fmt(b[k]["added"] / MB, "mb"), _fmt(b[k]["answer_bytes"] / MB, "mb")]
                   for k in ("swift", "python")]
-    batch_table = _md_table(["function", "latency (ms)", "stand-in (ms)", "VmHWM before (MB)",
-                             "VmHWM after (MB)", "added (MB)", "answer (MB)"], batch_rows, "lrrrrrr")
+    batch_table = _table(["function", "latency (ms)", "stand-in (ms)", "VmHWM before (MB)",
+                          "VmHWM after (MB)", "added (MB)", "answer (MB)"], batch_rows, "lrrrrrr")
     s = r["sizes"]
 
     memory_parts = []
@@ -197,49 +201,37 @@ def markdown(r: dict, target_list: list[dict], svg_name: str) -> str:
     memory_text = "\n\n".join(memory_parts)
     processes = "\n".join(f"  - {LABELS[k]}: `{r['warm'][k]['cmdline'][:200]}`" for k in KEYS)
 
-    if "callgrind" in r:
-        c = r["callgrind"]
-        callgrind_text = (
-            f"{c['invocations']} warm invocations: {c['warm_total_ir']:,} instructions, "
-            f"**{c['ir_per_invocation']:,.0f} per invocation**; init plus the first "
-            f"(cold) invocation: {c['init_and_first_ir']:,}.")
-        functions, objects = c["profile"]["functions"], c["profile"]["objects"]
-        by_object = _md_table(["object", "instructions / invocation", "share"],
-                              [[o["object"], f"{o['ir_per_invocation']:,.0f}", f"{o['percent']:.1f}%"]
-                               for o in objects[:8]], "lrr")
-        def listing(rows: list[dict]) -> str:
-            return _md_table(["instructions / invocation", "share", "function", "object"],
-                             [[f"{t['ir_per_invocation']:,.0f}", f"{t['percent']:.1f}%",
-                               "`" + t["function"].replace("|", "\\|")[:140] + "`", t["object"]]
-                              for t in rows], "rrll")
+    c = r["callgrind"]
+    by_object = _table(["object", "instructions / invocation", "share"],
+                       [[o["object"], f"{o['ir_per_invocation']:,.0f}", f"{o['percent']:.1f}%"]
+                        for o in c["profile"]["objects"][:8]], "lrr")
+    top = _table(["instructions / invocation", "share", "function", "object"],
+                 [[f"{t['ir_per_invocation']:,.0f}", f"{t['percent']:.1f}%",
+                   "`" + t["function"].replace("|", "\\|")[:140] + "`", t["object"]]
+                  for t in c["profile"]["functions"]], "rrll")
+    trees = "\n\n".join("```\n" + tree + "\n```" for tree in c["profile"]["trees"])
+    callgrind_text = (
+        f"{c['invocations']} warm invocations: {c['warm_total_ir']:,} instructions, "
+        f"**{c['ir_per_invocation']:,.0f} per invocation**; init plus the first "
+        f"(cold) invocation: {c['init_and_first_ir']:,}."
+        "\n\nCall tree of the warm path (share of all instructions, instructions per invocation; "
+        "calls under 2 % left out; a chain `a → … → b` folds frames that pass ≥ 95 % on). "
+        "Callgrind keeps costs per caller–callee pair, not per call path, so a function called "
+        "from several places is marked shared and its own subtree (all its calls together) "
+        "follows the main one:\n\n" + trees
+        + "\n\nBy object (self cost):\n\n" + by_object
+        + "\n\nTop functions by self cost (hex addresses: functions without a symbol in a "
+        "stripped library)" + ("" if c["symbols"] else
+        "; the binary's own names are missing because .build/release/bootstrap did not match "
+        "the packaged binary") + ":\n\n" + top)
 
-        top = listing(functions)
-        trees = "\n\n".join("```\n" + tree + "\n```" for tree in c["profile"]["trees"])
-        callgrind_text += (
-            "\n\nCall tree of the warm path (share of all instructions, instructions per invocation; "
-            "calls under 2 % left out; a chain `a → … → b` folds frames that pass ≥ 95 % on). "
-            "Callgrind keeps costs per caller–callee pair, not per call path, so a function called "
-            "from several places is marked shared and its own subtree (all its calls together) "
-            "follows the main one:\n\n" + trees
-            + "\n\nBy object (self cost):\n\n" + by_object
-            + "\n\nTop functions by self cost (hex addresses: functions without a symbol in a "
-            "stripped library)" + ("" if c["symbols"] else
-            "; the binary's own names are missing because .build/release/bootstrap did not match "
-            "the packaged binary") + ":\n\n" + top)
-    else:
-        callgrind_text = "Not run (`--callgrind-invocations 0`)."
-
-    reference = libcurl_reference(r)
-    reference_text = ("\n" + reference + " The design makes every implementation pay for libcurl: this "
-                      "splits the gap to the floor into libcurl's share and the bootstrap's own.\n"
-                      if reference else "")
     load_before = ", ".join(f"{x:.2f}" for x in m["load_before"])
-    load_after = ", ".join(f"{x:.2f}" for x in m.get("load_after", ()))
+    load_after = ", ".join(f"{x:.2f}" for x in m["load_after"])
     return f"""# Benchmark: Swift bootstrap vs the Python handler vs a C floor
 
 Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it.
 
-![cold start, warm p50 and peak RSS of the three functions]({svg_name})
+![cold start, warm p50 and peak RSS of the three functions](results.svg)
 
 ## Targets
 
@@ -251,7 +243,9 @@ Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it.
 
 Sizes in MB = 10^6 bytes. Ratios are Swift's figure divided by the other's. "–": not measured
 (the floor serves the warm benchmark event only, so it has no batch figures, and no zip).
-{reference_text}
+
+{libcurl_reference(r)} The design makes every implementation pay for libcurl: this splits the gap to the floor into libcurl's share and the bootstrap's own.
+
 ## Machine and run
 
 | | |
@@ -267,7 +261,7 @@ Sizes in MB = 10^6 bytes. Ratios are Swift's figure divided by the other's. "–
 | commit | {m['commit']} |
 | load average (1, 5, 15 min) | before {load_before}; after {load_after} |
 | counts | {a['starts']} cold starts, {a['invocations']} warm invocations (after {r['warm']['swift']['warmup']} unrecorded), {a['large_reps']} × the batch, {a['callgrind_invocations']} under callgrind, per function |
-| duration | {r.get('elapsed_s', 0):.0f} s |
+| duration | {r['elapsed_s']:.0f} s |
 
 Commands:
 
@@ -331,7 +325,7 @@ the same document.
   stand-in's own service time (from its log: request dispatch to last byte written, 1 µs
   resolution) is shown beside it. The proxy is not in the path. Each function first serves
   {r['warm']['swift']['warmup']} unrecorded invocations, then the recorded ones in
-  {r['args'].get('warm_blocks', 10)} interleaved blocks. Percentiles are nearest-rank (each is a real sample).
+  {a['warm_blocks']} interleaved blocks. Percentiles are nearest-rank (each is a real sample).
 - **Peak RSS** = `VmHWM` of the function process in `/proc/PID/status` after the warm invocations
   (the pid stamp_exec recorded: `exec` keeps it through `sh` → loader → `summarizer` and
   `sh` → `python3`). It counts file-backed pages too (the binaries and libraries as mapped), and
@@ -476,20 +470,18 @@ def _svg_document(width: int, height: int, title: str, body: list[str], r: dict,
 # Many at once: AWS_LAMBDA_MAX_CONCURRENCY (issue 15, Lambda Managed Instances)
 # --------------------------------------------------------------------------
 
-CONCURRENCY_SVG = "results-concurrency.svg"
 CONCURRENCY_KEYS = ("swift", "python")
-
-
-def _levels(r: dict) -> tuple[int, int]:
-    levels = r["concurrency"]["levels"]
-    return min(levels), max(levels)
+CONCURRENCY_HEADER = ["N", "function", "invocations/s", "p50 (ms)", "p99 (ms)", "burst of N, median (ms)",
+                      "same, inside the Runtime API (ms)",
+                      "/next held", "most in flight", "processes", "peak RSS, all processes (MB)"]
+CONCURRENCY_ALIGN = "llrrrrrrrrr"
 
 
 def concurrency_targets(r: dict) -> list[dict]:
     """The issue's concurrency targets, measured at the largest N run (64 in a full run)."""
     c = r["concurrency"]
     runs, service_ms = c["runs"], c["service_ms"]
-    low, high = _levels(r)
+    low, high = min(c["levels"]), max(c["levels"])
     swift_high, swift_low, python_high = runs["swift"][str(high)], runs["swift"][str(low)], runs["python"][str(high)]
     out = []
     # Judged inside the Runtime API, where Lambda would see it: from the first event queued to the
@@ -522,38 +514,12 @@ def _concurrency_rows(r: dict) -> list[list[str]]:
     return rows
 
 
-CONCURRENCY_HEADER = ["N", "function", "invocations/s", "p50 (ms)", "p99 (ms)", "burst of N, median (ms)",
-                      "same, inside the Runtime API (ms)",
-                      "/next held", "most in flight", "processes", "peak RSS, all processes (MB)"]
-
-
-def concurrency_table(r: dict, target_list: list[dict]) -> str:
-    c = r["concurrency"]
-    rows = [CONCURRENCY_HEADER, *_concurrency_rows(r)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(CONCURRENCY_HEADER))]
-    out = [f"Many at once: AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms, "
-           f"{c['rounds']} bursts of N"]
-    for index, row in enumerate(rows):
-        out.append("  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)))
-        if index == 0:
-            out.append("  ".join("-" * w for w in widths))
-    out.append("")
-    width = max(len(t["text"]) for t in target_list)
-    out += [f"{'PASS' if t['pass'] else 'MISS'}  {t['text'].ljust(width)}  {t['measured']}" for t in target_list]
-    return "\n".join(out)
-
-
 def concurrency_markdown(r: dict) -> str:
-    """RESULTS.md's section on many invocations at once ("" for a run without it)."""
-    if "concurrency" not in r:
-        return ""
+    """RESULTS.md's section on many invocations at once."""
     c = r["concurrency"]
-    goals = _md_table(["target", "measured", "result"],
-                      [[t["text"], t["measured"], "**PASS**" if t["pass"] else "**MISS**"]
-                       for t in concurrency_targets(r)], "lrl")
     return f"""## Many at once (AWS_LAMBDA_MAX_CONCURRENCY)
 
-![throughput, p99 latency and memory per N]({CONCURRENCY_SVG})
+![throughput, p99 latency and memory per N](results-concurrency.svg)
 
 As Lambda Managed Instances run a function: one execution environment gets up to N invocations at
 once.  Each function runs under tools/runtime_api.py (the RIE serves one at a time) with
@@ -567,9 +533,9 @@ latency per invocation as the caller sees it; memory = VmHWM summed over the fun
 (Swift: one process; Python: awslambdaric 4.2's parent plus one forked worker per slot, each
 importing boto3).  "/next held" is how many workers were polling before the first burst.
 
-{_md_table(CONCURRENCY_HEADER, _concurrency_rows(r), "llrrrrrrrrr")}
+{_table(CONCURRENCY_HEADER, _concurrency_rows(r), CONCURRENCY_ALIGN)}
 
-{goals}
+{_verdicts(concurrency_targets(r), "MISS")}
 
 """
 

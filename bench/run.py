@@ -1,34 +1,14 @@
 #!/usr/bin/env python3
-"""`make bench`: the packaged Swift bootstrap against the Python handler it
-replaces and against a C floor, all under AWS's Runtime Interface Emulator
-(RIE) on loopback, calling the SageMaker stand-in.
+"""`make bench`: the packaged Swift bootstrap against the Python handler it replaces and a C
+floor, all under AWS's Runtime Interface Emulator (RIE) on loopback, calling the SageMaker stand-in.
 
-    python3 bench/run.py [--quick] [--starts N] [--invocations N]
-                         [--callgrind-invocations N] [--results PATH] [--strict]
-    python3 bench/run.py --from-last-run   # the report again, from .build-bench/last-run.json
-
-Needs `make package` (dist/) and bench/setup.sh (valgrind, the Python venv,
-the RIE).  Prints a table with the Swift/Python and Swift/floor ratios and a
-PASS/FAIL per target; a full run rewrites bench/RESULTS.md and
-bench/results.svg, a --quick run (CI smoke) writes them under
-.build-bench/quick/ instead.  Raw figures go to .build-bench/last-run.json.
-Exit status: 0 when the benchmark ran (whatever the targets say; --strict
-makes a missed target exit 3), 1 when it could not run.
-
-The three functions (see bench/RESULTS.md, "Method", for why each is measured
-the way it is):
-  swift   dist/package/bootstrap (sh -> bundled loader -> bin/summarizer)
-  python  bench/baseline/bootstrap (sh -> python3 -m awslambdaric handler.handler)
-  floor   bench/floor/floor.c: /next, one pre-signed POST, /response on raw sockets
-and, as a reference in the warm phase only, floor_libcurl: the floor built with
--DFLOOR_LIBCURL, its POST made through the package's libcurl.
-
-Phases, each interleaved round-robin between the functions so that machine drift
-hits them alike: cold starts (a fresh RIE per start), warm invocations (one
-RIE per function, blocks of invocations in rotating order), then the 5 MB
-batch (swift, python) and callgrind (swift).  Everything binds 127.0.0.1 on
-free ports; every wait has a time limit; every process started is stopped
-on the way out, also on an error, Ctrl-C or SIGTERM.
+Needs `make package` (dist/) and bench/setup.sh.  Prints the figures with a PASS/FAIL per target
+and rewrites bench/RESULTS.md (whose "Method" says how each figure is measured) and its charts;
+--quick writes them under .build-bench/quick/ instead.  Raw figures go to
+.build-bench/last-run.json.  Exit status 0 when the benchmark ran, whatever the targets say, 1
+when it could not.  Every phase interleaves the functions, everything binds 127.0.0.1, every wait
+is bounded, and every process started is stopped on the way out, also on an error, Ctrl-C,
+SIGTERM or the time limit.
 """
 
 from __future__ import annotations
@@ -36,7 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import hashlib
+import filecmp
 import json
 import os
 import platform
@@ -48,6 +28,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +55,16 @@ ARTICLE_FILE = REPO / "events" / "article.txt"
 FUNCTION_TIMEOUT_S = 60  # the RIE's function (and init) timeout
 INVOKE_TIMEOUT_S = 90  # client-side bound on any one invocation
 FIRST_NEXT_WAIT_S = 10  # after the first answer, the proxy must have seen /next
-TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version / demangle
+TOOL_TIMEOUT_S = 120  # cc, strip, callgrind_control, swift --version
+TIME_LIMIT_S = 1200  # the whole run
+
+# The counts of a full run and of --quick: cold starts and measured warm invocations per function,
+# warm invocations under callgrind, 5 MB batches per function; AWS_LAMBDA_MAX_CONCURRENCY values
+# (issue 15, Lambda Managed Instances) and bursts of N at each.
+FULL = {"starts": 20, "invocations": 5000, "callgrind_invocations": 200, "large_reps": 3,
+        "concurrency_levels": (1, 8, 64), "concurrency_rounds": 4}
+QUICK = {"starts": 2, "invocations": 50, "callgrind_invocations": 10, "large_reps": 1,
+         "concurrency_levels": (1, 4), "concurrency_rounds": 1}
 
 # Warm invocations run in this many blocks per function, in rotating order: this machine's speed
 # drifts within seconds, and short blocks spread a slow spell over all the functions alike.
@@ -83,12 +73,8 @@ WARM_BLOCKS = 50
 # The batch case: 5 MB of JSON (MB = 10^6 bytes throughout, see report.py).
 LARGE_BATCH_BYTES = 5_000_000
 
-# Many at once (issue 15, Lambda Managed Instances): AWS_LAMBDA_MAX_CONCURRENCY = N for each level,
-# the SageMaker stand-in answering every call in CONCURRENCY_SERVICE_MS, ROUNDS bursts of N.
-CONCURRENCY_LEVELS = (1, 8, 64)
-CONCURRENCY_LEVELS_QUICK = (1, 4)
+# Many at once: the SageMaker stand-in answers every call in this time.
 CONCURRENCY_SERVICE_MS = 200
-CONCURRENCY_ROUNDS = 4
 # Python's workers each import boto3 (awslambdaric forks one process per slot before the handler
 # is imported): 64 of them on 2 cores take a while to all hold a /next.
 WORKERS_READY_TIMEOUT_S = 240
@@ -101,17 +87,35 @@ class BenchError(RuntimeError):
 
 @dataclass
 class Function:
-    """One of the three functions under test."""
-
     key: str
     label: str
     bootstrap: Path
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, standin_url: str) -> dict[str, str]:
-        env = harness.function_env(standin_url)  # AWS_DEFAULT_REGION included: boto3 reads only that
-        env.update(self.extra_env)
-        return env
+        return {**harness.function_env(standin_url), **self.extra_env}
+
+
+# The 5 MB batch has thousands of articles, far over the deployed cost cap (MAX_BATCH_ARTICLES, 32
+# by default): the benchmark measures large payloads, so the cap is raised for it.
+SWIFT = Function("swift", "Swift", PACKAGE / "bootstrap", {"MAX_BATCH_ARTICLES": "10000"})
+# The venv first on the PATH: `python3` in the bootstrap is then the venv's interpreter.
+PYTHON = Function("python", "Python", BASELINE / "bootstrap",
+                  {"PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
+
+
+def run_tool(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, **kwargs)
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def rotated(items: list, shift: int) -> list:
+    """ITEMS starting from index SHIFT (modulo their number): who goes first rotates."""
+    shift %= len(items)
+    return items[shift:] + items[:shift]
 
 
 # --------------------------------------------------------------------------
@@ -119,8 +123,16 @@ class Function:
 # --------------------------------------------------------------------------
 
 
-def run_tool(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, **kwargs)
+def check_prerequisites() -> None:
+    missing = []
+    if not (PACKAGE / "bootstrap").is_file() or not PACKAGE_ZIP.is_file():
+        missing.append("dist/package and dist/summarizer-lambda.zip: run `make package`")
+    if not os.access(harness.RIE_PATH, os.X_OK):
+        missing.append(f"{harness.RIE_PATH}: run bench/setup.sh")
+    if not (VENV / "bin" / "python3").exists() or not PYTHON_DEPS.is_dir():
+        missing.append(".build-bench/venv and python-deps: run bench/setup.sh")
+    if missing:
+        raise BenchError("missing:\n  " + "\n  ".join(missing))
 
 
 def build_native() -> dict[str, Path]:
@@ -149,24 +161,10 @@ def build_native() -> dict[str, Path]:
     return built
 
 
-def check_prerequisites() -> None:
-    missing = []
-    if not (PACKAGE / "bootstrap").is_file() or not PACKAGE_ZIP.is_file():
-        missing.append("dist/package and dist/summarizer-lambda.zip: run `make package`")
-    if not os.access(harness.RIE_PATH, os.X_OK):
-        missing.append(f"{harness.RIE_PATH}: run bench/setup.sh")
-    if not (VENV / "bin" / "python3").exists() or not PYTHON_DEPS.is_dir():
-        missing.append(".build-bench/venv and python-deps: run bench/setup.sh")
-    if missing:
-        raise BenchError("missing:\n  " + "\n  ".join(missing))
-
-
 def large_event(target_bytes: int) -> tuple[bytes, int]:
-    """A batch of distinct articles whose JSON payload is just under TARGET_BYTES.
-
-    Each article is the sample article with a numbered lead sentence, so no
-    two are alike (nothing can be deduplicated) and every one is a realistic
-    ~1.1 kB of English prose."""
+    """A batch of distinct articles (the sample article with a numbered lead sentence: nothing
+    to deduplicate, each a realistic ~1.1 kB of prose) just under TARGET_BYTES of JSON, and
+    how many."""
     article = ARTICLE_FILE.read_text().strip()
     head = b'{"inputs":['
     tail = b'],"parameters":{"num_return_sequences":3,"max_length":96}}'
@@ -175,46 +173,26 @@ def large_event(target_bytes: int) -> tuple[bytes, int]:
     while True:
         item = json.dumps(f"Report {len(items) + 1} of the day. {article}").encode()
         if size + len(item) + 1 > target_bytes:
-            break
+            return head + b",".join(items) + tail, len(items)
         items.append(item)
         size += len(item) + 1
-    body = head + b",".join(items) + tail
-    return body, len(items)
 
 
-def deployed_files(floor_binary: Path) -> list[Path]:
-    """Every file the three functions map: the Swift package, the floor, and the
-    Python interpreter, its shared library and C extensions, and the venv."""
+def evict_from_page_cache(floor_binary: Path) -> None:
+    """Drop every file the functions map from the page cache (dirty pages are flushed first), so
+    that peak RSS does not depend on how the files were last written (RESULTS.md, "Peak RSS")."""
     interpreter = (VENV / "bin" / "python3").resolve()
     base = interpreter.parent.parent
-    roots = [PACKAGE, floor_binary, BASELINE, VENV / "lib", interpreter,
-             *base.glob("lib/libpython3*.so*"), *base.glob("lib/python3*/lib-dynload")]
-    files = []
-    for root in roots:
-        files += [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else [root]
-    return files
-
-
-def evict_from_page_cache(files: list[Path]) -> None:
-    """Drop FILES from the page cache, so each function loads its own files the way
-    a fresh start does.
-
-    Why: VmHWM counts the file-backed pages a process maps, and how many pages one
-    fault maps depends on how the file sits in the page cache.  A binary freshly
-    written (e.g. by `strip -o` in tools/package.sh, just before `make bench`) is
-    cached in large folios that are mapped whole: the Swift process then shows
-    ~5 MB more RSS than after the same file was read back in by page faults
-    (measured: 19.8 vs 14.8 MB).  Evicting first makes the figure independent of
-    how the files were last written.  Only unmapped, clean pages go (dirty ones are
-    flushed first); other processes lose nothing but a re-read."""
-    for path in files:
-        with contextlib.suppress(OSError):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fdatasync(fd)
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+    for root in (PACKAGE, floor_binary, BASELINE, VENV / "lib", interpreter,
+                 *base.glob("lib/libpython3*.so*"), *base.glob("lib/python3*/lib-dynload")):
+        for path in [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else [root]:
+            with contextlib.suppress(OSError):
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fdatasync(fd)
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                finally:
+                    os.close(fd)
 
 
 def machine_info() -> dict:
@@ -262,23 +240,20 @@ def vm_hwm_bytes(pid: int) -> int:
 
 
 def memory_breakdown(pid: int, count: int = 8) -> dict:
-    """Where PID's resident memory is now: RssAnon/RssFile from /proc/PID/status and
-    the largest mappings by Rss from /proc/PID/smaps, grouped by file (anonymous
-    mappings as [anon], plus [heap] and [stack]).  For the report's profile hints."""
+    """Where PID's resident memory is now: VmRSS, RssAnon, RssFile, RssShmem, and the COUNT
+    largest mappings by Rss from /proc/PID/smaps, by file name ([anon], [heap], [stack], ...)."""
     status = {name: kib * 1024 for name, kib in harness.proc_status(pid).items()
               if name in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
-    by_mapping: dict[str, int] = {}
+    by_mapping: dict[str, int] = defaultdict(int)
     current = "[anon]"
     with open(f"/proc/{pid}/smaps") as handle:
         for line in handle:
             fields = line.split()
             if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
-                current = Path(fields[5]).name if len(fields) >= 6 and fields[5].startswith("/") else (
-                    fields[5] if len(fields) >= 6 else "[anon]")
+                current = Path(fields[5]).name if len(fields) >= 6 else "[anon]"
             elif fields and fields[0] == "Rss:":
-                by_mapping[current] = by_mapping.get(current, 0) + int(fields[1]) * 1024
-    largest = sorted(by_mapping.items(), key=lambda item: -item[1])[:count]
-    return {"status": status, "mappings": largest}
+                by_mapping[current] += int(fields[1]) * 1024
+    return {"status": status, "mappings": sorted(by_mapping.items(), key=lambda item: -item[1])[:count]}
 
 
 def read_stamp(path: Path) -> tuple[int, int]:
@@ -304,11 +279,8 @@ def cold_start(function: Function, standin: harness.StandIn, stamp_exec: Path, e
     stamp.unlink(missing_ok=True)
     proxy = RecordingProxy()
     env = function.env(standin.url)
-    env.update(
-        BENCH_TARGET=str(function.bootstrap),
-        BENCH_STAMP_FILE=str(stamp),
-        BENCH_RUNTIME_API=f"127.0.0.1:{proxy.port}",
-    )
+    env.update(BENCH_TARGET=str(function.bootstrap), BENCH_STAMP_FILE=str(stamp),
+               BENCH_RUNTIME_API=f"127.0.0.1:{proxy.port}")
     try:
         with harness.Lambda(stamp_exec, env, timeout=FUNCTION_TIMEOUT_S) as fn:
             proxy.upstream_port = fn.runtime_api_port
@@ -333,61 +305,40 @@ def cold_start(function: Function, standin: harness.StandIn, stamp_exec: Path, e
 STANDIN_LINE = re.compile(r"^POST /endpoints/[^/ ]+/invocations 200 ([\d.]+)ms$", re.M)
 
 
-def standin_times_ms(standin: harness.StandIn, offset: int) -> tuple[list[float], int]:
-    """Service times the stand-in logged for InvokeEndpoint calls after OFFSET
-    (its own clock, from request dispatch to the last byte written)."""
-    text = standin.output()
-    return [float(m) for m in STANDIN_LINE.findall(text, offset)], len(text)
-
-
-def wait_standin_times(standin: harness.StandIn, offset: int, expected: int) -> list[float]:
-    """standin_times_ms, waiting (briefly) for the stand-in's log line: it writes
-    it just after the answer's last byte, so it can trail the answer."""
+def standin_times_ms(standin: harness.StandIn, offset: int, expected: int) -> list[float]:
+    """The service times (its own clock: request dispatch to last byte written) the stand-in
+    logged for InvokeEndpoint calls after OFFSET in its log, waiting up to 2 s for EXPECTED of
+    them: it writes the line just after the answer's last byte, so it can trail the answer."""
     deadline = time.monotonic() + 2
     while True:
-        times, _ = standin_times_ms(standin, offset)
+        times = [float(m) for m in STANDIN_LINE.findall(standin.output(), offset)]
         if len(times) >= expected or time.monotonic() > deadline:
             return times
         time.sleep(0.01)
 
 
-def split_blocks(total: int, rounds: int) -> list[int]:
-    rounds = max(1, min(rounds, total))
-    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
-
-
 def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch: Path) -> dict:
-    """Instructions per warm invocation of the Swift function, from callgrind.
-
-    The function runs under valgrind through the RIE exactly as packaged
-    (bundled loader and libraries).  Once the first invocation (init + cold
-    call) is answered, `callgrind_control --dump` writes the counts so far and
-    zeroes them; after N more invocations a second dump holds exactly N loop
-    iterations (the process is blocked in /next at both dumps, executing
-    nothing).  Instructions per warm invocation = total Ir of dump 2 / N.
-    """
+    """Instructions per warm invocation of the Swift function as packaged (bundled loader and
+    libraries) under callgrind: dumped once after the first invocation and once after N more
+    (RESULTS.md, "Instructions per warm invocation")."""
     out_dir = scratch / "callgrind"
     out_dir.mkdir()
-    root = PACKAGE
-    # The packaged bootstrap execs the binary through the bundled loader: do the same under valgrind.
-    loaders = sorted((root / "lib").glob("ld-linux-*.so.*"))
+    loaders = sorted((PACKAGE / "lib").glob("ld-linux-*.so.*"))
     if not loaders:
         raise BenchError("cannot find the loader in dist/package/lib")
-    # The unstripped build of the same binary gives symbol names; use it only if
-    # it is byte-identical to the packaged one once stripped (same code, same counts).
-    binary, symbols = root / "bin" / "summarizer", False
-    if SWIFT_UNSTRIPPED.is_file():
-        stripped = out_dir / "stripped"
-        if run_tool(["strip", "--strip-all", "-o", str(stripped), str(SWIFT_UNSTRIPPED)]).returncode == 0:
-            if file_sha256(stripped) == file_sha256(binary):
-                binary, symbols = SWIFT_UNSTRIPPED, True
-            stripped.unlink()
+    # The unstripped build gives symbol names: used when, stripped, it is the packaged binary.
+    binary, symbols = PACKAGE / "bin" / "summarizer", False
+    stripped = out_dir / "stripped"
+    if (SWIFT_UNSTRIPPED.is_file()
+            and run_tool(["strip", "--strip-all", "-o", str(stripped), str(SWIFT_UNSTRIPPED)]).returncode == 0
+            and filecmp.cmp(stripped, binary, shallow=False)):
+        binary, symbols = SWIFT_UNSTRIPPED, True
     bootstrap = out_dir / "bootstrap"
     bootstrap.write_text(
         "#!/bin/sh\n"
         "# The packaged bootstrap's exec line, under callgrind.\n"
         f'exec valgrind --tool=callgrind --callgrind-out-file="{out_dir}/callgrind.out.%p" '
-        f'"{loaders[0]}" --library-path "{root}/lib" "{binary}"\n'
+        f'"{loaders[0]}" --library-path "{PACKAGE}/lib" "{binary}"\n'
     )
     bootstrap.chmod(0o755)
 
@@ -396,7 +347,7 @@ def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch:
         if result.returncode != 0 or "OK" not in result.stdout:
             raise BenchError(f"callgrind_control --dump failed: {result.stdout}{result.stderr}")
 
-    with harness.Lambda(bootstrap, standin_env(standin), timeout=300) as fn:
+    with harness.Lambda(bootstrap, SWIFT.env(standin.url), timeout=300) as fn:
         status, _, body = fn.invoke(event, timeout=300)
         check_answer(SWIFT, status, body)
         pids = fn.bootstrap_pids()
@@ -427,108 +378,32 @@ def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch:
         "warm_total_ir": warm_ir,
         "ir_per_invocation": warm_ir / invocations,
         "symbols": symbols,
-        "profile": top_functions(dumps[1], invocations),
+        "profile": cgprofile.profile(dumps[1], invocations),
     }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def total_ir(path: Path) -> int | None:
     with contextlib.suppress(OSError):
-        match = re.search(r"^totals: (\d+)", path.read_text(errors="replace"), re.M)
-        if match:
+        if match := re.search(r"^totals: (\d+)", path.read_text(errors="replace"), re.M):
             return int(match.group(1))
     return None
 
 
-def top_functions(dump: Path, invocations: int, count: int = 20) -> dict:
-    """Where the warm dump's instructions go, per invocation: the call tree from
-    main, the functions with the most self cost, and the split by object (binary
-    or library); Swift names demangled when the toolchain can.
-    (bench/cgprofile.py says why not callgrind_annotate.)"""
-    by_self, by_object, total = cgprofile.top(dump, count)
-
-    def rows(ranked: list[tuple[str, str, int]]) -> list[dict]:
-        return [{"function": fn, "object": obj, "ir_per_invocation": ir / invocations,
-                 "percent": 100 * ir / total} for fn, obj, ir in ranked]
-
-    functions = rows(by_self)
-    for row, name in zip(functions, demangle([row["function"] for row in functions])):
-        row["function"] = name
-    objects = [{"object": obj, "ir_per_invocation": ir / invocations, "percent": 100 * ir / total}
-               for obj, ir in sorted(by_object.items(), key=lambda item: -item[1])]
-
-    # The call tree from main, then the subtrees of the biggest functions it shares
-    # between callers (their cost split per caller is unknown to callgrind).
-    # Shared functions found in a subtree get theirs too, biggest first, up to six.
-    trees = [cgprofile.call_tree(dump)]
-    pending: dict[str, int] = {}
-    done: set[str] = set()
-    while True:
-        for depth, ir, chain, is_shared in trees[-1]:
-            if is_shared and chain[-1] not in done:
-                pending[chain[-1]] = max(pending.get(chain[-1], 0), ir)
-        candidates = [(name, ir) for name, ir in pending.items() if name not in done and ir >= 0.05 * total]
-        if not candidates or len(trees) > 6:
-            break
-        name = max(candidates, key=lambda item: item[1])[0]
-        done.add(name)
-        tree = cgprofile.call_tree(dump, root=name)
-        if tree:
-            trees.append(tree)
-    names = sorted({n for tree in trees for _, _, chain, _ in tree for n in chain})
-    pretty = dict(zip(names, demangle(names)))
-    rendered = []
-    for tree in trees:
-        lines = []
-        for depth, ir, chain, is_shared in tree:
-            label = [pretty[n] for n in chain]
-            text = label[0] if len(label) == 1 else " → ".join([label[0], "…", label[-1]] if len(label) > 2 else label)
-            lines.append(f"{'  ' * depth}{100 * ir / total:5.1f}% {ir / invocations:>10,.0f}  {text}"
-                         + ("  [shared: see below]" if is_shared else ""))
-        rendered.append("\n".join(lines))
-    return {"functions": functions, "objects": objects, "trees": rendered}
-
-
-def demangle(names: list[str]) -> list[str]:
-    """Swift symbol names made readable (others pass through); as is without swift."""
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        result = run_tool(["swift", "demangle", "--simplified", "--compact"], input="\n".join(names) + "\n")
-        lines = result.stdout.splitlines()
-        if result.returncode == 0 and len(lines) == len(names):
-            return lines
-    return names
-
-
-def standin_env(standin: harness.StandIn) -> dict[str, str]:
-    return SWIFT.env(standin.url)
-
-
-def tree_bytes(root: Path, exclude: tuple[str, ...] = ()) -> int:
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink()
-               and not any(part in exclude for part in p.relative_to(root).parts))
+def tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def package_sizes(scratch: Path) -> dict:
-    """Deployable sizes.  Swift: the release zip and its folder as built.  Python:
-    handler + bootstrap + `pip install --target` of bench/requirements.txt, zipped
-    like package.sh zips (deflate, level 9) -- what a custom runtime or a zip that
-    does not rely on the managed runtime's boto3 deploys.  The interpreter itself
-    is not counted (the managed runtime provides it)."""
-    python_zip = scratch / "python-package.zip"
+    """Deployable sizes (RESULTS.md, "Package size"): the Swift release zip and folder; the
+    Python handler, bootstrap and `pip install --target` of bench/requirements.txt, zipped as
+    package.sh zips (deflate, level 9); and handler.py alone, for the managed Python runtime."""
+    python_zip, handler_only = scratch / "python-package.zip", scratch / "handler-only.zip"
     with zipfile.ZipFile(python_zip, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         for name in ("handler.py", "bootstrap"):
             archive.write(BASELINE / name, name)
         for path in sorted(PYTHON_DEPS.rglob("*")):
             if path.is_file():
                 archive.write(path, path.relative_to(PYTHON_DEPS).as_posix())
-    handler_only = scratch / "handler-only.zip"
     with zipfile.ZipFile(handler_only, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
         archive.write(BASELINE / "handler.py", "handler.py")
     return {
@@ -549,31 +424,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summarize(values: list[float]) -> dict:
-    return {
-        "n": len(values),
-        "min": min(values),
-        "p50": percentile(values, 50),
-        "p90": percentile(values, 90),
-        "p99": percentile(values, 99),
-        "max": max(values),
-        "mean": statistics.fmean(values),
-    }
+    stats = {"n": len(values), "min": min(values), "max": max(values), "mean": statistics.fmean(values)}
+    stats.update({f"p{q}": percentile(values, q) for q in (50, 90, 99)})
+    return stats
 
 
 # --------------------------------------------------------------------------
-# The run
+# Many at once: AWS_LAMBDA_MAX_CONCURRENCY (issue 15, Lambda Managed Instances)
 # --------------------------------------------------------------------------
 
-# The 5 MB batch has thousands of articles, far over the deployed cost cap (MAX_BATCH_ARTICLES, 32
-# by default): the benchmark measures large payloads, so the cap is raised for it.
-SWIFT = Function("swift", "Swift", PACKAGE / "bootstrap", {"MAX_BATCH_ARTICLES": "10000"})
 
-
-def python_function() -> Function:
-    return Function("python", "Python", BASELINE / "bootstrap", {
-        # The venv first: `python3` in the bootstrap is then the venv's interpreter.
-        "PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    })
+def family(fn: harness.ConcurrentLambda) -> list[int]:
+    """The function's process and its descendants (awslambdaric's workers are forked children)."""
+    roots = fn.bootstrap_pids()
+    return sorted(harness._family(roots[0])) if roots else []
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -595,8 +459,7 @@ def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
     last = (-1, 0.0)
     while True:
         waiting = fn.stats()["next_waiting"]
-        pids = sorted(harness._family(fn.bootstrap_pids()[0])) if fn.bootstrap_pids() else []
-        used = cpu_seconds(pids)
+        used = cpu_seconds(family(fn))
         if waiting >= workers:
             return waiting
         # Quiet: the same count as a window ago and under 2% of a core used meanwhile.
@@ -608,26 +471,18 @@ def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
         time.sleep(WORKERS_SETTLED_S)
 
 
-def concurrency_events(count: int) -> list[bytes]:
-    """COUNT distinct direct events: the sample article with a numbered lead sentence."""
-    article = ARTICLE_FILE.read_text().strip()
-    return [json.dumps({"inputs": f"Report {i + 1} of {count} leads the day. {article}"}).encode()
-            for i in range(count)]
-
-
 def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int) -> dict:
     """For each N in LEVELS, each function under the concurrent Runtime API stand-in with
     AWS_LAMBDA_MAX_CONCURRENCY=N: a warm-up burst of N, then ROUNDS bursts of N distinct
-    articles sent at once, SageMaker answering each in CONCURRENCY_SERVICE_MS.  Throughput is
-    invocations / summed burst wall time; latency is per invocation; memory is the sum of
-    VmHWM over the function's processes (one for Swift; awslambdaric's parent plus one per slot)."""
+    articles sent at once (RESULTS.md, "Many at once")."""
     out: dict = {"service_ms": CONCURRENCY_SERVICE_MS, "levels": list(levels), "rounds": rounds, "runs": {}}
+    article = ARTICLE_FILE.read_text().strip()
     with harness.StandIn("--session-token", harness.SESSION_TOKEN,
                          "--service-ms", str(CONCURRENCY_SERVICE_MS)) as standin:
         for level_index, n in enumerate(levels):
-            # Alternate which function goes first, so machine drift hits both alike.
-            for function in (functions if level_index % 2 == 0 else functions[::-1]):
-                events = concurrency_events(n)
+            events = [json.dumps({"inputs": f"Report {i + 1} of {n} leads the day. {article}"}).encode()
+                      for i in range(n)]
+            for function in rotated(functions, level_index):
                 with harness.ConcurrentLambda(function.bootstrap, function.env(standin.url),
                                               timeout=FUNCTION_TIMEOUT_S, max_concurrency=n) as fn:
                     workers = wait_workers(fn, n)
@@ -645,11 +500,8 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
                             check_answer(function, answer[0], answer[2])
                         latencies += [x * 1e3 for x in seconds]
                         walls.append(wall)
-                    (root,) = fn.bootstrap_pids() or (None,)
-                    if root is None:
+                    if not (pids := family(fn)):
                         raise BenchError(f"{function.label}, N={n}: the function process is gone")
-                    # The process and its descendants: awslambdaric's workers are forked children.
-                    pids = sorted(harness._family(root))
                     hwm = [vm_hwm_bytes(pid) for pid in pids]
                     stats = fn.stats()
                 out["runs"].setdefault(function.key, {})[str(n)] = {
@@ -657,7 +509,6 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
                     "peak_in_flight": stats["peak_in_flight"],
                     "processes": len(pids),
                     "rss_total": sum(hwm),
-                    "rss_largest": max(hwm),
                     "latency_ms": summarize(latencies),
                     "burst_wall_ms": summarize([w * 1e3 for w in walls]),
                     "burst_runtime_ms": summarize([w * 1e3 for w in inside]),
@@ -668,29 +519,24 @@ def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int)
     return out
 
 
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
+
+
 def run(args: argparse.Namespace) -> dict:
     check_prerequisites()
-    if args.concurrency_only:
-        # As the full run does before its cold starts: the same page-cache state every run.
-        evict_from_page_cache(deployed_files(build_native()["floor"]))
-        return {"machine": machine_info(), "args": vars(args).copy(),
-                "concurrency": concurrency([SWIFT, python_function()], args.concurrency_levels,
-                                           args.concurrency_rounds)}
     native = build_native()
     event = EVENT_FILE.read_bytes()
-    big_event, big_count = large_event(args.large_bytes)
-    info = machine_info()
-
-    python = python_function()
+    big_event, big_count = large_event(LARGE_BATCH_BYTES)
     floor = Function("floor", "floor", native["floor"], {"FLOOR_EVENT_FILE": str(EVENT_FILE)})
-    functions = [SWIFT, python, floor]
+    functions = [SWIFT, PYTHON, floor]
     # A reference, warm latency only: how much of the gap to the floor is libcurl's.
     floor_libcurl = Function("floor_libcurl", "floor + libcurl", native["floor-libcurl"], {
         "FLOOR_EVENT_FILE": str(EVENT_FILE), "LD_LIBRARY_PATH": str(native["package_libcurl_dir"])})
     warm_functions = [*functions, floor_libcurl]
-    results: dict = {"machine": info, "args": vars(args).copy(), "large_batch": {}}
-    results["args"]["command"] = " ".join(["python3", "bench/run.py", *sys.argv[1:]])
-    results["args"]["warm_blocks"] = WARM_BLOCKS
+    command = " ".join(["python3", "bench/run.py", *sys.argv[1:]])
+    results: dict = {"machine": machine_info(), "args": {**vars(args), "command": command, "warm_blocks": WARM_BLOCKS}}
 
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
@@ -699,82 +545,71 @@ def run(args: argparse.Namespace) -> dict:
                     for f in warm_functions}
 
         # ---- cold starts: a fresh RIE per start, round-robin, rotating the order.
-        # Evict the functions' files, then one unrecorded round reads them back in: the
-        # same page-cache state for every run (see evict_from_page_cache), and every
-        # recorded start finds its files cached.
-        evict_from_page_cache(deployed_files(native["floor"]))
-        cold = {f.key: [] for f in functions}
+        # Evict the functions' files, then one unrecorded round reads them back in: the same
+        # page-cache state for every run, and every recorded start finds its files cached.
+        evict_from_page_cache(native["floor"])
+        cold = {f.key: defaultdict(list) for f in functions}
         for round_index in range(args.starts + 1):
-            order = functions[round_index % 3:] + functions[:round_index % 3]
-            for function in order:
+            for function in rotated(functions, round_index):
                 sample = cold_start(function, standins[function.key], native["stamp_exec"], event, scratch)
-                if round_index > 0:
-                    cold[function.key].append(sample)
+                for name, value in sample.items():
+                    if round_index > 0 and value is not None:
+                        cold[function.key][name].append(value)
             progress(f"cold starts: round {round_index}/{args.starts}"
                      + ("" if round_index else " (warm-up, not recorded)"))
-        results["cold"] = {
-            key: {
-                "cold_ms": summarize([s["cold_ms"] for s in samples]),
-                "first_invoke_ms": summarize([s["first_invoke_ms"] for s in samples]),
-                "rie_init_ms": summarize([s["rie_init_ms"] for s in samples if s["rie_init_ms"] is not None] or [0.0]),
-            }
-            for key, samples in cold.items()
-        }
+        results["cold"] = {key: {name: summarize(samples[name] or [0.0])
+                                 for name in ("cold_ms", "first_invoke_ms", "rie_init_ms")}
+                           for key, samples in cold.items()}
 
         # ---- warm: one RIE per function, kept for the warm and large phases.
+        warmup = max(20, min(500, args.invocations // 10))
         live = {}
         for function in warm_functions:
             standin = standins[function.key]
             standin.reset()  # counters only; the log goes on, so note where this phase starts
-            _, log_start = standin_times_ms(standin, 0)
-            env = function.env(standin.url)
+            log_start = len(standin.output())
             stamp = scratch / f"{function.key}-warm.stamp"
-            env.update(BENCH_TARGET=str(function.bootstrap), BENCH_STAMP_FILE=str(stamp))
+            env = {**function.env(standin.url), "BENCH_TARGET": str(function.bootstrap), "BENCH_STAMP_FILE": str(stamp)}
             fn = stack.enter_context(harness.Lambda(native["stamp_exec"], env, timeout=FUNCTION_TIMEOUT_S))
             invoker = KeepAliveInvoker(fn.invoke_port, timeout=INVOKE_TIMEOUT_S)
             stack.callback(invoker.close)
             status, body, _ = invoker.invoke(event)
             check_answer(function, status, body)
             _, pid = read_stamp(stamp)
+            hwm_after_first = vm_hwm_bytes(pid)
+            for _ in range(warmup):
+                status, warm_body, _ = invoker.invoke(event)
+                check_answer(function, status, warm_body)
+            # Only the recorded invocations' service times count: wait for the warm-up's
+            # last log line, then note the offset.
+            standin_times_ms(standin, log_start, 1 + warmup)
             live[function.key] = {"fn": fn, "invoker": invoker, "pid": pid, "first_answer": body,
-                                  "hwm_after_first": vm_hwm_bytes(pid), "calls": 1, "log_start": log_start}
+                                  "hwm_after_first": hwm_after_first, "calls": 1 + warmup,
+                                  "log_offset": len(standin.output())}
 
         # All must answer the same document (Python re-serialises it, so compare parsed).
         answers = {key: json.loads(v["first_answer"]) for key, v in live.items()}
         if not answers["swift"] == answers["python"] == answers["floor"] == answers["floor_libcurl"]:
             raise BenchError(f"the functions disagree on the answer: {answers}")
 
-        warmup = max(20, min(500, args.invocations // 10))
-        for function in warm_functions:
-            entry = live[function.key]
-            for _ in range(warmup):
-                status, body, _ = entry["invoker"].invoke(event)
-                check_answer(function, status, body)
-            entry["calls"] += warmup
-            # Only the recorded invocations' service times count: wait for the warm-up's
-            # last log line, then note the offset.
-            wait_standin_times(standins[function.key], entry["log_start"], entry["calls"])
-            _, entry["log_offset"] = standin_times_ms(standins[function.key], 0)
-
         latencies = {f.key: [] for f in warm_functions}
-        blocks = split_blocks(args.invocations, WARM_BLOCKS)
-        for round_index, block in enumerate(blocks):
-            shift = round_index % len(warm_functions)
-            order = warm_functions[shift:] + warm_functions[:shift]
-            for function in order:
+        blocks = max(1, min(WARM_BLOCKS, args.invocations))
+        for round_index in range(blocks):
+            block = args.invocations // blocks + (1 if round_index < args.invocations % blocks else 0)
+            for function in rotated(warm_functions, round_index):
                 invoker, samples = live[function.key]["invoker"], latencies[function.key]
                 for _ in range(block):
                     status, body, seconds = invoker.invoke(event)
                     check_answer(function, status, body)
                     samples.append(seconds * 1e3)
                 live[function.key]["calls"] += block
-            if (round_index + 1) % 10 == 0 or round_index + 1 == len(blocks):
-                progress(f"warm: block {round_index + 1}/{len(blocks)}")
+            if (round_index + 1) % 10 == 0 or round_index + 1 == blocks:
+                progress(f"warm: block {round_index + 1}/{blocks}")
 
         results["warm"] = {}
         for function in warm_functions:
             entry, standin = live[function.key], standins[function.key]
-            service = wait_standin_times(standin, entry["log_offset"], args.invocations)
+            service = standin_times_ms(standin, entry["log_offset"], args.invocations)
             succeeded = standin.stats()["succeeded"]
             # Every invocation must have reached the stand-in and passed its signature check:
             # this is also what shows boto3 honoured AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME.
@@ -793,23 +628,24 @@ def run(args: argparse.Namespace) -> dict:
             }
 
         # ---- the 5 MB batch, in the warm processes: its latency, and what it adds to the peak.
+        pair = functions[:2]  # the floor serves the warm event only
         batch = results["large_batch"] = {"bytes": len(big_event), "articles": big_count, "reps": args.large_reps}
-        for function in functions[:2]:
+        for function in pair:
             batch[function.key] = {"hwm_before": vm_hwm_bytes(live[function.key]["pid"]),
                                    "latency_ms": [], "standin_ms": []}
         for round_index in range(args.large_reps):
-            for function in (functions[:2] if round_index % 2 == 0 else functions[1::-1]):
+            for function in rotated(pair, round_index):
                 entry, record = live[function.key], batch[function.key]
-                _, offset = standin_times_ms(standins[function.key], 0)
+                offset = len(standins[function.key].output())
                 status, body, seconds = entry["invoker"].invoke(big_event)
                 check_answer(function, status, body)
                 if round_index == 0 and len(json.loads(body)) != big_count:
                     raise BenchError(f"{function.label}: the batch answer does not have {big_count} entries")
                 record["latency_ms"].append(seconds * 1e3)
-                record["standin_ms"] += wait_standin_times(standins[function.key], offset, 1)
+                record["standin_ms"] += standin_times_ms(standins[function.key], offset, 1)
                 record["answer_bytes"] = len(body)
             progress(f"5 MB batch: {round_index + 1}/{args.large_reps}")
-        for function in functions[:2]:
+        for function in pair:
             record = batch[function.key]
             record["hwm_after"] = vm_hwm_bytes(live[function.key]["pid"])
             record["added"] = record["hwm_after"] - record["hwm_before"]
@@ -819,73 +655,28 @@ def run(args: argparse.Namespace) -> dict:
             entry["invoker"].close()
             entry["fn"].stop()
 
-        # ---- instructions per warm invocation (Swift), under callgrind.
-        if args.callgrind_invocations > 0:
-            progress(f"callgrind: {args.callgrind_invocations} warm invocations")
-            results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
+        progress(f"callgrind: {args.callgrind_invocations} warm invocations")
+        results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
 
         results["sizes"] = package_sizes(scratch)
 
         # ---- many at once (AWS_LAMBDA_MAX_CONCURRENCY), Swift and Python side by side.
-        results["concurrency"] = concurrency(functions[:2], args.concurrency_levels, args.concurrency_rounds)
-    info["load_after"] = os.getloadavg()
+        results["concurrency"] = concurrency(pair, args.concurrency_levels, args.concurrency_rounds)
+    results["machine"]["load_after"] = os.getloadavg()
     return results
 
 
-def progress(message: str) -> None:
-    print(f"bench: {message}", file=sys.stderr, flush=True)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="CI smoke: 2 starts, 50 invocations, 10 under callgrind, one batch; "
-                             "results under .build-bench/quick/, never bench/RESULTS.md")
-    parser.add_argument("--starts", type=int, help="cold starts per function (default 20)")
-    parser.add_argument("--invocations", type=int, help="measured warm invocations per function (default 5000)")
-    parser.add_argument("--callgrind-invocations", type=int,
-                        help="warm invocations under callgrind (default 200; 0 skips callgrind)")
-    parser.add_argument("--large-reps", type=int, help="5 MB batch invocations per function (default 3)")
-    parser.add_argument("--large-bytes", type=int, default=LARGE_BATCH_BYTES, help=argparse.SUPPRESS)
-    parser.add_argument("--results", type=Path,
-                        help="where to write the Markdown report; results.svg goes beside it "
-                             "(default bench/RESULTS.md, or .build-bench/quick/RESULTS.md with --quick)")
-    parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+                        help="CI smoke (make bench-smoke): 2 cold starts, 50 warm invocations, 10 under "
+                             "callgrind, one batch, N = 1 and 4 at once; results under .build-bench/quick/, "
+                             "never bench/")
     parser.add_argument("--from-last-run", action="store_true",
                         help="measure nothing: print and write the report again from "
                              ".build-bench/last-run.json (after editing bench/IMPROVEMENTS.md)")
-    parser.add_argument("--concurrency-levels", type=lambda text: tuple(int(n) for n in text.split(",")),
-                        help="AWS_LAMBDA_MAX_CONCURRENCY values for the concurrency section "
-                             f"(default {','.join(map(str, CONCURRENCY_LEVELS))}; "
-                             f"--quick: {','.join(map(str, CONCURRENCY_LEVELS_QUICK))})")
-    parser.add_argument("--concurrency-rounds", type=int,
-                        help=f"bursts of N per level (default {CONCURRENCY_ROUNDS}; --quick: 1)")
-    parser.add_argument("--concurrency-only", action="store_true",
-                        help="measure only the concurrency section; print it and keep it in "
-                             ".build-bench/concurrency-run.json (RESULTS.md is left alone)")
-    parser.add_argument("--time-limit", type=int, default=1200,
-                        help="abort (stopping every process) after this many seconds (default 1200)")
     args = parser.parse_args(argv)
-    quick = args.quick
-    defaults = {"starts": (20, 2), "invocations": (5000, 50), "callgrind_invocations": (200, 10),
-                "large_reps": (3, 1), "concurrency_levels": (CONCURRENCY_LEVELS, CONCURRENCY_LEVELS_QUICK),
-                "concurrency_rounds": (CONCURRENCY_ROUNDS, 1)}
-    for name, (full, smoke) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, smoke if quick else full)
-    if not args.concurrency_levels or min(args.concurrency_levels) < 1 or args.concurrency_rounds < 1:
-        parser.error("--concurrency-levels must be positive integers, --concurrency-rounds at least 1")
-    if args.starts < 1 or args.invocations < 1 or args.large_reps < 1 or args.callgrind_invocations < 0:
-        parser.error("--starts, --invocations and --large-reps must be at least 1, "
-                     "--callgrind-invocations at least 0")
-    if args.results is None:
-        args.results = BUILD / "quick" / "RESULTS.md" if quick else BENCH / "RESULTS.md"
-    args.results = args.results.resolve()
-    # results.svg goes beside the report: in bench/ it would replace the published chart.
-    if quick and args.results.parent == BENCH:
-        parser.error("--quick never writes into bench/ (RESULTS.md, results.svg): "
-                     "its counts are too small to publish")
+    vars(args).update(QUICK if args.quick else FULL)
     return args
 
 
@@ -895,6 +686,8 @@ class Interrupted(BaseException):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A --quick run's counts are too small to publish: its report never goes into bench/.
+    out_dir = BUILD / "quick" if args.quick else BENCH
 
     def interrupt(signum, frame):
         raise Interrupted("time limit reached" if signum == signal.SIGALRM else f"signal {signum}")
@@ -905,13 +698,13 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as error:
             print(f"bench: error: no usable .build-bench/last-run.json ({error}): run make bench", file=sys.stderr)
             return 1
-        if results["args"].get("quick") and args.results.parent == BENCH:
+        if results["args"]["quick"] and not args.quick:
             print("bench: error: the last run was a --quick one: its counts are too small to publish", file=sys.stderr)
             return 1
     else:
         signal.signal(signal.SIGTERM, interrupt)
         signal.signal(signal.SIGALRM, interrupt)
-        signal.alarm(args.time_limit)
+        signal.alarm(TIME_LIMIT_S)
         started = time.monotonic()
         try:
             results = run(args)
@@ -924,29 +717,14 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             signal.alarm(0)
         results["elapsed_s"] = time.monotonic() - started
-
         BUILD.mkdir(exist_ok=True)
-        if args.concurrency_only:
-            (BUILD / "concurrency-run.json").write_text(json.dumps(results, indent=2, default=str))
-            found = report.concurrency_targets(results)
-            print(report.concurrency_table(results, found))
-            return 3 if args.strict and not all(t["pass"] for t in found) else 0
         (BUILD / "last-run.json").write_text(json.dumps(results, indent=2, default=str))
-    targets = report.targets(results)
-    print(report.table(results, targets))
-    concurrency_found = report.concurrency_targets(results) if "concurrency" in results else []
-    if concurrency_found:
-        print("\n" + report.concurrency_table(results, concurrency_found))
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    svg_path = args.results.parent / "results.svg"
-    svg_path.write_text(report.svg(results))
-    if concurrency_found:
-        (args.results.parent / report.CONCURRENCY_SVG).write_text(report.concurrency_svg(results))
-    args.results.write_text(report.markdown(results, targets, svg_path.name))
-    print(f"\nbench: wrote {os.path.relpath(args.results)} and {os.path.relpath(svg_path)} "
-          f"in {results['elapsed_s']:.0f} s")
-    missed = [t for t in [*targets, *concurrency_found] if not t["pass"]]
-    return 3 if args.strict and missed else 0
+    print(report.summary_text(results))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in report.files(results).items():
+        (out_dir / name).write_text(content)
+    print(f"\nbench: wrote {os.path.relpath(out_dir / 'RESULTS.md')} and its charts in {results['elapsed_s']:.0f} s")
+    return 0
 
 
 if __name__ == "__main__":
