@@ -19,7 +19,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.json"
-CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 
 spec = importlib.util.spec_from_file_location("scan_template", REPO_ROOT / "tools" / "scan-template.py")
 scan_template = importlib.util.module_from_spec(spec)
@@ -268,36 +267,14 @@ def test_deployments_are_renamed_whenever_the_methods_change(template):
     assert methods_digest(edited) != digest
 
 
-def parameters_read(template: dict, node, seen: frozenset = frozenset()) -> set[str]:
-    """Parameters a piece of template reads, directly (Ref) or through the conditions it uses."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and node["Ref"] in template["Parameters"]:
-            found.add(node["Ref"])
-        names = []
-        if "Fn::If" in node:
-            names.append(node["Fn::If"][0])
-        if set(node) == {"Condition"} and isinstance(node["Condition"], str):
-            names.append(node["Condition"])
-        for name in names:
-            if name not in seen:
-                found |= parameters_read(template, template["Conditions"][name], seen | {name})
-        for value in node.values():
-            found |= parameters_read(template, value, seen)
-    elif isinstance(node, list):
-        for value in node:
-            found |= parameters_read(template, value, seen)
-    return found
-
-
 def test_every_parameter_a_method_reads_chooses_the_deployment(template):
     """Changing any parameter a method depends on must switch the stage to another deployment."""
     methods = of_type(template, "AWS::ApiGateway::Method")
-    read_by_methods = parameters_read(template, methods)
+    read_by_methods = scan_template.parameters_read(template, methods)
     assert "AuthMode" in read_by_methods
-    choosing = parameters_read(template, template["Resources"]["Stage"]["Properties"]["DeploymentId"])
+    choosing = scan_template.parameters_read(template, template["Resources"]["Stage"]["Properties"]["DeploymentId"])
     for deployment in of_type(template, "AWS::ApiGateway::Deployment").values():
-        choosing |= parameters_read(template, {"Condition": deployment["Condition"]})
+        choosing |= scan_template.parameters_read(template, {"Condition": deployment["Condition"]})
     assert read_by_methods <= choosing
 
 
@@ -384,8 +361,8 @@ def test_the_endpoint_is_optional_and_its_model_is_pinned_or_comes_from_s3(templ
 
 
 def run_scan(*arguments: str) -> subprocess.CompletedProcess:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run tools/install-deps.sh (make test does)")
+    if not scan_template.CHECKOV.exists():
+        pytest.fail(f"{scan_template.CHECKOV} is missing: run tools/install-deps.sh (make test does)")
     return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "scan-template.py"), *arguments],
                           capture_output=True, text=True, timeout=900)
 
