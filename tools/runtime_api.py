@@ -101,8 +101,8 @@ class Invocation:
 class RuntimeAPI:
     """The Runtime API and the front door on one loopback port, in this process.
 
-    ``enqueue(event)`` queues an event and returns its Invocation; ``invoke(event)`` also waits
-    for the answer (safe from many threads).  ``posts`` records every runtime POST (path,
+    ``enqueue(event)`` queues an event and returns its Invocation, ``wait(invocation)`` its answer
+    (both safe from many threads).  ``posts`` records every runtime POST (path,
     headers, body, status answered); ``wait_for_posts(n)`` waits for the n-th.
     ``response_status``, when set, is what every /response gets instead of the normal outcome,
     with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
@@ -156,13 +156,10 @@ class RuntimeAPI:
     def __exit__(self, *exc_info):
         self.stop()
 
-    def enqueue(self, event: bytes | str | object, trace_id: str | None = None,
-                timeout_s: float | None = None) -> Invocation:
-        """Queue EVENT (bytes as they are, str UTF-8, else JSON); TIMEOUT_S overrides the
-        function timeout for this one invocation."""
-        if isinstance(event, str):
-            event = event.encode()
-        elif not isinstance(event, bytes):
+    def enqueue(self, event: bytes | object, trace_id: str | None = None, timeout_s: float | None = None) -> Invocation:
+        """Queue EVENT (bytes as they are, else JSON); TIMEOUT_S overrides the function timeout
+        for this one invocation."""
+        if not isinstance(event, bytes):
             event = json.dumps(event).encode()
         invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s,
                                 done=threading.Condition(self._mutex))
@@ -195,9 +192,6 @@ class RuntimeAPI:
                 if self.stopping.is_set():
                     raise RuntimeError("the Runtime API stopped")
                 invocation.done.wait(min(remaining, POLL_S * 5))
-
-    def invoke(self, event, trace_id: str | None = None) -> tuple[int, bytes]:
-        return self.wait(self.enqueue(event, trace_id))
 
     def bootstrap_exited(self, status: int) -> None:
         """The bootstrap is gone: every invocation it held fails as the RIE words it."""

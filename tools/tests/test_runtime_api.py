@@ -7,8 +7,8 @@ import http.client
 import json
 import sys
 import textwrap
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -47,24 +47,16 @@ def delivered(api, event=b"{}"):
 
 def test_many_next_requests_are_held_open_until_events_come(api):
     count = 8
-    got = [None] * count
-
-    def poll(i):
-        got[i] = call(api.port, "GET", NEXT)
-
-    pollers = [threading.Thread(target=poll, args=(i,), daemon=True) for i in range(count)]
-    for thread in pollers:
-        thread.start()
-    deadline = time.monotonic() + 5
-    while api.snapshot()["next_waiting"] < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    assert api.snapshot()["next_waiting"] == count  # all held, none answered yet
-    assert all(g is None for g in got)
-
-    invocations = [api.enqueue({"n": i}) for i in range(count)]
-    for thread in pollers:
-        thread.join(5)
+    with ThreadPoolExecutor(count) as pool:
+        pollers = [pool.submit(call, api.port, "GET", NEXT) for _ in range(count)]
+        deadline = time.monotonic() + 5
+        while api.snapshot()["next_waiting"] < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert api.snapshot()["next_waiting"] == count  # all held, none answered yet
+        assert not any(poller.done() for poller in pollers)
+        invocations = [api.enqueue({"n": i}) for i in range(count)]
+        got = [poller.result(5) for poller in pollers]
     ids = set()
     for status, headers, body in got:
         assert status == 200
@@ -140,7 +132,7 @@ def test_init_error_fails_callers_and_a_second_one_is_refused(api):
     assert api.wait(pending) == (502, document)
     status, _, answer = call(api.port, "POST", "/2018-06-01/runtime/init/error", document)
     assert (status, json.loads(answer)) == (403, runtime_api.INIT_REFUSED)
-    assert api.invoke(b"{}") == (502, document)
+    assert api.wait(api.enqueue(b"{}")) == (502, document)
 
 
 def test_front_door_refuses_an_event_over_lambdas_request_limit(api):
