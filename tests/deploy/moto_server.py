@@ -9,6 +9,7 @@ import importlib.util
 import ipaddress
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import moto.cloudformation.models
@@ -133,46 +134,43 @@ def _lower_keys(node):
 MOTO_MODULE = "moto.apigateway.template_models"
 
 
-class _Created:
-    def __init__(self, physical_resource_id):
-        self.physical_resource_id = physical_resource_id
+def _template_model(resource_type, name_property=None):
+    """Registers the decorated create(backend, logical id, Properties) -> physical id as moto's
+    CloudFormation model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
+
+    def register(create):
+        def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+            backend = apigateway_backends[account_id][region_name]
+            return SimpleNamespace(physical_resource_id=create(backend, resource_name, cloudformation_json["Properties"]))
+
+        members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
+                   "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
+        if name_property:
+            members["cloudformation_name_type"] = staticmethod(lambda: name_property)
+        type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
+        return create
+
+    return register
 
 
-def _template_model(resource_type, name_property, create):
-    """Registers a moto CloudFormation model for resource_type (moto finds models as subclasses of
-    CloudFormationModel); create(backend, logical id, Properties) makes it and returns its id."""
-
-    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-        backend = apigateway_backends[account_id][region_name]
-        return _Created(create(backend, resource_name, cloudformation_json["Properties"]))
-
-    members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
-               "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
-    if name_property:
-        members["cloudformation_name_type"] = staticmethod(lambda: name_property)
-    return type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
-
-
+@_template_model("AWS::ApiGateway::ApiKey", "Name")
 def _api_key(backend, name, properties):
     return backend.create_api_key({"name": properties.get("Name", name), "enabled": properties.get("Enabled", False),
                                    "description": properties.get("Description", "")}).id
 
 
+@_template_model("AWS::ApiGateway::UsagePlan", "UsagePlanName")
 def _usage_plan(backend, name, properties):
     plan = _lower_keys(properties)
     plan["name"] = plan.pop("usagePlanName", name)
     return backend.create_usage_plan(plan).id
 
 
+@_template_model("AWS::ApiGateway::UsagePlanKey")
 def _usage_plan_key(backend, name, properties):
     plan, key = properties["UsagePlanId"], properties["KeyId"]
     backend.create_usage_plan_key(plan, {"keyId": key, "keyType": properties["KeyType"]})
     return f"{plan}:{key}"
-
-
-_template_model("AWS::ApiGateway::ApiKey", "Name", _api_key)
-_template_model("AWS::ApiGateway::UsagePlan", "UsagePlanName", _usage_plan)
-_template_model("AWS::ApiGateway::UsagePlanKey", None, _usage_plan_key)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_deploy_prints_the_url_of_a_stack_with_the_function_api_and_log_group(st
     assert {"ApiKey", "UsagePlan", "UsagePlanKey"} <= set(kinds)  # AuthMode api-key by default
 
 
-def test_deployed_function_configuration(stack):
+def test_deployed_function_and_its_role(stack):
     moto_url, *_ = stack
     function = client(moto_url, "lambda").get_function(FunctionName=STACK)["Configuration"]
     assert function["Runtime"] == "provided.al2023"
@@ -128,10 +128,7 @@ def test_deployed_function_configuration(stack):
     # The zip that was uploaded is the one tools/package.sh built.
     assert function["CodeSize"] == ZIP_PATH.stat().st_size
 
-
-def test_deployed_role_policy_names_the_one_endpoint(stack):
-    moto_url, *_ = stack
-    function = client(moto_url, "lambda").get_function(FunctionName=STACK)["Configuration"]
+    # Its role's one inline policy names the one endpoint.
     role_name = function["Role"].rsplit("/", 1)[-1]
     iam = client(moto_url, "iam")
     names = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
