@@ -1,18 +1,17 @@
-"""tools/runtime_api.py: each rule of its contract driven by hand over HTTP, then
-harness.ConcurrentLambda running a tiny threaded Python runtime on it."""
+"""tools/runtime_api.py's RuntimeAPI: each rule of its contract driven by hand over HTTP.
+
+Its command line (the bootstrap under it, many invocations at once, SIGTERM, the stats) is
+harness.ConcurrentLambda's, which tests/e2e/test_concurrency.py runs with the real bootstrap."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import sys
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import harness
 import runtime_api
 
 NEXT = "/2018-06-01/runtime/invocation/next"
@@ -139,50 +138,6 @@ def test_front_door_refuses_an_event_over_lambdas_request_limit(api):
     status, _, body = call(api.port, "POST", runtime_api.INVOKE_PATH, b"x" * (runtime_api.MAX_EVENT_BYTES + 1))
     assert status == 413 and b"6291456" in body
     assert api.snapshot()["queued"] == 0
-
-
-# A runtime in a few lines: AWS_LAMBDA_MAX_CONCURRENCY threads (1 when unset), each with its own
-# /next loop (a long poll: no client timeout), echoing the event after 0.3 s.
-THREADED_RUNTIME = textwrap.dedent('''\
-    #!/usr/bin/env python3
-    import http.client, os, threading, time
-    host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
-    def loop():
-        c = http.client.HTTPConnection(host, int(port))
-        while True:
-            c.request("GET", "/2018-06-01/runtime/invocation/next")
-            r = c.getresponse()
-            body = r.read()
-            rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
-            time.sleep(0.3)
-            c.request("POST", f"/2018-06-01/runtime/invocation/{rid}/response", body=b"echo " + body)
-            c.getresponse().read()
-            print(f"[INFO]\\t{rid}\\tinvocation kind=direct status=200", flush=True)
-    for _ in range(int(os.environ.get("AWS_LAMBDA_MAX_CONCURRENCY") or 1)):
-        threading.Thread(target=loop, daemon=True).start()
-    threading.Event().wait()
-''')
-
-
-# Serial without the variable, and SIGTERM to the bootstrap, are checked with the real one in
-# tests/e2e/test_concurrency.py.
-def test_concurrent_lambda_overlaps_invocations_and_passes_the_variable(tmp_path):
-    bootstrap = tmp_path / "bootstrap"
-    bootstrap.write_text(THREADED_RUNTIME.replace("/usr/bin/env python3", sys.executable))
-    bootstrap.chmod(0o755)
-    with harness.ConcurrentLambda(bootstrap, max_concurrency=8, timeout=5) as function:
-        answers, _, elapsed = harness.burst(function, [{"n": i} for i in range(8)], timeout=20)
-        assert [a[0] for a in answers] == [200] * 8
-        assert [a[2] for a in answers] == [b'echo {"n": %d}' % i for i in range(8)]
-        assert elapsed < 0.3 * 8 / 2, elapsed  # overlapped, not one after the other
-        assert function.stats()["peak_in_flight"] == 8
-        output = function.wait_for_output("\tinvocation kind=", count=8)
-        request_ids = {answer[1]["x-amzn-requestid"] for answer in answers}
-        assert len(request_ids) == 8
-        assert all(f"[INFO]\t{request_id}\t" in output for request_id in request_ids)
-        (bootstrap_pid,) = function.bootstrap_pids()
-    # Stopping the stand-in leaves no bootstrap behind.
-    assert bootstrap_pid not in {pid for pid, _, _ in harness.live_processes()}
 
 
 def test_chunked_response_body_is_read_and_limited(api):
