@@ -180,28 +180,6 @@ def deployments(moto_url: str, stack_name: str) -> list[str]:
     return [d["description"] for d in sorted(items, key=lambda d: d["createdDate"])]
 
 
-def test_changing_auth_mode_on_an_existing_stack_updates_the_method_and_redeploys(moto):
-    stack_name = "summarizer-switch"
-    assert deploy(moto, "AuthMode=none", stack=stack_name).returncode == 0
-    assert deployments(moto, stack_name) == ["POST and OPTIONS /summarize (AuthMode none), proxied to the function."]
-
-    result = deploy(moto, "AuthMode=api-key", stack=stack_name)
-    assert result.returncode == 0, result.stderr
-    method = post_method(moto, stack_name)
-    assert method["apiKeyRequired"] is True and method["authorizationType"] == "NONE"
-    # A new deployment captured the changed method: API Gateway serves only what a deployment holds.
-    assert deployments(moto, stack_name)[-1] == "POST and OPTIONS /summarize (AuthMode api-key), proxied to the function."
-    assert "ApiKeyId" in stack_outputs(moto, stack_name)
-
-    result = deploy(moto, "AuthMode=iam", stack=stack_name)
-    assert result.returncode == 0, result.stderr
-    assert post_method(moto, stack_name)["authorizationType"] == "AWS_IAM"
-    assert deployments(moto, stack_name)[-1] == "POST and OPTIONS /summarize (AuthMode iam), proxied to the function."
-    # Which deployment the stage serves, and that the old ones go, moto cannot show (it has no
-    # AWS::ApiGateway::Stage from templates and keeps removed resources): tests/deploy/test_template.py
-    # checks that on the template.
-
-
 class StandInApi(http.server.BaseHTTPRequestHandler):
     """API Gateway on loopback, checking what it checks: the x-api-key value, or a SigV4 signature
     (service execute-api) made with the caller's credentials."""
@@ -286,34 +264,44 @@ def test_default_stack_requires_an_api_key_capped_by_a_usage_plan_and_invoke_rem
     assert invoke_remote(moto_url, STACK, stand_in).returncode != 0
 
 
-def test_iam_mode_requires_sigv4_and_has_no_key_and_invoke_remote_signs(moto, stand_in):
-    result = deploy(moto, "AuthMode=iam", stack="summarizer-iam")
+def test_each_auth_mode_on_one_stack_and_invoke_remote_in_it(moto, stand_in):
+    """AuthMode none on a new stack, then api-key and iam as updates: each changes the method
+    and makes a new deployment (API Gateway serves only what a deployment holds). Which deployment
+    the stage serves, and that the old ones go, moto cannot show (it has no AWS::ApiGateway::Stage
+    from templates and keeps removed resources): test_template.py checks that on the template."""
+    name = "summarizer-switch"
+    result = deploy(moto, "AuthMode=none", stack=name)
     assert result.returncode == 0, result.stderr
-    method = post_method(moto, "summarizer-iam")
+    method = post_method(moto, name)
+    assert method["authorizationType"] == "NONE" and method["apiKeyRequired"] is False
+    assert "WARNING: AuthMode none" in result.stderr  # open only when asked for, and said so
+    assert result.stdout.strip().endswith("/prod/summarize")  # stdout stays the URL alone
+    assert deployments(moto, name) == ["POST and OPTIONS /summarize (AuthMode none), proxied to the function."]
+    StandInApi.mode = "none"
+    result = invoke_remote(moto, name, stand_in)
+    assert result.returncode == 0, result.stdout + result.stderr
+    headers = {h.lower() for h in StandInApi.seen[-1]["headers"]}
+    assert "x-api-key" not in headers and "authorization" not in headers
+
+    result = deploy(moto, "AuthMode=api-key", stack=name)
+    assert result.returncode == 0, result.stderr
+    method = post_method(moto, name)
+    assert method["apiKeyRequired"] is True and method["authorizationType"] == "NONE"
+    assert deployments(moto, name)[-1] == "POST and OPTIONS /summarize (AuthMode api-key), proxied to the function."
+    assert "ApiKeyId" in stack_outputs(moto, name)
+
+    result = deploy(moto, "AuthMode=iam", stack=name)
+    assert result.returncode == 0, result.stderr
+    method = post_method(moto, name)
     assert method["authorizationType"] == "AWS_IAM" and method["apiKeyRequired"] is False
-    outputs = stack_outputs(moto, "summarizer-iam")
+    assert deployments(moto, name)[-1] == "POST and OPTIONS /summarize (AuthMode iam), proxied to the function."
+    outputs = stack_outputs(moto, name)
     assert "ApiKeyId" not in outputs
     assert outputs["InvokeArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{outputs['RestApiId']}/prod/POST/summarize"
     assert f"need execute-api:Invoke on {outputs['InvokeArn']}" in result.stderr
-
     StandInApi.mode = "iam"
-    result = invoke_remote(moto, "summarizer-iam", stand_in)
+    result = invoke_remote(moto, name, stand_in)
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
-    assert "x-api-key" not in {h.lower() for h in StandInApi.seen[0]["headers"]}
+    assert "x-api-key" not in {h.lower() for h in StandInApi.seen[-1]["headers"]}
     assert "testing" not in result.stdout + result.stderr.replace("AuthMode", "")
-
-
-def test_none_mode_is_open_only_when_asked_for_and_warns(moto, stand_in):
-    result = deploy(moto, "AuthMode=none", stack="summarizer-open")
-    assert result.returncode == 0, result.stderr
-    method = post_method(moto, "summarizer-open")
-    assert method["authorizationType"] == "NONE" and method["apiKeyRequired"] is False
-    assert "WARNING: AuthMode none" in result.stderr
-    assert result.stdout.strip().endswith("/prod/summarize")  # stdout stays the URL alone
-
-    StandInApi.mode = "none"
-    result = invoke_remote(moto, "summarizer-open", stand_in)
-    assert result.returncode == 0, result.stdout + result.stderr
-    headers = {h.lower() for h in StandInApi.seen[0]["headers"]}
-    assert "x-api-key" not in headers and "authorization" not in headers

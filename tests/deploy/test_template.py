@@ -200,12 +200,9 @@ def test_the_boundary_allows_no_iam_and_covers_what_the_roles_need(template):
         for policy in role["Properties"].get("Policies", []):
             for statement in statements_of(policy):
                 assert set(as_list(statement["Action"])) <= allowed, (name, statement)
-
-
-def test_deploy_passes_the_boundary_to_the_template(template):
+    # make deploy passes the boundary to the template.
     assert "PermissionsBoundaryArn" in template["Parameters"]
-    script = (REPO_ROOT / "tools" / "deploy.sh").read_text()
-    assert 'PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY' in script
+    assert 'PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY' in (REPO_ROOT / "tools" / "deploy.sh").read_text()
 
 
 # --------------------------------------------------------------------------
