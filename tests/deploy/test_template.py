@@ -57,13 +57,6 @@ def test_function_defaults_to_al2023_and_times_out_below_api_gateways_29_seconds
     assert timeout["Default"] < 29 and timeout["MaxValue"] < 29
 
 
-def test_log_group_has_a_retention_and_the_function_uses_it(template):
-    group = template["Resources"]["FunctionLogGroup"]["Properties"]
-    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
-    function = template["Resources"]["Function"]["Properties"]
-    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
-
-
 # --------------------------------------------------------------------------
 # Least privilege: the stack's roles, and what a deployer may do
 
@@ -282,21 +275,21 @@ def test_cost_caps_reach_the_function_with_pegasus_defaults(template):
     assert lowered["MAX_NUM_BEAMS"] == 2
 
 
-def test_access_logs_are_json_in_their_own_group_with_retention(template):
+def test_function_and_access_logs_have_their_own_groups_with_retention(template):
+    group = template["Resources"]["FunctionLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    function = template["Resources"]["Function"]["Properties"]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
     stack = rendered(template)
     setting = stack["Resources"]["Stage"]["Properties"]["AccessLogSetting"]
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["AccessLogGroup", "Arn"]}
     group = stack["Resources"]["AccessLogGroup"]["Properties"]
     assert group["RetentionInDays"] == 30
-    # $context variables stand for strings or numbers; with each replaced the line is one JSON object.
-    line = json.loads(example_access_line(setting["Format"]))
+    # $context variables stand for strings or numbers; with each replaced by a made-up value, the
+    # line API Gateway would write is one JSON object.
+    quoted = re.sub(r'"\$context\.[A-Za-z.]+"', '"text"', setting["Format"])
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "0", quoted))
     assert {"requestId", "status", "sourceIp", "apiKeyId", "caller", "integrationLatency"} <= set(line)
-
-
-def example_access_line(form: str) -> str:
-    """The access log line API Gateway would write, with made-up values."""
-    quoted = re.sub(r'"\$context\.[A-Za-z.]+"', '"text"', form)
-    return re.sub(r"\$context\.[A-Za-z.]+", "0", quoted)
 
 
 def test_tracing_concurrency_and_kms_are_optional(template):
