@@ -1,50 +1,39 @@
 #!/usr/bin/env python3
 """A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do.
 
-Why: AWS's Runtime Interface Emulator serves one invocation at a time (a second one while one is
-in flight makes it panic, see tools/harness.py), but with Managed Instances one execution
-environment takes concurrent ``/next`` and ``/response`` calls up to ``AWS_LAMBDA_MAX_CONCURRENCY``.
-Standard library only; binds loopback only; every wait is bounded.
+AWS's Runtime Interface Emulator serves one invocation at a time (a second one in flight makes it
+panic, see tools/harness.py); a Managed Instances environment takes concurrent ``/next`` and
+``/response`` calls up to ``AWS_LAMBDA_MAX_CONCURRENCY``. Standard library only; binds loopback
+only; every wait is bounded.
 
-Runtime side (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
+Runtime side, under ``/2018-06-01/runtime`` (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
 
-* ``GET /2018-06-01/runtime/invocation/next`` -- held open until an event is queued (any number
-  at once), then 200 with the event and ``Lambda-Runtime-Aws-Request-Id``,
-  ``Lambda-Runtime-Deadline-Ms`` (delivery + function timeout, epoch ms),
-  ``Lambda-Runtime-Invoked-Function-Arn`` and, when the caller gave one,
-  ``Lambda-Runtime-Trace-Id``.
-* ``POST .../invocation/{id}/response`` -- 202 ``{"status":"OK"}``.  A body over 6291556 bytes
-  gets 413 ``{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).",
-  "errorType":"RequestEntityTooLarge"}`` and leaves the invocation open, so the runtime can still
-  report the failure through ``/error``.
-* ``POST .../invocation/{id}/error`` -- 202; the caller gets the posted error document.
-* An id never delivered, or already answered: 400 ``{"errorMessage":"Invalid request ID",
-  "errorType":"InvalidRequestID"}``; an answer after the invocation timed out: 410
-  ``{"errorMessage":"Invoke timeout","errorType":"InvokeTimeout"}`` (the wording of the Managed
-  Instances Runtime API in AWS's emulator sources).
-* ``POST /2018-06-01/runtime/init/error`` -- 202 the first time, before any ``/next`` was
-  answered; 403 ``InvalidStateTransition`` after that (awslambdaric's multi-concurrent client
-  expects exactly that when another worker already reported the init failure).  Every pending
-  and later caller then gets 502 with the posted document, as from the RIE.
+* ``GET /invocation/next`` -- held open until an event is queued (any number at once), then 200
+  with the event and ``Lambda-Runtime-Aws-Request-Id``, ``Lambda-Runtime-Deadline-Ms`` (delivery
+  + function timeout, epoch ms), ``Lambda-Runtime-Invoked-Function-Arn`` and, when the caller
+  gave one, ``Lambda-Runtime-Trace-Id``.
+* ``POST /invocation/{id}/response`` -- 202; a body over MAX_RESPONSE_BYTES gets Lambda's 413
+  (TOO_LARGE) and leaves the invocation open, so the runtime can still report it through ``/error``.
+* ``POST /invocation/{id}/error`` -- 202; the caller gets the posted error document.
+* An id never delivered, or already answered: 400 INVALID_ID; an answer after the invocation
+  timed out: 410 INVOKE_TIMEOUT (the Managed Instances wording in AWS's emulator sources).
+* ``POST /init/error`` -- 202 before any ``/next`` was answered, 403 ``InvalidStateTransition``
+  after (awslambdaric's multi-concurrent client expects that when another worker already reported
+  the init failure). Every pending and later caller then gets 502 with the posted document.
 
-Caller side, like the RIE's front door:
-
-* ``POST /2015-03-31/functions/function/invocations`` -- queues the event and blocks until its
-  own answer: 200 with the posted response or error document (``Content-Type: text/plain;
-  charset=utf-8`` like the RIE, and ``X-Amzn-RequestId: <request id>`` like Lambda's Invoke); 200 ``Task timed out after N.00 seconds`` when no answer came
-  within the function timeout of delivery, or the event waited that long undelivered; 502
-  ``Runtime.ExitError`` when the bootstrap exited with the invocation in flight; 413
-  ``RequestEntityTooLargeException`` for an event over 6291456 bytes (Lambda's request limit).
-* ``GET /_stand-in/stats`` (not Lambda's) -- ``spans``: (queued, answered) monotonic seconds of
-  the latest answered invocations; next calls, /next requests held now and at most at
-  once, invocations in flight now and at most at once, answered, timed out, the bootstrap's
-  exit status.
+Caller side, like the RIE's: ``POST /2015-03-31/functions/function/invocations`` queues the event
+and blocks until its own answer: 200 with the posted document (``Content-Type: text/plain;
+charset=utf-8`` like the RIE, ``X-Amzn-RequestId`` like Lambda's Invoke); 200 ``Task timed out
+after N.00 seconds`` when no answer came within the function timeout of delivery, or the event
+waited that long undelivered; 502 ``Runtime.ExitError`` when the bootstrap exited with the
+invocation in flight; 413 for an event over Lambda's request limit. ``GET /_stand-in/stats`` (not
+Lambda's): the counters, the bootstrap's exit status, and ``spans``, the (queued, answered)
+monotonic times of the latest answered invocations.
 
 As a program it starts the bootstrap with ``AWS_LAMBDA_RUNTIME_API`` (and, with
-``--max-concurrency N``, ``AWS_LAMBDA_MAX_CONCURRENCY=N``) in its own environment, its output
-going to this program's stdout, prints ``LISTENING 127.0.0.1:PORT`` and one ``START``/``END``
-line per invocation.  On SIGTERM it stops like Managed Instances stop an environment: SIGTERM to
-the bootstrap, ``--shutdown-grace-ms`` for it to finish, then SIGKILL.
+``--max-concurrency N``, ``AWS_LAMBDA_MAX_CONCURRENCY=N``), its output going to our stdout, prints
+``LISTENING 127.0.0.1:PORT`` and a ``START``/``END`` line per invocation. On SIGTERM it stops like
+Managed Instances stop an environment: SIGTERM to the bootstrap, ``--shutdown-grace-ms``, SIGKILL.
 
     python3 tools/runtime_api.py --bootstrap .build/release/bootstrap --max-concurrency 8
 """
@@ -52,7 +41,6 @@ the bootstrap, ``--shutdown-grace-ms`` for it to finish, then SIGKILL.
 from __future__ import annotations
 
 import argparse
-import collections
 import http.server
 import json
 import os
@@ -83,6 +71,7 @@ INVALID_ID = {"errorMessage": "Invalid request ID", "errorType": "InvalidRequest
 INVOKE_TIMEOUT = {"errorMessage": "Invoke timeout", "errorType": "InvokeTimeout"}
 INTERNAL_ERROR = {"errorMessage": "Internal Server Error", "errorType": "InternalServerError"}
 SCRIPTED_ERRORS = {400: INVALID_ID, 410: INVOKE_TIMEOUT, 413: TOO_LARGE, 500: INTERNAL_ERROR}
+NOT_FOUND = {"errorMessage": "Not Found", "errorType": "NotFound"}
 INIT_REFUSED = {"errorMessage": "State transition is not allowed", "errorType": "InvalidStateTransition"}
 
 
@@ -112,15 +101,14 @@ class Invocation:
 class RuntimeAPI:
     """The Runtime API and the front door on one loopback port, in this process.
 
-    ``enqueue(event)`` queues an event and returns its Invocation; ``invoke(event)`` also waits
-    for the answer (safe from many threads).  ``posts`` records every runtime POST (path,
+    ``enqueue(event)`` queues an event and returns its Invocation, ``wait(invocation)`` its answer
+    (both safe from many threads).  ``posts`` records every runtime POST (path,
     headers, body, status answered); ``wait_for_posts(n)`` waits for the n-th.
     ``response_status``, when set, is what every /response gets instead of the normal outcome,
     with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
     """
 
-    def __init__(self, *, timeout_s: float = 30, host: str = "127.0.0.1", port: int = 0,
-                 log: Callable[[str], None] | None = None):
+    def __init__(self, *, timeout_s: float = 30, port: int = 0, log: Callable[[str], None] | None = None):
         self.timeout_s = timeout_s
         self.log = log or (lambda line: None)
         # One lock, several conditions, so that a change wakes only who waits for it: with one
@@ -139,15 +127,13 @@ class RuntimeAPI:
                       "peak_in_flight": 0, "answered": 0, "timed_out": 0}
         # (queued, answered) monotonic times of the latest answered invocations: how long a burst
         # took inside the Runtime API, without the callers' own HTTP round trips.
-        self.spans: collections.deque = collections.deque(maxlen=4096)
+        self.spans: deque = deque(maxlen=4096)
         self.stopping = threading.Event()
-        self.server = _Server((host, port), self._handler_class())
+        self.server = _Server(("127.0.0.1", port), self._handler_class())
         self.port = self.server.server_address[1]
-        self.address = f"{host}:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_S},
                                         daemon=True)
-
-    # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> "RuntimeAPI":
         self._thread.start()
@@ -170,15 +156,10 @@ class RuntimeAPI:
     def __exit__(self, *exc_info):
         self.stop()
 
-    # -- caller side ---------------------------------------------------------
-
-    def enqueue(self, event: bytes | str | object, trace_id: str | None = None,
-                timeout_s: float | None = None) -> Invocation:
-        """Queue EVENT (bytes as they are, str UTF-8, else JSON); TIMEOUT_S overrides the
-        function timeout for this one invocation."""
-        if isinstance(event, str):
-            event = event.encode()
-        elif not isinstance(event, bytes):
+    def enqueue(self, event: bytes | object, trace_id: str | None = None, timeout_s: float | None = None) -> Invocation:
+        """Queue EVENT (bytes as they are, else JSON); TIMEOUT_S overrides the function timeout
+        for this one invocation."""
+        if not isinstance(event, bytes):
             event = json.dumps(event).encode()
         invocation = Invocation(event, trace_id, self.timeout_s if timeout_s is None else timeout_s,
                                 done=threading.Condition(self._mutex))
@@ -212,15 +193,9 @@ class RuntimeAPI:
                     raise RuntimeError("the Runtime API stopped")
                 invocation.done.wait(min(remaining, POLL_S * 5))
 
-    def invoke(self, event, trace_id: str | None = None) -> tuple[int, bytes]:
-        return self.wait(self.enqueue(event, trace_id))
-
-    def invoke_with_id(self, event, trace_id: str | None = None) -> tuple[int, bytes, str]:
-        invocation = self.enqueue(event, trace_id)
-        return (*self.wait(invocation), invocation.request_id)
-
     def bootstrap_exited(self, status: int) -> None:
         """The bootstrap is gone: every invocation it held fails as the RIE words it."""
+        self.log(f"BOOTSTRAP EXITED status={status}")
         with self.lock:
             self.bootstrap_exit = status
             for invocation in self.invocations.values():
@@ -244,8 +219,6 @@ class RuntimeAPI:
         with self.lock:
             return {**self.stats, "queued": len(self.queue), "bootstrap_exit": self.bootstrap_exit,
                     "init_error": self.init_error is not None, "spans": list(self.spans)}
-
-    # -- runtime side --------------------------------------------------------
 
     def _finish(self, invocation: Invocation, kind: str, status: int, body: bytes) -> None:
         """Answer INVOCATION (lock held)."""
@@ -375,7 +348,7 @@ class RuntimeAPI:
                 elif path == STATS_PATH:
                     self._send_json(200, api.snapshot())
                 else:
-                    self._send_json(404, {"errorMessage": "Not Found", "errorType": "NotFound"})
+                    self._send_json(404, NOT_FOUND)
 
             def do_POST(self):
                 path = urlsplit(self.path).path
@@ -384,10 +357,11 @@ class RuntimeAPI:
                     if too_large:
                         return self._send_json(413, {"Type": "User", "message":
                                                f"Request must be smaller than {MAX_EVENT_BYTES} bytes for the InvokeFunction operation"})
-                    status, answer, request_id = api.invoke_with_id(body, self.headers.get("X-Amzn-Trace-Id"))
+                    invocation = api.enqueue(body, self.headers.get("X-Amzn-Trace-Id"))
+                    status, answer = api.wait(invocation)
                     # Lambda's Invoke names the invocation in X-Amzn-RequestId (the RIE does not):
                     # how a concurrent caller finds its invocation's log line.
-                    return self._send(status, answer, {"X-Amzn-RequestId": request_id},
+                    return self._send(status, answer, {"X-Amzn-RequestId": invocation.request_id},
                                       content_type="text/plain; charset=utf-8")
                 parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
                 body, too_large = self._read_body(MAX_RESPONSE_BYTES)
@@ -400,18 +374,13 @@ class RuntimeAPI:
                     else:
                         status, document = api._answer(parts[1], parts[2], body, too_large)
                 else:
-                    return self._send_json(404, {"errorMessage": "Not Found", "errorType": "NotFound"})
+                    return self._send_json(404, NOT_FOUND)
                 self._send_json(status, document)
                 with api.lock:
                     api.posts.append({"path": self.path, "headers": dict(self.headers), "body": body, "status": status})
                     api.lock.notify_all()
 
         return Handler
-
-
-# --------------------------------------------------------------------------
-# Command line: the Runtime API plus the bootstrap it serves.
-# --------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -450,25 +419,20 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
     signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
     log(f"LISTENING {api.address}")
-    while not stop_requested.is_set():
-        status = bootstrap.poll()
-        if status is not None:
-            log(f"BOOTSTRAP EXITED status={status}")
-            api.bootstrap_exited(status)
-            # Keep answering (502s, stats) until told to stop, like a dead environment would.
-            stop_requested.wait()
-            break
-        stop_requested.wait(POLL_S)
-    if bootstrap.poll() is None:
+    while bootstrap.poll() is None and not stop_requested.wait(POLL_S):
+        pass
+    if bootstrap.returncode is not None:
+        api.bootstrap_exited(bootstrap.returncode)
+        # Keep answering (502s, stats) until told to stop, like a dead environment would.
+        stop_requested.wait()
+    else:
         # How Managed Instances end an environment: SIGTERM, a grace period, then SIGKILL.
         bootstrap.send_signal(signal.SIGTERM)
         try:
-            status = bootstrap.wait(args.shutdown_grace_ms / 1000)
+            api.bootstrap_exited(bootstrap.wait(args.shutdown_grace_ms / 1000))
         except subprocess.TimeoutExpired:
             bootstrap.kill()
-            status = bootstrap.wait()
-        log(f"BOOTSTRAP EXITED status={status}")
-        api.bootstrap_exited(status)
+            api.bootstrap_exited(bootstrap.wait())
     api.stop()
     return 0
 

@@ -4,14 +4,12 @@
 checkov ignores resources behind a Condition and cannot evaluate Fn::If, so a scan of the template
 alone says nothing about the API key, the optional endpoint or the AuthMode none stage. This renders
 the template for each set in PARAMETER_SETS the way CloudFormation would (conditions evaluated,
-resources and outputs whose condition is false dropped, Fn::If and Ref to parameters replaced by
-their values, AWS::NoValue removed) and scans every rendering too.
+what they exclude dropped, Fn::If and Ref to parameters replaced, AWS::NoValue removed) and scans
+every rendering too.
 
 A skip in a resource's Metadata (checkov.skip) may carry "when": CONDITION (kept only in renderings
-where that condition is true) or "unless": CONDITION (kept only where it is false), so a finding
-skipped for AuthMode none is still a finding in the other modes. checkov itself ignores both keys.
-
-  tools/scan-template.py [--template template.json] [--out .build/checkov] [--checkov PATH] [--sets a,b]
+where that condition is true) or "unless": CONDITION (only where it is false), so a finding skipped
+for AuthMode none is still a finding in the other modes. checkov itself ignores both keys.
 
 Exit status 1 when checkov reports a failed check in any scan; the failures are printed.
 """
@@ -44,20 +42,17 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
 }
 
 NO_VALUE = object()
+CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 
 
 class Renderer:
     def __init__(self, template: dict, parameters: dict[str, str]):
         self.template = copy.deepcopy(template)  # skips_that_apply edits Metadata in place
-        self.parameters = {}
-        for name, spec in template.get("Parameters", {}).items():
-            if name in parameters:
-                self.parameters[name] = str(parameters[name])
-            elif "Default" in spec:
-                self.parameters[name] = str(spec["Default"])
-        unknown = set(parameters) - set(template.get("Parameters", {}))
-        if unknown:
+        declared = template.get("Parameters", {})
+        if unknown := set(parameters) - set(declared):
             raise SystemExit(f"scan-template: unknown parameters {sorted(unknown)}")
+        self.parameters = {name: str(parameters[name] if name in parameters else spec["Default"])
+                           for name, spec in declared.items() if name in parameters or "Default" in spec}
         self.conditions: dict[str, bool] = {}
         for name in template.get("Conditions", {}):
             self.condition(name)
@@ -84,11 +79,7 @@ class Renderer:
 
     def value(self, node):
         """A condition operand: a literal or a Ref to a parameter."""
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return self.parameters[node["Ref"]]
-        if isinstance(node, dict) and set(node) == {"Condition"}:
-            return self.condition(node["Condition"])
-        return node
+        return self.parameters[node["Ref"]] if isinstance(node, dict) and set(node) == {"Ref"} else node
 
     def render(self, node):
         if isinstance(node, list):
@@ -118,16 +109,10 @@ class Renderer:
 
     def skips_that_apply(self, metadata: dict) -> None:
         skips = metadata.get("checkov", {}).get("skip")
-        if not isinstance(skips, list):
-            return
-        kept = []
-        for skip in skips:
-            if "when" in skip and not self.condition(skip["when"]):
-                continue
-            if "unless" in skip and self.condition(skip["unless"]):
-                continue
-            kept.append(skip)
-        metadata["checkov"]["skip"] = kept
+        if isinstance(skips, list):
+            metadata["checkov"]["skip"] = [skip for skip in skips
+                                           if ("when" not in skip or self.condition(skip["when"]))
+                                           and ("unless" not in skip or not self.condition(skip["unless"]))]
 
     def rendered_template(self) -> dict:
         out = {key: value for key, value in self.template.items()
@@ -155,9 +140,24 @@ def render(template: dict, parameters: dict[str, str]) -> dict:
     return Renderer(template, {**BASE, **parameters}).rendered_template()
 
 
-def checkov(binary: str, path: Path) -> dict:
+def parameters_read(template: dict, node, seen: frozenset = frozenset()) -> set[str]:
+    """Parameters a piece of template reads, directly (Ref) or through the conditions it uses."""
+    if isinstance(node, list):
+        return set().union(*(parameters_read(template, value, seen) for value in node))
+    if not isinstance(node, dict):
+        return set()
+    found = {node["Ref"]} & set(template["Parameters"]) if set(node) == {"Ref"} else set()
+    names = {node["Fn::If"][0]} if "Fn::If" in node else set()
+    if set(node) == {"Condition"} and isinstance(node["Condition"], str):
+        names.add(node["Condition"])
+    for name in names - seen:
+        found |= parameters_read(template, template["Conditions"][name], seen | {name})
+    return found.union(*(parameters_read(template, value, seen) for value in node.values()))
+
+
+def checkov(path: Path) -> dict:
     """checkov's JSON report for one file. --skip-download: no network (no Prisma Cloud look-ups)."""
-    result = subprocess.run([binary, "--file", str(path), "--framework", "cloudformation", "--output", "json",
+    result = subprocess.run([CHECKOV, "--file", str(path), "--framework", "cloudformation", "--output", "json",
                              "--quiet", "--skip-download", "--compact"],
                             capture_output=True, text=True, timeout=600)
     try:
@@ -176,7 +176,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--template", type=Path, default=REPO_ROOT / "template.json")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / ".build" / "checkov")
-    parser.add_argument("--checkov", default=str(REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"))
     parser.add_argument("--sets", help="comma-separated names from PARAMETER_SETS to render (default: all)")
     args = parser.parse_args()
     chosen = args.sets.split(",") if args.sets else list(PARAMETER_SETS)
@@ -194,7 +193,7 @@ def main() -> int:
 
     failures = 0
     for label, path in scans.items():
-        report = checkov(args.checkov, path)
+        report = checkov(path)
         summary = report["summary"]
         print(f"checkov {label}: passed {summary['passed']}, failed {summary['failed']}, skipped {summary['skipped']}")
         for check in report["results"].get("failed_checks", []):

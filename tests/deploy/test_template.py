@@ -1,4 +1,5 @@
-"""template.json on its own: what each AuthMode serves, least privilege, and checkov.
+"""template.json and docs/deployer-*.json on their own: cfn-lint, least privilege, what each
+AuthMode serves, cost caps, the optional endpoint, Managed Instances, and checkov.
 
 The conditions are resolved the way CloudFormation does (tools/scan-template.py renders the
 template per parameter set), so these tests see what a stack with those parameters would hold.
@@ -18,7 +19,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.json"
-CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 
 spec = importlib.util.spec_from_file_location("scan_template", REPO_ROOT / "tools" / "scan-template.py")
 scan_template = importlib.util.module_from_spec(spec)
@@ -38,6 +38,166 @@ def of_type(template: dict, kind: str) -> dict:
     return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
 
 
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def test_cfn_lint_reports_nothing():
+    result = subprocess.run(["cfn-lint", str(TEMPLATE_PATH)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_function_defaults_to_al2023_and_times_out_below_api_gateways_29_seconds(template):
+    runtime = template["Parameters"]["Runtime"]
+    assert runtime["Default"] == "provided.al2023"
+    assert set(runtime["AllowedValues"]) == {"provided.al2023", "provided.al2"}
+    assert template["Parameters"]["Architecture"]["Default"] == "x86_64"
+    timeout = template["Parameters"]["Timeout"]
+    assert timeout["Default"] < 29 and timeout["MaxValue"] < 29
+
+
+# --------------------------------------------------------------------------
+# Least privilege: the stack's roles, and what a deployer may do
+
+
+def test_role_may_write_its_own_log_group_and_invoke_one_endpoint_and_nothing_else(template):
+    role = template["Resources"]["FunctionRole"]["Properties"]
+    # No AWSLambdaBasicExecutionRole: it allows logs:CreateLogGroup and PutLogEvents on every group.
+    assert "ManagedPolicyArns" not in role
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert statements == [{
+        "Sid": "WriteOwnLogGroupOnly",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        # arn:...:log-group:/aws/lambda/<stack>:* (the group and its streams), as AWS's
+        # least-privilege example for execution roles writes it.
+        "Resource": {"Fn::GetAtt": ["FunctionLogGroup", "Arn"]},
+    }, {
+        "Sid": "InvokeTheSummarizerEndpoint",
+        "Effect": "Allow",
+        "Action": "sagemaker:InvokeEndpoint",
+        "Resource": {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/${EndpointName}"},
+    }]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+    permission = template["Resources"]["ApiInvokePermission"]["Properties"]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert "${Api}" in permission["SourceArn"]["Fn::Sub"]
+
+
+# Actions IAM cannot scope to a resource: the only ones allowed `"Resource": "*"` (the optional
+# endpoint's SageMaker role needs them to pull its image and publish metrics).
+NO_RESOURCE_LEVEL_PERMISSIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+
+
+def statements_of(policy: dict) -> list[dict]:
+    """The statements of an inline policy, each optional one (Fn::If) taken as if present."""
+    return [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
+    roles = of_type(template, "AWS::IAM::Role")
+    assert set(roles) == {"FunctionRole", "SageMakerRole", "ApiGatewayCloudWatchRole", "CapacityProviderOperatorRole"}
+    # API Gateway's account-wide logging role and the Managed Instances operator role: AWS's own
+    # policy for each, and nothing else.
+    managed = {"ApiGatewayCloudWatchRole": "service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+               "CapacityProviderOperatorRole": "AWSLambdaManagedEC2ResourceOperator"}
+    for name, policy in managed.items():
+        properties = roles[name]["Properties"]
+        assert properties["ManagedPolicyArns"] == [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/{policy}"}]
+        assert "Policies" not in properties
+    for name, role in roles.items():
+        if name not in managed:
+            assert "ManagedPolicyArns" not in role["Properties"], name
+        assert role["Properties"]["PermissionsBoundary"] == {
+            "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, name
+        for policy in role["Properties"].get("Policies", []):
+            for statement in statements_of(policy):
+                actions = as_list(statement["Action"])
+                assert all("*" not in a for a in actions), (name, statement)
+                if statement["Resource"] == "*":
+                    assert name != "FunctionRole"
+                    assert set(actions) <= NO_RESOURCE_LEVEL_PERMISSIONS, (name, statement)
+                else:
+                    # Only log streams inside one named log group may be a pattern.
+                    for resource in as_list(statement["Resource"]):
+                        text = json.dumps(resource)
+                        assert "*" not in text.replace("log-stream:*", ""), (name, text)
+
+
+def load_policy(name: str) -> dict:
+    return json.loads((REPO_ROOT / "docs" / name).read_text())
+
+
+def test_deployer_policy_is_scoped():
+    """docs/deployer-policy.json: what `make deploy` needs, with no Action or Resource "*"."""
+    policy = load_policy("deployer-policy.json")
+    assert policy["Version"] == "2012-10-17"
+    allowed = set()
+    for statement in policy["Statement"]:
+        actions = as_list(statement["Action"])
+        assert all("*" not in a for a in actions), statement
+        assert all(r != "*" and r.startswith("arn:aws:") for r in as_list(statement["Resource"])), statement
+        if statement["Effect"] == "Allow":
+            allowed.update(actions)
+    for needed in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "s3:PutObject",
+                   "iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "lambda:CreateFunction",
+                   "lambda:AddPermission", "lambda:PutFunctionConcurrency", "logs:CreateLogGroup",
+                   "logs:PutRetentionPolicy", "apigateway:POST", "apigateway:PATCH"):
+        assert needed in allowed, needed
+
+
+BOUNDARY_ARN = "arn:aws:iam::ACCOUNT_ID:policy/sagemaker-summarizer-boundary"
+# What grants or widens permissions on a role; each must require the boundary.
+ESCALATING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}
+
+
+def test_deployer_cannot_create_or_widen_a_role_without_the_boundary():
+    """A deployer cannot use its rights to become more than a deployer: every role it creates or
+    changes carries the boundary, which grants no IAM at all."""
+    policy = load_policy("deployer-policy.json")
+    for statement in policy["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
+        actions = set(as_list(statement["Action"]))
+        assert not any(a.startswith("iam:") and ("Policy" in a and "Version" in a or a == "iam:CreatePolicy")
+                       for a in actions), statement  # cannot rewrite the boundary or make policies
+        if actions & ESCALATING:
+            assert statement["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == BOUNDARY_ARN, statement
+        if "iam:AttachRolePolicy" in actions:
+            # Only AWS's logging policy for API Gateway's account role, and AWS's policy for a Managed
+            # Instances operator role, may be attached (inside the boundary all the same).
+            assert set(as_list(statement["Condition"]["StringEquals"]["iam:PolicyARN"])) == {
+                "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                "arn:aws:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"}
+        if "iam:PassRole" in actions:
+            assert set(as_list(statement["Condition"]["StringEquals"]["iam:PassedToService"])) == {
+                "lambda.amazonaws.com", "sagemaker.amazonaws.com", "apigateway.amazonaws.com"}
+        for action in actions & {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion",
+                                 "iam:SetDefaultPolicyVersion", "iam:AttachUserPolicy", "iam:PutUserPolicy",
+                                 "iam:CreateAccessKey", "sts:AssumeRole"}:
+            pytest.fail(f"{action} is allowed: {statement}")
+    [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
+    assert {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"} <= set(
+        deny["Action"])
+    assert BOUNDARY_ARN in deny["Resource"]
+
+
+def test_the_boundary_allows_no_iam_and_covers_what_the_roles_need(template):
+    boundary = load_policy("deployer-boundary.json")
+    allowed = {a for s in boundary["Statement"] if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+    assert not any(a.split(":")[0] in ("iam", "sts", "organizations", "kms") for a in allowed), allowed
+    assert all("*" not in a for a in allowed)
+    # Every action an inline policy of the stack grants is inside the boundary, or it would be denied.
+    for name, role in of_type(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for statement in statements_of(policy):
+                assert set(as_list(statement["Action"])) <= allowed, (name, statement)
+    # make deploy passes the boundary to the template.
+    assert "PermissionsBoundaryArn" in template["Parameters"]
+    assert 'PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY' in (REPO_ROOT / "tools" / "deploy.sh").read_text()
+
+
 # --------------------------------------------------------------------------
 # Authentication
 
@@ -48,6 +208,12 @@ def test_each_auth_mode_serves_the_method_it_names(template, mode, authorization
     stack = rendered(template, AuthMode=mode)
     post = stack["Resources"]["SummarizePostMethod"]["Properties"]
     assert (post["AuthorizationType"], post["ApiKeyRequired"]) == (authorization, key_required)
+    # OPTIONS stays open for CORS preflights; both are proxied to the function.
+    options = stack["Resources"]["SummarizeOptionsMethod"]["Properties"]
+    assert (options["AuthorizationType"], options["ApiKeyRequired"]) == ("NONE", False)
+    for method in (post, options):
+        assert method["ResourceId"] == {"Ref": "SummarizeResource"}
+        assert (method["Integration"]["Type"], method["Integration"]["IntegrationHttpMethod"]) == ("AWS_PROXY", "POST")
     # The stage serves the deployment made for this mode, the only one that exists.
     [deployment] = of_type(stack, "AWS::ApiGateway::Deployment")
     assert stack["Resources"]["Stage"]["Properties"]["DeploymentId"] == {"Ref": deployment}
@@ -64,12 +230,6 @@ def test_auth_defaults_to_an_api_key_and_none_carries_a_warning(template):
     assert auth["Default"] == "api-key"
     assert set(auth["AllowedValues"]) == {"api-key", "iam", "none"}
     assert "none: WARNING" in auth["Description"]
-
-
-def test_the_key_has_rate_burst_and_a_daily_quota(template):
-    plan = rendered(template)["Resources"]["UsagePlan"]["Properties"]
-    assert plan["Throttle"] == {"RateLimit": 2, "BurstLimit": 5}
-    assert plan["Quota"] == {"Limit": 2000, "Period": "DAY"}
 
 
 def methods_digest(template: dict) -> str:
@@ -91,42 +251,15 @@ def test_deployments_are_renamed_whenever_the_methods_change(template):
     assert methods_digest(edited) != digest
 
 
-def parameters_read(template: dict, node, seen: frozenset = frozenset()) -> set[str]:
-    """Parameters a piece of template reads, directly (Ref) or through the conditions it uses."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and node["Ref"] in template["Parameters"]:
-            found.add(node["Ref"])
-        names = []
-        if "Fn::If" in node:
-            names.append(node["Fn::If"][0])
-        if set(node) == {"Condition"} and isinstance(node["Condition"], str):
-            names.append(node["Condition"])
-        for name in names:
-            if name not in seen:
-                found |= parameters_read(template, template["Conditions"][name], seen | {name})
-        for value in node.values():
-            found |= parameters_read(template, value, seen)
-    elif isinstance(node, list):
-        for value in node:
-            found |= parameters_read(template, value, seen)
-    return found
-
-
 def test_every_parameter_a_method_reads_chooses_the_deployment(template):
     """Changing any parameter a method depends on must switch the stage to another deployment."""
     methods = of_type(template, "AWS::ApiGateway::Method")
-    read_by_methods = parameters_read(template, methods)
+    read_by_methods = scan_template.parameters_read(template, methods)
     assert "AuthMode" in read_by_methods
-    choosing = parameters_read(template, template["Resources"]["Stage"]["Properties"]["DeploymentId"])
+    choosing = scan_template.parameters_read(template, template["Resources"]["Stage"]["Properties"]["DeploymentId"])
     for deployment in of_type(template, "AWS::ApiGateway::Deployment").values():
-        choosing |= parameters_read(template, {"Condition": deployment["Condition"]})
+        choosing |= scan_template.parameters_read(template, {"Condition": deployment["Condition"]})
     assert read_by_methods <= choosing
-
-
-def test_options_stays_open_for_cors_preflights(template):
-    options = template["Resources"]["SummarizeOptionsMethod"]["Properties"]
-    assert options["AuthorizationType"] == "NONE" and options["ApiKeyRequired"] is False
 
 
 # --------------------------------------------------------------------------
@@ -142,21 +275,21 @@ def test_cost_caps_reach_the_function_with_pegasus_defaults(template):
     assert lowered["MAX_NUM_BEAMS"] == 2
 
 
-def test_access_logs_are_json_in_their_own_group_with_retention(template):
+def test_function_and_access_logs_have_their_own_groups_with_retention(template):
+    group = template["Resources"]["FunctionLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    function = template["Resources"]["Function"]["Properties"]
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
     stack = rendered(template)
     setting = stack["Resources"]["Stage"]["Properties"]["AccessLogSetting"]
     assert setting["DestinationArn"] == {"Fn::GetAtt": ["AccessLogGroup", "Arn"]}
     group = stack["Resources"]["AccessLogGroup"]["Properties"]
     assert group["RetentionInDays"] == 30
-    # $context variables stand for strings or numbers; with each replaced the line is one JSON object.
-    line = json.loads(example_access_line(setting["Format"]))
+    # $context variables stand for strings or numbers; with each replaced by a made-up value, the
+    # line API Gateway would write is one JSON object.
+    quoted = re.sub(r'"\$context\.[A-Za-z.]+"', '"text"', setting["Format"])
+    line = json.loads(re.sub(r"\$context\.[A-Za-z.]+", "0", quoted))
     assert {"requestId", "status", "sourceIp", "apiKeyId", "caller", "integrationLatency"} <= set(line)
-
-
-def example_access_line(form: str) -> str:
-    """The access log line API Gateway would write, with made-up values."""
-    quoted = re.sub(r'"\$context\.[A-Za-z.]+"', '"text"', form)
-    return re.sub(r"\$context\.[A-Za-z.]+", "0", quoted)
 
 
 def test_tracing_concurrency_and_kms_are_optional(template):
@@ -184,7 +317,9 @@ def test_the_stack_sets_api_gateways_logging_role_only_when_asked_and_keeps_it(t
 # The optional endpoint
 
 
-def test_the_endpoint_model_is_pinned_or_comes_from_s3(template):
+def test_the_endpoint_is_optional_and_its_model_is_pinned_or_comes_from_s3(template):
+    assert template["Parameters"]["CreateEndpoint"]["Default"] == "false"
+    assert not {"Model", "EndpointConfig", "Endpoint", "SageMakerRole"} & set(rendered(template)["Resources"])
     revision = "0123456789abcdef0123456789abcdef01234567"
     hub = rendered(template, CreateEndpoint="true", HuggingFaceModelRevision=revision)["Resources"]["Model"]
     assert hub["Properties"]["PrimaryContainer"]["Environment"]["HF_MODEL_REVISION"] == revision
@@ -210,8 +345,8 @@ def test_the_endpoint_model_is_pinned_or_comes_from_s3(template):
 
 
 def run_scan(*arguments: str) -> subprocess.CompletedProcess:
-    if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run tools/install-deps.sh (make test does)")
+    if not scan_template.CHECKOV.exists():
+        pytest.fail(f"{scan_template.CHECKOV} is missing: run tools/install-deps.sh (make test does)")
     return subprocess.run([sys.executable, str(REPO_ROOT / "tools" / "scan-template.py"), *arguments],
                           capture_output=True, text=True, timeout=900)
 
@@ -247,27 +382,21 @@ def test_skips_say_why(template):
 # Lambda Managed Instances
 
 
-MANAGED = {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0",
-           "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0", "MaxConcurrencyPerEnvironment": "32"}
-
-
-def test_managed_instances_are_off_by_default(template):
+def test_managed_instances_are_off_by_default_and_put_the_function_on_a_capacity_provider(template):
     default = rendered(template)
     assert "CapacityProviderConfig" not in default["Resources"]["Function"]["Properties"]
     assert not of_type(default, "AWS::Lambda::CapacityProvider")
-    assert template["Parameters"]["ManagedInstances"]["Default"] == "false"
-
-
-def test_managed_instances_put_the_function_on_a_capacity_provider_with_its_concurrency(template):
-    chosen = rendered(template, **MANAGED, PermissionsBoundaryArn="arn:aws:iam::123456789012:policy/sagemaker-summarizer-boundary")
+    chosen = rendered(template, ManagedInstances="true", ManagedInstancesSubnetIds="subnet-0123456789abcdef0",
+                      ManagedInstancesSecurityGroupIds="sg-0123456789abcdef0", MaxConcurrencyPerEnvironment="32",
+                      PermissionsBoundaryArn="arn:aws:iam::123456789012:policy/sagemaker-summarizer-boundary")
     config = chosen["Resources"]["Function"]["Properties"]["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"]
     assert config["CapacityProviderArn"] == {"Fn::GetAtt": ["CapacityProvider", "Arn"]}
     assert config["PerExecutionEnvironmentMaxConcurrency"] == 32
     provider = chosen["Resources"]["CapacityProvider"]["Properties"]
     assert provider["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
     assert provider["CapacityProviderScalingConfig"]["MaxVCpuCount"] == 16
+    # Its managed policy, like every role's: test_no_wildcards_beyond_actions_that_cannot_be_scoped.
     operator = chosen["Resources"]["CapacityProviderOperatorRole"]["Properties"]
-    assert operator["ManagedPolicyArns"] == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSLambdaManagedEC2ResourceOperator"}]
     assert "PermissionsBoundary" in operator, "every role the stack creates can carry the deployer's boundary"
 
 

@@ -23,15 +23,16 @@ BUSYBOX = Path("/bin/busybox")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
 
 
+def self_signed(directory: Path, *subject: str) -> tuple[Path, Path]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", *subject,
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60)
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
 
 
 def make_root(base: Path, ca_bundle: Path | None) -> Path:
@@ -66,15 +67,17 @@ def chrooted_bootstrap(base: Path, root: Path) -> Path:
     return wrapper
 
 
-def test_zip_layout():
+def test_zip_layout_and_its_launcher_is_the_repositorys_bootstrap():
+    assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
     with zipfile.ZipFile(ZIP) as archive:
         names = set(archive.namelist())
         bootstrap = archive.getinfo("bootstrap")
         assert (bootstrap.external_attr >> 16) & 0o111, "bootstrap must be executable"
-        assert archive.read("bootstrap").startswith(b"#!/bin/sh\n")
-    assert "bin/summarizer" in names
-    assert "lib/ld-linux-x86-64.so.2" in names
-    assert {"lib/libc.so.6", "lib/libcurl.so.4", "lib/libcrypto.so.3"} <= names
+        # The file at the top of the repository, not one generated.
+        assert archive.read(bootstrap) == (REPO / "bootstrap").read_bytes()
+    assert (REPO / "bootstrap").read_bytes().startswith(b"#!/bin/sh\n")
+    assert {"bin/summarizer", "lib/ld-linux-x86-64.so.2", "lib/libc.so.6", "lib/libcurl.so.4",
+            "lib/libcrypto.so.3"} <= names
 
 
 def test_serves_invocations_over_tls_from_an_empty_root(tmp_path, certificate):
@@ -113,11 +116,7 @@ def test_missing_ca_bundle_is_a_clear_init_error(tmp_path, certificate):
 
 def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, tmp_path_factory):
     cert, key = certificate
-    other = tmp_path_factory.mktemp("other") / "other.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
-         "-keyout", str(other.with_suffix(".key")), "-out", str(other)],
-        check=True, capture_output=True, timeout=60)
+    other, _ = self_signed(tmp_path_factory.mktemp("other"), "-subj", "/CN=other")
     root = make_root(tmp_path, ca_bundle=other)
     with harness.StandIn("--session-token", harness.SESSION_TOKEN, "--tls-cert", str(cert), "--tls-key", str(key)) as standin:
         with harness.Lambda(chrooted_bootstrap(tmp_path, root), harness.function_env(standin.url), timeout=10) as function:
@@ -125,15 +124,6 @@ def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, 
     error = json.loads(body)
     assert error["errorType"] == "UpstreamUnreachable"
     assert "TLS" in error["errorMessage"]
-
-
-def test_the_zip_runs_the_repositorys_own_bootstrap():
-    """The launcher Lambda runs is the file at the top of the repository, not one generated."""
-    assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
-    with zipfile.ZipFile(ZIP) as archive:
-        member = archive.getinfo("bootstrap")
-        assert archive.read(member) == (REPO / "bootstrap").read_bytes()
-        assert (member.external_attr >> 16) & 0o111, "executable"
 
 
 def test_bootstrap_outside_a_package_says_why_it_cannot_start(tmp_path):
