@@ -42,6 +42,19 @@ def _fresh_standin(standin):
     standin.reset()
 
 
+@pytest.fixture(scope="module")
+def function(standin):
+    """One warm bootstrap under the RIE for a whole module (CORS for https://news.example.com,
+    a 1.5 s SageMaker timeout); it must not restart meanwhile."""
+    env = harness.function_env(standin.url) | {"CORS_ALLOWED_ORIGINS": "https://news.example.com",
+                                               "SAGEMAKER_TIMEOUT_MS": "1500"}
+    with harness.Lambda(BOOTSTRAP, env, timeout=10) as fn:
+        fn.invoke({"inputs": "Warm-up. Second."})
+        pids = fn.bootstrap_pids()
+        yield fn
+        assert fn.bootstrap_pids() == pids, "the bootstrap restarted during the module"
+
+
 @pytest.fixture
 def fake(standin):
     """(runtime, process): the bootstrap against a fresh fake Runtime API (fake_runtime.py)."""

@@ -10,21 +10,12 @@ import json
 import pytest
 
 import harness
-from conftest import BOOTSTRAP, invoke_json
+from conftest import invoke_json
 
 ALLOWED_SAGEMAKER_HEADERS = {
     "host", "content-type", "accept", "content-length", "x-amz-date", "x-amz-security-token",
     "authorization", "x-amzn-sagemaker-inference-id", "x-amzn-trace-id",
 }
-
-
-@pytest.fixture(scope="module")
-def function(standin):
-    with harness.Lambda(BOOTSTRAP, harness.function_env(standin.url), timeout=10) as fn:
-        fn.invoke({"inputs": "Warm-up. Second."})
-        fn.initial_pids = fn.bootstrap_pids()
-        yield fn
-        assert fn.bootstrap_pids() == fn.initial_pids, "the bootstrap restarted"
 
 
 def proxy(body, content_type="application/json", base64_body=False, **extra):
