@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STANDIN_SCRIPT = REPO_ROOT / "tools" / "sagemaker_standin.py"
@@ -223,22 +223,24 @@ class _Process:
             time.sleep(0.01)
         return output
 
+    def _listening_line(self) -> re.Match | None:
+        # What our servers print once they accept connections (they bind port 0: no race for it).
+        return re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)
+
     def _check_alive(self, what: str) -> None:
         if self.proc.poll() is not None:
             raise RuntimeError(f"{what} exited with status {self.proc.returncode} during startup; "
                                f"its output:\n{self.output()}")
 
-    def _wait_listening_line(self, what: str) -> re.Match:
-        """The ``LISTENING 127.0.0.1:PORT`` line our servers print once they accept connections
-        (they bind port 0 themselves: no race for the port)."""
+    def _wait_until(self, what: str, ready: Callable[[], Any]) -> Any:
+        """READY()'s first true value, polled for at most STARTUP_TIMEOUT_S while the process lives."""
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not (match := re.search(r"^LISTENING 127\.0\.0\.1:(\d+)( TLS)?$", self.output(), re.M)):
+        while not (result := ready()):
             self._check_alive(what)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} did not print LISTENING within {STARTUP_TIMEOUT_S} s; "
-                                   f"output:\n{self.output()}")
+                raise TimeoutError(f"{what} did not listen within {STARTUP_TIMEOUT_S} s; output:\n{self.output()}")
             time.sleep(POLL_S)
-        return match
+        return result
 
     def stop(self) -> None:
         """Stop the process and whatever it started; idempotent.  output() still works."""
@@ -276,7 +278,7 @@ class StandIn(_Process):
 
     def start(self) -> None:
         self._spawn([sys.executable, str(STANDIN_SCRIPT), "--port", "0", *self.args])
-        match = self._wait_listening_line("the SageMaker stand-in")
+        match = self._wait_until("the SageMaker stand-in", self._listening_line)
         self.port = int(match.group(1))
         self.tls = match.group(2) is not None
         self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
@@ -402,23 +404,14 @@ class Lambda(_FunctionProcess):
                          "--runtime-interface-emulator-address", f"127.0.0.1:{self.invoke_port}",
                          str(self.bootstrap)], env=self.env, cwd=self.bootstrap.parent)
             try:
-                self._wait_listening()
+                self._wait_until("the RIE", lambda: _port_open(self.invoke_port) and _port_open(self.runtime_api_port))
+                # Someone else may have been listening on a port we picked: is the RIE still up?
+                self._check_alive("the RIE")
                 return
             except RuntimeError:
                 if attempt == PORT_ATTEMPTS or "address already in use" not in self.output():
                     raise
                 shutil.rmtree(self._dir, ignore_errors=True)
-
-    def _wait_listening(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not (_port_open(self.invoke_port) and _port_open(self.runtime_api_port)):
-            self._check_alive("the RIE")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the RIE did not listen on 127.0.0.1:{self.invoke_port} within "
-                                   f"{STARTUP_TIMEOUT_S} s; output:\n{self.output()}")
-            time.sleep(POLL_S)
-        # Someone else may have been listening on a port we picked: is the RIE still up?
-        self._check_alive("the RIE")
 
     def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
         """POST EVENT (bytes, str, or anything else as JSON): (status, lower-cased headers, body).
@@ -458,7 +451,7 @@ class ConcurrentLambda(_FunctionProcess):
         if self.max_concurrency is not None:
             argv += ["--max-concurrency", str(self.max_concurrency)]
         self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
-        self.invoke_port = int(self._wait_listening_line(self._what).group(1))
+        self.invoke_port = int(self._wait_until(self._what, self._listening_line).group(1))
 
     def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
         return self._request("POST", INVOKE_PATH, _event_bytes(event),
