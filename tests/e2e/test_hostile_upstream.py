@@ -1,13 +1,6 @@
-"""Nothing leaks, nothing kills it (issue 12), end to end against the fake Runtime API, which
-knows each invocation's request id:
-
-* SageMaker refusals whose text quotes the signed request (session token, access key id,
-  signature): the caller gets one fixed sentence, the log gets SageMaker's words without secrets;
-* answers too large for Lambda (100 MB with Content-Length, endless chunked): 502 or a function
-  error ResponseTooLarge, peak RSS below 64 MiB, and the same process answers the next event;
-* request ids from the event that cannot be an X-Amzn-SageMaker-Inference-Id (too long, CR/LF,
-  not printable ASCII): the Lambda request id is sent instead, and no header is injected.
-"""
+"""Nothing leaks, nothing kills it (issue 12), end to end against the fake Runtime API, which knows
+each invocation's request id: SageMaker refusals that quote the signed request, answers too large
+for Lambda (peak RSS stays low), request ids that cannot be an X-Amzn-SageMaker-Inference-Id."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""What callers are told and what the process survives (issue 12), end to end:
-
-* anonymous HTTP callers never see the account (ids, ARNs, console links, log groups), direct
-  invokers keep what helps them, and upstream text is capped in bodies and log lines;
-* an answer that fits SageMaker's read but not Lambda's response once the HTTP envelope escapes
-  it is a 502 ResponseTooLarge, and the process serves the next invocation;
-* a Runtime API that answers /response with 500 ends the process at once, with one FATAL line and
-  the invocation logged as not delivered;
-* the same request is read the same way in every fresh process (header spellings).
-"""
+"""What callers are told and what the process survives (issue 12), end to end: the account hidden
+from anonymous callers, upstream text capped, answers too large for Lambda, a refused /response."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
 """`make serve` end to end: tools/serve_local.py in front of the RIE running the bootstrap, driven
-with curl, for REST (v1) and HTTP API (v2) events; and its event and answer mapping on its own.
-
-Every server start waits a bounded time for its startup line, every curl has --max-time, and
-conftest.py limits every test to 60 s.
-"""
+with curl (every call with --max-time), for REST (v1) and HTTP API (v2) events; and its event and
+answer mapping on its own."""
 
 from __future__ import annotations
 
