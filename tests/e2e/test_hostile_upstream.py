@@ -22,29 +22,18 @@ PEAK_RSS_LIMIT_KIB = 64 * 1024
 SAGEMAKER_TIMEOUT_MS = 5_000
 
 
-class Function:
-    """The bootstrap against the fake Runtime API; invocations one at a time."""
-
-    def __init__(self, runtime, process):
-        self.runtime, self.process = runtime, process
-
-    def invoke(self, event) -> tuple[str, dict]:
-        """(request id, the runtime's post: path, headers, body)."""
-        request_id = self.runtime.enqueue(event)
-        posts = self.runtime.wait_for_posts(len(self.runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)
-        return request_id, posts[-1]
-
-    def stop(self) -> str:
-        """Stops the process; its whole output."""
-        self.process.kill()
-        return self.process.communicate(timeout=10)[0]
-
-
 @pytest.fixture
-def function(standin):
+def fake(standin):
+    """Conftest's, with the SageMaker timeout above."""
     env = harness.function_env(standin.url) | {"SAGEMAKER_TIMEOUT_MS": str(SAGEMAKER_TIMEOUT_MS)}
     with running_bootstrap(BOOTSTRAP, env) as started:
-        yield Function(*started)
+        yield started
+
+
+def invoke(runtime, event) -> tuple[str, dict]:
+    """(request id, the runtime's post: path, headers, body)."""
+    request_id = runtime.enqueue(event)
+    return request_id, runtime.wait_for_posts(len(runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)[-1]
 
 
 def described(post: dict) -> str:
@@ -63,10 +52,10 @@ def function_error(post: dict) -> dict:
     return json.loads(post["body"])
 
 
-def assert_serves_the_next_event(function: Function) -> None:
-    _, post = function.invoke(PAYLOAD)
+def assert_serves_the_next_event(runtime, process) -> None:
+    _, post = invoke(runtime, PAYLOAD)
     assert post["path"].endswith("/response") and json.loads(post["body"]) == ANSWER
-    assert function.process.poll() is None
+    assert process.poll() is None
 
 
 # Refusals: the fixed sentence out, SageMaker's words to the log, secrets nowhere.
@@ -81,9 +70,10 @@ REFUSALS = {
 
 @pytest.mark.parametrize("shape", ["http", "direct"])
 @pytest.mark.parametrize("mode", list(REFUSALS))
-def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, standin, mode, shape):
+def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(fake, standin, mode, shape):
+    runtime, process = fake
     standin.faults(mode=mode, count=1)
-    request_id, post = function.invoke(http_v2(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    request_id, post = invoke(runtime, http_v2(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
     if shape == "http":
         status, body = http_answer(post)
@@ -96,9 +86,10 @@ def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, sta
         error = function_error(post)
         assert error["errorType"] == "UpstreamAccessDenied"
         assert error["errorMessage"].startswith(harness.ACCESS_DENIED_MESSAGE)
-    assert_serves_the_next_event(function)
+    assert_serves_the_next_event(runtime, process)
 
-    output = function.stop()
+    process.kill()
+    output = process.communicate(timeout=10)[0]
     # "The function's log has the details under this request id."
     assert any(request_id in line and REFUSALS[mode] in line for line in output.splitlines()), output
     signature = authorization.rsplit("Signature=", 1)[1]
@@ -119,10 +110,11 @@ OVERSIZED = {
 
 @pytest.mark.parametrize("shape", ["http", "direct"])
 @pytest.mark.parametrize("plan", list(OVERSIZED))
-def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(function, standin, plan, shape):
+def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(fake, standin, plan, shape):
+    runtime, process = fake
     standin.faults(**OVERSIZED[plan])
     started = time.monotonic()
-    request_id, post = function.invoke(alb(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    request_id, post = invoke(runtime, alb(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
     elapsed = time.monotonic() - started
     if shape == "http":
         status, body = http_answer(post)
@@ -131,8 +123,8 @@ def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(function, stand
         assert function_error(post)["errorType"] == "ResponseTooLarge"
     # Cut off just above 6 MiB: no reason to wait for the SageMaker timeout.
     assert elapsed < SAGEMAKER_TIMEOUT_MS / 1000
-    assert harness.proc_status(function.process.pid)["VmHWM"] < PEAK_RSS_LIMIT_KIB
-    assert_serves_the_next_event(function)
+    assert harness.proc_status(process.pid)["VmHWM"] < PEAK_RSS_LIMIT_KIB
+    assert_serves_the_next_event(runtime, process)
 
 
 # Request ids that cannot be an inference id are replaced by the Lambda request id (None below).
@@ -162,9 +154,9 @@ REQUEST_IDS = {
 
 
 @pytest.mark.parametrize("name", list(REQUEST_IDS))
-def test_the_inference_id_is_the_events_request_id_only_when_it_fits(function, standin, name):
+def test_the_inference_id_is_the_events_request_id_only_when_it_fits(fake, standin, name):
     make_event, sent = REQUEST_IDS[name]
-    request_id, post = function.invoke(make_event())
+    request_id, post = invoke(fake[0], make_event())
     assert http_answer(post) == (200, ANSWER)
     lines = standin.stats()["last_request"]["header_lines"]
     assert [value for header, value in lines if header.lower() == INFERENCE_ID.lower()] == [sent or request_id]
