@@ -14,9 +14,9 @@ from proxy_events import rest_v1
 ARTICLE = "Regulators fined Fabrikam Bank $40 million. The bank said it would not appeal."
 
 
-@pytest.mark.parametrize("log_format", ["Text", "JSON"])
-def test_no_secret_reaches_the_logs(make_lambda, standin, log_format):
-    function = make_lambda(AWS_LAMBDA_LOG_LEVEL="TRACE", AWS_LAMBDA_LOG_FORMAT=log_format)
+@pytest.mark.parametrize("level, log_format", [("TRACE", "Text"), ("TRACE", "JSON"), (None, "Text")])
+def test_no_secret_reaches_the_logs(make_lambda, standin, level, log_format):
+    function = make_lambda(AWS_LAMBDA_LOG_LEVEL=level, AWS_LAMBDA_LOG_FORMAT=log_format)
     signatures = []
 
     def invoke(event):
@@ -38,7 +38,8 @@ def test_no_secret_reaches_the_logs(make_lambda, standin, log_format):
 
     # Every invocation's log line is in (each is written just after its answer).
     output = function.wait_for_output(harness.INVOCATION_LINE if log_format == "Text" else '"message":"invocation"', count=6)
-    assert ARTICLE[:40] in output  # TRACE shows a preview of the article, as documented
+    # TRACE shows a preview of the article, as documented; the default level no article text.
+    assert ARTICLE[:40] in output if level == "TRACE" else "Regulators fined" not in output
     for secret in [harness.SECRET_KEY, harness.SESSION_TOKEN, *signatures]:
         assert secret not in output
     assert "Authorization" not in output and "AWS4-HMAC-SHA256" not in output
@@ -68,9 +69,3 @@ def test_wrong_secret_is_access_denied_and_echoed_nowhere(make_lambda):
     assert "InvalidSignatureException" in output and "sagemaker:InvokeEndpoint" in output
     for text in (direct.decode(), http.decode(), output):
         assert secret not in text and harness.SESSION_TOKEN not in text
-
-
-def test_default_level_does_not_log_article_text(make_lambda):
-    function = make_lambda()
-    function.invoke({"inputs": ARTICLE})
-    assert "Regulators fined" not in function.wait_for_output(harness.INVOCATION_LINE)
