@@ -1,7 +1,6 @@
-"""API Gateway and ALB proxy events built from AWS's sample events
-(Tests/LambdaEventsTests/Fixtures), with the method, headers, path, query and body a caller wants.
-Shared by the end-to-end tests, the soak (tools/soak.py) and the local API Gateway
-(tools/serve_local.py)."""
+"""API Gateway and ALB proxy events built from AWS's sample events (Tests/LambdaEventsTests/Fixtures),
+with the method, headers, path, query and body a caller wants: for the end-to-end tests, the soak
+and `make serve`."""
 
 from __future__ import annotations
 
@@ -41,21 +40,17 @@ def _grouped(pairs) -> dict[str, list[str]]:
     return groups
 
 
-def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=False, multi=True,
-            path=None, query=None) -> dict:
-    """A REST API (payload 1.0) proxy event; `multi` also fills multiValueHeaders.
-
-    `headers` is a dict, or (name, value) pairs as received, where a repeated name keeps its
-    last value in headers and all of them in multiValueHeaders. `path` makes it an event of
-    the /summarize resource or, for any other path, of /{proxy+}; `query` is the raw query
-    string. Without them the sample's stay."""
+def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=False, path=None, query=None) -> dict:
+    """A REST API (payload 1.0) proxy event.  `headers` is a dict, or (name, value) pairs as
+    received: a repeated name keeps its last value in headers, all of them in multiValueHeaders.
+    `path` makes it an event of the /summarize resource or else of /{proxy+}; `query` is the raw
+    query string."""
     event = fixture("example-apigw-request.json")
-    event["httpMethod"] = method
-    event["requestContext"]["httpMethod"] = method
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
     headers = {"Content-Type": "application/json"} if headers is None else headers
     groups = _grouped(headers.items() if isinstance(headers, dict) else headers)
     event["headers"] = {name: values[-1] for name, values in groups.items()}
-    event["multiValueHeaders"] = groups if multi else None
+    event["multiValueHeaders"] = groups
     if path is not None:
         resource = path if path == "/summarize" else "/{proxy+}"
         event["path"] = event["requestContext"]["path"] = path
@@ -72,11 +67,9 @@ def rest_v1(body: str | bytes | None, method="POST", headers=None, base64_body=F
 
 def http_v2(body: str | bytes | None, method="POST", headers=None, base64_body=False,
             name="example-apigw-v2-request-no-authorizer.json", path=None, query=None) -> dict:
-    """An HTTP API / function URL (payload 2.0) event; `name` picks the sample.
-
-    `headers` is a dict, taken as it is, or (name, value) pairs as received, which get what an
-    HTTP API makes of them: lower-case names, repeated values comma-joined, Cookie headers moved
-    to `cookies`. `path` and the raw `query` string replace the sample's."""
+    """An HTTP API / function URL (payload 2.0) event from the sample `name`.  `headers` is a dict,
+    taken as it is, or (name, value) pairs as received, which get what an HTTP API makes of them:
+    lower-case names, repeated values comma-joined, Cookie headers moved to `cookies`."""
     event = fixture(name)
     event["requestContext"]["http"]["method"] = method
     if headers is None:

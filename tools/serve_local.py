@@ -1,12 +1,8 @@
 #!/usr/bin/env python3
 """A local API Gateway in front of the function: the command behind `make serve`.
 
-    python3 tools/serve_local.py [--port 3000] [--host 127.0.0.1] [--format v1|v2]
-        [--bootstrap .build/release/bootstrap] [--cors-origins ORIGINS] [--timeout 30]
-
-Every HTTP request becomes a REST API (v1) or HTTP API (v2) proxy event (tools/proxy_events.py),
-goes to the bootstrap under AWS's Runtime Interface Emulator, and the function's answer goes
-back as HTTP the way API Gateway reads it. What is and is not modelled: docs/emulator.md.
+Every HTTP request becomes a REST API (v1) or HTTP API (v2) proxy event, goes to the bootstrap under
+AWS's Runtime Interface Emulator, and the answer goes back as API Gateway reads it; docs/emulator.md.
 """
 
 from __future__ import annotations

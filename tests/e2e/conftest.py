@@ -1,20 +1,7 @@
-"""Fixtures for the end-to-end tests: the real bootstrap under AWS's Runtime
-Interface Emulator, talking to the SageMaker stand-in.
-
-* ``standin`` -- module-scoped tools/sagemaker_standin.py requiring the fake
-  session token; reset (faults and counters) before every test.
-* ``make_lambda(*, timeout=30, memory_size=128, bootstrap=BOOTSTRAP,
-  **env_overrides)`` -- starts a ``harness.Lambda`` with the default function
-  environment (``harness.function_env(standin.url)``) updated with
-  ``env_overrides`` (a value of None removes that variable); stopped after
-  the test.  When a test fails, the RIE + bootstrap output is added to the
-  report.
-* ``invoke_json(function, event)`` -- the function's answer, decoded (imported by tests).
-* Every test has a 60 s limit (SIGALRM; pytest-timeout is not installed);
-  ``@pytest.mark.time_limit(S)`` changes it.
-
-How the RIE answers errors, crashes and timeouts: docs/emulator.md.
-"""
+"""Fixtures for the end-to-end tests: the real bootstrap under AWS's Runtime Interface Emulator
+(or a scriptable Runtime API), talking to the SageMaker stand-in.  Every test has a 60 s limit
+(SIGALRM; pytest-timeout is not installed), ``@pytest.mark.time_limit(S)`` changes it.  How the
+RIE answers errors, crashes and timeouts: docs/emulator.md."""
 
 from __future__ import annotations
 
@@ -24,28 +11,26 @@ from pathlib import Path
 
 import harness
 import pytest
+from fake_runtime import running_bootstrap
 
 BOOTSTRAP = Path(os.environ.get("BOOTSTRAP", harness.DEFAULT_BOOTSTRAP)).resolve()
-TEST_TIME_LIMIT_S = 60
 
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "time_limit(seconds): per-test time limit instead of 60 s"
-    )
+    config.addinivalue_line("markers", "time_limit(seconds): per-test time limit instead of 60 s")
 
 
 @pytest.fixture(autouse=True)
 def _time_limit(request):
-    """Fail a test that hangs instead of hanging the run.  Autouse, so it is
-    set up before (and torn down after) the test's other function fixtures."""
+    # Autouse, so it is set up before (and torn down after) the test's other function fixtures.
     marker = request.node.get_closest_marker("time_limit")
-    with harness.time_limit(int(marker.args[0]) if marker else TEST_TIME_LIMIT_S):
+    with harness.time_limit(int(marker.args[0]) if marker else 60):
         yield
 
 
 @pytest.fixture(scope="module")
 def standin():
+    """Requires the fake session token, as real temporary credentials need theirs."""
     with harness.StandIn("--session-token", harness.SESSION_TOKEN) as server:
         yield server
 
@@ -57,6 +42,26 @@ def _fresh_standin(standin):
     standin.reset()
 
 
+@pytest.fixture(scope="module")
+def function(standin):
+    """One warm bootstrap under the RIE for a whole module (CORS for https://news.example.com,
+    a 1.5 s SageMaker timeout); it must not restart meanwhile."""
+    env = harness.function_env(standin.url) | {"CORS_ALLOWED_ORIGINS": "https://news.example.com",
+                                               "SAGEMAKER_TIMEOUT_MS": "1500"}
+    with harness.Lambda(BOOTSTRAP, env, timeout=10) as fn:
+        fn.invoke({"inputs": "Warm-up. Second."})
+        pids = fn.bootstrap_pids()
+        yield fn
+        assert fn.bootstrap_pids() == pids, "the bootstrap restarted during the module"
+
+
+@pytest.fixture
+def fake(standin):
+    """(runtime, process): the bootstrap against a fresh fake Runtime API (fake_runtime.py)."""
+    with running_bootstrap(BOOTSTRAP, harness.function_env(standin.url)) as started:
+        yield started
+
+
 def invoke_json(function: harness.Lambda, event):
     """The function's answer to EVENT, decoded; the RIE itself must have answered 200."""
     status, _, body = function.invoke(event)
@@ -64,23 +69,12 @@ def invoke_json(function: harness.Lambda, event):
     return json.loads(body)
 
 
-def _executable(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.X_OK)
-
-
 @pytest.fixture
 def make_lambda(standin, request):
-    missing = []
-    if not _executable(harness.RIE_PATH):
-        missing.append(f"no RIE at {harness.RIE_PATH}: run tools/fetch-rie.sh")
-    if not _executable(BOOTSTRAP):
-        missing.append(f"no bootstrap at {BOOTSTRAP}: run `make build` (or set BOOTSTRAP=path)")
-    if missing:
-        pytest.fail("\n".join(missing), pytrace=False)
-
-    def build(*, timeout: int = 30, memory_size: int = 128, bootstrap=BOOTSTRAP, **env_overrides):
-        env = harness.function_env(standin.url) | env_overrides
-        return harness.Lambda(bootstrap, env, timeout=timeout, memory_size=memory_size)
+    """make_lambda(timeout=30, **env): a started harness.Lambda with function_env() updated with
+    ENV (None removes a name), stopped after the test; a missing RIE is Lambda.start's error."""
+    def build(*, timeout: int = 30, **env_overrides):
+        return harness.Lambda(BOOTSTRAP, harness.function_env(standin.url) | env_overrides, timeout=timeout)
 
     yield from started_functions(request, build)
 
@@ -88,6 +82,8 @@ def make_lambda(standin, request):
 def started_functions(request, build):
     """For a fixture to yield from: make(...) starts build(...) and returns it; every function made is
     stopped after the test, and its output added to a failed test's report."""
+    if not (BOOTSTRAP.is_file() and os.access(BOOTSTRAP, os.X_OK)):
+        pytest.fail(f"no bootstrap at {BOOTSTRAP}: run `make build` (or set BOOTSTRAP=path)", pytrace=False)
     started: list = []
     request.node._e2e_lambdas = started  # for pytest_runtest_makereport
 
@@ -107,7 +103,5 @@ def pytest_runtest_makereport(item, call):
     report = yield
     if report.failed:
         for function in getattr(item, "_e2e_lambdas", []):
-            report.sections.append(
-                (f"RIE + bootstrap output ({function.bootstrap})", function.output())
-            )
+            report.sections.append((f"RIE + bootstrap output ({function.bootstrap})", function.output()))
     return report

@@ -1,5 +1,5 @@
 """Whatever the internet sends, the answer is a clear 4xx (or, for a direct invocation, a function
-error) and the same process serves the next request. Nothing the caller sends changes where the
+error) and the same process serves the next request (conftest's `function`). Nothing the caller sends changes where the
 request goes or which headers reach SageMaker."""
 
 from __future__ import annotations
@@ -10,21 +10,12 @@ import json
 import pytest
 
 import harness
-from conftest import BOOTSTRAP, invoke_json
+from conftest import invoke_json
 
 ALLOWED_SAGEMAKER_HEADERS = {
     "host", "content-type", "accept", "content-length", "x-amz-date", "x-amz-security-token",
     "authorization", "x-amzn-sagemaker-inference-id", "x-amzn-trace-id",
 }
-
-
-@pytest.fixture(scope="module")
-def function(standin):
-    with harness.Lambda(BOOTSTRAP, harness.function_env(standin.url), timeout=10) as fn:
-        fn.invoke({"inputs": "Warm-up. Second."})
-        fn.initial_pids = fn.bootstrap_pids()
-        yield fn
-        assert fn.bootstrap_pids() == fn.initial_pids, "the bootstrap restarted"
 
 
 def proxy(body, content_type="application/json", base64_body=False, **extra):
@@ -80,27 +71,36 @@ def test_nul_bytes_inside_an_article_are_passed_on_as_text(function, standin):
     assert standin.stats()["invocations"] == 1
 
 
-DIRECT_CASES = {
-    "string": '"summarise this"',
-    "number": "42",
-    "array": '["a", "b"]',
-    "null": "null",
-    "true": "true",
-    "nested": DEEP,
-    "huge-number": HUGE_NUMBER,
-    "empty-strings": json.dumps({"inputs": [""] * 100_000}),
-    "not-json": "<xml/>",
-    "invalid-utf8": b'{"inputs": "\xff"}',
+DIRECT_CASES = {  # what the invoker's error message says
+    "string": ('"summarise this"', 'must be a JSON object like {"inputs": "article text"}, got a string'),
+    "number": ("42", "got a number"),
+    "array": ('["a", "b"]', "got an array"),
+    "null": ("null", "got null"),
+    "true": ("true", "got a boolean"),
+    "unknown-field": ('{"key1": "value1", "key2": "value2"}', '"key1" is not a known field'),
+    "no-inputs": ("{}", '"inputs" is required'),
+    "empty-inputs": ('{"inputs": ""}', '"inputs" is empty'),
+    "empty-strings": (json.dumps({"inputs": [""] * 100_000}), '"inputs[0]" is empty'),
+    "not-a-string": ('{"inputs": ["fine", 7]}', '"inputs[1]" must be a string'),
+    "parameter-type": ('{"inputs": "x", "parameters": {"num_return_sequences": "five"}}',
+                       '"parameters.num_return_sequences" must be an integer'),
+    "nested": (DEEP, "not valid JSON: nested deeper than 512 levels"),
+    "huge-number": (HUGE_NUMBER, "is out of range"),
+    "not-json": ("<xml/>", "not valid JSON"),
+    "unterminated": (b'{"inputs": "unterminated', "not valid JSON"),
+    "invalid-utf8": (b'{"inputs": "\xff"}', "invalid UTF-8"),
 }
 
 
 @pytest.mark.parametrize("case", DIRECT_CASES)
 def test_hostile_direct_events_are_function_errors(function, standin, case):
-    status, _, body = function.invoke(DIRECT_CASES[case])
-    assert status == 200
+    event, fragment = DIRECT_CASES[case]
+    status, _, body = function.invoke(event)
+    assert status == 200  # the RIE answers 200 with the error document
     error = json.loads(body)
     assert error["errorType"] == "InvalidPayload", error
-    assert error["errorMessage"]
+    assert fragment in error["errorMessage"], error
+    assert error["stackTrace"] == []
     assert standin.stats()["invocations"] == 0
 
 

@@ -1,25 +1,17 @@
-"""Nothing leaks, nothing kills it (issue 12), end to end against the fake Runtime API, which
-knows each invocation's request id:
-
-* SageMaker refusals whose text quotes the signed request (session token, access key id,
-  signature): the caller gets one fixed sentence, the log gets SageMaker's words without secrets;
-* answers too large for Lambda (100 MB with Content-Length, endless chunked): 502 or a function
-  error ResponseTooLarge, peak RSS below 64 MiB, and the same process answers the next event;
-* request ids from the event that cannot be an X-Amzn-SageMaker-Inference-Id (too long, CR/LF,
-  not printable ASCII): the Lambda request id is sent instead, and no header is injected.
-"""
+"""Nothing leaks, nothing kills it (issue 12), end to end against the fake Runtime API, which knows
+each invocation's request id: SageMaker refusals that quote the signed request, answers too large
+for Lambda (peak RSS stays low), request ids that cannot be an X-Amzn-SageMaker-Inference-Id."""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 
 import harness
 from conftest import BOOTSTRAP
-from fake_runtime import FakeRuntimeAPI, start_bootstrap
+from fake_runtime import running_bootstrap
 from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
@@ -30,43 +22,18 @@ PEAK_RSS_LIMIT_KIB = 64 * 1024
 SAGEMAKER_TIMEOUT_MS = 5_000
 
 
-class Function:
-    """The bootstrap against the fake Runtime API; invocations one at a time."""
-
-    def __init__(self, runtime: FakeRuntimeAPI, standin):
-        self.runtime = runtime
-        env = harness.function_env(standin.url)
-        env["SAGEMAKER_TIMEOUT_MS"] = str(SAGEMAKER_TIMEOUT_MS)
-        self.process = start_bootstrap(BOOTSTRAP, runtime, env)
-
-    def invoke(self, event) -> tuple[str, dict]:
-        """(request id, the runtime's post: path, headers, body)."""
-        request_id = self.runtime.enqueue(event)
-        posts = self.runtime.wait_for_posts(len(self.runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)
-        return request_id, posts[-1]
-
-    def peak_rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-        raise AssertionError("no VmHWM")
-
-    def stop(self) -> str:
-        """Stops the process; its whole output."""
-        if self.process.poll() is None:
-            self.process.kill()
-        output, _ = self.process.communicate(timeout=10)
-        return output
-
-
 @pytest.fixture
-def function(standin):
-    with FakeRuntimeAPI() as runtime:
-        started = Function(runtime, standin)
-        try:
-            yield started
-        finally:
-            started.stop()
+def fake(standin):
+    """Conftest's, with the SageMaker timeout above."""
+    env = harness.function_env(standin.url) | {"SAGEMAKER_TIMEOUT_MS": str(SAGEMAKER_TIMEOUT_MS)}
+    with running_bootstrap(BOOTSTRAP, env) as started:
+        yield started
+
+
+def invoke(runtime, event) -> tuple[str, dict]:
+    """(request id, the runtime's post: path, headers, body)."""
+    request_id = runtime.enqueue(event)
+    return request_id, runtime.wait_for_posts(len(runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)[-1]
 
 
 def described(post: dict) -> str:
@@ -80,28 +47,18 @@ def http_answer(post: dict) -> tuple[int, object]:
     return response["statusCode"], json.loads(response["body"])
 
 
-def http_error(post: dict) -> tuple[int, str | None, str | None]:
-    """(statusCode, error.type, requestId) of an HTTP error answer."""
-    status, body = http_answer(post)
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return status, None, None
-    return status, body["error"].get("type"), body.get("requestId")
-
-
 def function_error(post: dict) -> dict:
     assert post["path"].endswith("/error"), described(post)
     return json.loads(post["body"])
 
 
-def assert_serves_the_next_event(function: Function) -> None:
-    _, post = function.invoke(PAYLOAD)
+def assert_serves_the_next_event(runtime, process) -> None:
+    _, post = invoke(runtime, PAYLOAD)
     assert post["path"].endswith("/response") and json.loads(post["body"]) == ANSWER
-    assert function.process.poll() is None
+    assert process.poll() is None
 
 
-# ---------------------------------------------------------------------------
 # Refusals: the fixed sentence out, SageMaker's words to the log, secrets nowhere.
-# ---------------------------------------------------------------------------
 
 REFUSALS = {
     "access_denied": "AccessDeniedException",
@@ -113,9 +70,10 @@ REFUSALS = {
 
 @pytest.mark.parametrize("shape", ["http", "direct"])
 @pytest.mark.parametrize("mode", list(REFUSALS))
-def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, standin, mode, shape):
+def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(fake, standin, mode, shape):
+    runtime, process = fake
     standin.faults(mode=mode, count=1)
-    request_id, post = function.invoke(http_v2(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    request_id, post = invoke(runtime, http_v2(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
     if shape == "http":
         status, body = http_answer(post)
@@ -128,9 +86,10 @@ def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, sta
         error = function_error(post)
         assert error["errorType"] == "UpstreamAccessDenied"
         assert error["errorMessage"].startswith(harness.ACCESS_DENIED_MESSAGE)
-    assert_serves_the_next_event(function)
+    assert_serves_the_next_event(runtime, process)
 
-    output = function.stop()
+    process.kill()
+    output = process.communicate(timeout=10)[0]
     # "The function's log has the details under this request id."
     assert any(request_id in line and REFUSALS[mode] in line for line in output.splitlines()), output
     signature = authorization.rsplit("Signature=", 1)[1]
@@ -141,9 +100,7 @@ def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(function, sta
         assert block_marker not in output
 
 
-# ---------------------------------------------------------------------------
 # Answers too large for Lambda.
-# ---------------------------------------------------------------------------
 
 OVERSIZED = {
     "oversized-100MB": {"mode": "oversized", "size_bytes": 100_000_000, "count": 1},
@@ -153,27 +110,28 @@ OVERSIZED = {
 
 @pytest.mark.parametrize("shape", ["http", "direct"])
 @pytest.mark.parametrize("plan", list(OVERSIZED))
-def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(function, standin, plan, shape):
+def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(fake, standin, plan, shape):
+    runtime, process = fake
     standin.faults(**OVERSIZED[plan])
     started = time.monotonic()
-    request_id, post = function.invoke(alb(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
+    request_id, post = invoke(runtime, alb(json.dumps(PAYLOAD)) if shape == "http" else PAYLOAD)
     elapsed = time.monotonic() - started
     if shape == "http":
-        assert http_error(post) == (502, "ResponseTooLarge", request_id), described(post)
+        status, body = http_answer(post)
+        assert (status, body["error"]["type"], body["requestId"]) == (502, "ResponseTooLarge", request_id)
     else:
         assert function_error(post)["errorType"] == "ResponseTooLarge"
     # Cut off just above 6 MiB: no reason to wait for the SageMaker timeout.
     assert elapsed < SAGEMAKER_TIMEOUT_MS / 1000
-    assert function.peak_rss_kib() < PEAK_RSS_LIMIT_KIB
-    assert_serves_the_next_event(function)
+    assert harness.proc_status(process.pid)["VmHWM"] < PEAK_RSS_LIMIT_KIB
+    assert_serves_the_next_event(runtime, process)
 
 
-# ---------------------------------------------------------------------------
-# Request ids that cannot be an inference id.
-# ---------------------------------------------------------------------------
+# Request ids that cannot be an inference id are replaced by the Lambda request id (None below).
 
 
-def with_request_id(event: dict, request_id: str) -> dict:
+def with_id(make, request_id: str) -> dict:
+    event = make(json.dumps(PAYLOAD))
     event["requestContext"]["requestId"] = request_id
     return event
 
@@ -184,26 +142,22 @@ def alb_with_trace(trace: str) -> dict:
     return event
 
 
-UNFIT_IDS = {
-    "v2-65-characters": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "r" * 65),
-    "v1-crlf-injection": lambda: with_request_id(rest_v1(json.dumps(PAYLOAD)), "abc\r\nX-Injected: yes"),
-    "v2-not-ascii": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "r\u00e9q-1"),
-    "v2-control-character": lambda: with_request_id(http_v2(json.dumps(PAYLOAD)), "req\x01id"),
-    "alb-self-root-trace": lambda: alb_with_trace(ALB_TRACE_ID),
-    "alb-crlf-injection": lambda: alb_with_trace("Root=1-abc\r\nX-Injected: yes"),
+REQUEST_IDS = {
+    "v2-fitting": (lambda: with_id(http_v2, "JKJaXmPLvHcESHA="), "JKJaXmPLvHcESHA="),
+    "v2-65-characters": (lambda: with_id(http_v2, "r" * 65), None),
+    "v1-crlf-injection": (lambda: with_id(rest_v1, "abc\r\nX-Injected: yes"), None),
+    "v2-not-ascii": (lambda: with_id(http_v2, "r\u00e9q-1"), None),
+    "v2-control-character": (lambda: with_id(http_v2, "req\x01id"), None),
+    "alb-self-root-trace": (lambda: alb_with_trace(ALB_TRACE_ID), None),
+    "alb-crlf-injection": (lambda: alb_with_trace("Root=1-abc\r\nX-Injected: yes"), None),
 }
 
 
-@pytest.mark.parametrize("name", list(UNFIT_IDS))
-def test_unfit_request_id_is_replaced_by_the_lambda_request_id(function, standin, name):
-    request_id, post = function.invoke(UNFIT_IDS[name]())
+@pytest.mark.parametrize("name", list(REQUEST_IDS))
+def test_the_inference_id_is_the_events_request_id_only_when_it_fits(fake, standin, name):
+    make_event, sent = REQUEST_IDS[name]
+    request_id, post = invoke(fake[0], make_event())
     assert http_answer(post) == (200, ANSWER)
     lines = standin.stats()["last_request"]["header_lines"]
-    assert [value for header, value in lines if header.lower() == INFERENCE_ID.lower()] == [request_id]
+    assert [value for header, value in lines if header.lower() == INFERENCE_ID.lower()] == [sent or request_id]
     assert not [header for header, _ in lines if header.lower() == "x-injected"]
-
-
-def test_fitting_request_id_is_sent_as_is(function, standin):
-    _, post = function.invoke(with_request_id(http_v2(json.dumps(PAYLOAD)), "JKJaXmPLvHcESHA="))
-    assert http_answer(post) == (200, ANSWER)
-    assert standin.stats()["last_request"]["headers"][INFERENCE_ID] == "JKJaXmPLvHcESHA="
