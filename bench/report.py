@@ -311,56 +311,65 @@ def _improvements() -> str:
 
 
 def svg(r: dict) -> str:
-    """Three panels (cold start, warm p50, peak RSS), one bar per function, each
-    panel on its own linear scale starting at zero, value printed on every bar."""
+    """Cold start, warm p50 and peak RSS, one bar per function, with Swift's targets."""
     cold = {k: r["cold"][k]["cold_ms"]["p50"] for k in KEYS}
     warm = {k: r["warm"][k]["latency_ms"]["p50"] for k in KEYS}
     rss = {k: r["warm"][k]["peak_rss"] / MB for k in KEYS}
-    # (title, unit, values, Swift's target: the dashed line over its bar)
+
+    def bars(values: dict) -> list:
+        return [(LABELS[k], [(k, values[k])]) for k in KEYS]
+
     panels = [
-        ("cold start (median)", "ms", cold, cold["python"] / 20),
-        ("warm latency (p50)", "ms", warm, min(1.15 * warm["floor"], warm["python"] / 2)),
-        ("peak RSS (VmHWM)", "MB", rss, rss["python"] / 3),
+        ("cold start (median), ms", "ms", bars(cold), cold["python"] / 20),
+        ("warm latency (p50), ms", "ms", bars(warm), min(1.15 * warm["floor"], warm["python"] / 2)),
+        ("peak RSS (VmHWM), MB", "MB", bars(rss), rss["python"] / 3),
     ]
+    return _chart(r, "Swift bootstrap vs Python handler vs C floor (lower is better)",
+                  "RIE + SageMaker stand-in on loopback", panels, bar_w=54, gap=16)
+
+
+def _chart(r: dict, title: str, setting: str, panels: list, bar_w: float, gap: float) -> str:
+    """Three panels of (title, unit, groups, Swift's target or None), each on its own linear
+    scale from zero; a group is (caption, [(function key, value)]), one bar per function with its
+    value on top; a dashed line over Swift's bar marks its target; a legend when groups pair bars."""
     width, height = 780, 300
-    panel_w, top, bottom = 240, 52, 250
-    bar_w, gap = 52, 18
+    panel_w, top, bottom = 240, 52, 240
     parts = []
-    for index, (title, unit, values, target) in enumerate(panels):
+    for index, (panel_title, unit, groups, target) in enumerate(panels):
         x0 = 20 + index * (panel_w + 15)
-        peak = max(*values.values(), target) or 1
+        scale = (bottom - top - 22) / (max(*(v for _, bars in groups for _, v in bars), target or 0) or 1)
         parts.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" font-size="13" '
-                     f'text-anchor="middle">{html.escape(title)}</text>')
+                     f'text-anchor="middle">{html.escape(panel_title)}</text>')
         parts.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="#333"/>')
-        first_x = x0 + (panel_w - 3 * bar_w - 2 * gap) / 2
-        for i, key in enumerate(KEYS):
-            value = values[key]
-            h = max(1.0, (bottom - top - 22) * value / peak)
-            x = first_x + i * (bar_w + gap)
-            parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w}" height="{h:.1f}" '
-                         f'fill="{COLOURS[key]}"><title>{LABELS[key]}: {value:.3f} {unit}</title></rect>')
-            label = f"{_fmt(value, 'mb' if unit == 'MB' else 'ms')} {unit}"
-            label_y = bottom - h - 5
-            if key == "swift":  # above the target line too, so the two never overlap
-                label_y = min(label_y, bottom - (bottom - top - 22) * target / peak - 5)
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{label_y:.1f}" font-size="11" '
-                         f'text-anchor="middle">{html.escape(label)}</text>')
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{bottom + 16}" font-size="12" '
-                         f'text-anchor="middle">{LABELS[key]}</text>')
-            if key == "swift":
-                ty = bottom - (bottom - top - 22) * target / peak
-                parts.append(f'<line x1="{x - 6:.1f}" y1="{ty:.1f}" x2="{x + bar_w + 6:.1f}" y2="{ty:.1f}" '
-                             f'stroke="#000" stroke-width="1.5" stroke-dasharray="4 3">'
-                             f'<title>target for Swift: {target:.3f} {unit}</title></line>')
-                parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
-                             f'text-anchor="end">target</text>')
-    return _svg_document(width, height, "Swift bootstrap vs Python handler vs C floor (lower is better)", parts,
-                         r, f'Linux {html.escape(r["machine"]["kernel"])} · RIE + SageMaker stand-in on loopback')
-
-
-def _svg_document(width: int, height: int, title: str, body: list[str], r: dict, setting: str) -> str:
-    """A chart's SVG: white page, bold title, BODY, and a footer line naming the machine and
-    SETTING (already escaped)."""
+        group_w = len(groups[0][1]) * bar_w + gap
+        x = x0 + (panel_w - len(groups) * group_w + gap) / 2
+        for caption, bars in groups:
+            parts.append(f'<text x="{x + len(bars) * bar_w / 2 - 1:.1f}" y="{bottom + 15}" font-size="11" '
+                         f'text-anchor="middle">{html.escape(caption)}</text>')
+            for key, value in bars:
+                h = max(1.0, scale * value)
+                name = LABELS[key] if len(bars) == 1 else f"{LABELS[key]}, {caption}"
+                parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
+                             f'fill="{COLOURS[key]}"><title>{html.escape(name)}: {value:.3f} {unit}</title></rect>')
+                label_y = bottom - h - 4
+                if key == "swift" and target is not None:
+                    ty = bottom - scale * target
+                    label_y = min(label_y, ty - 4)  # above the target line too, so the two never overlap
+                    parts.append(f'<line x1="{x - 6:.1f}" y1="{ty:.1f}" x2="{x + bar_w + 4:.1f}" y2="{ty:.1f}" '
+                                 f'stroke="#000" stroke-width="1.5" stroke-dasharray="4 3">'
+                                 f'<title>target for Swift: {target:.3f} {unit}</title></line>')
+                    parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
+                                 f'text-anchor="end">target</text>')
+                parts.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{label_y:.1f}" '
+                             f'font-size="{11 if bar_w > 40 else 9}" text-anchor="middle">'
+                             f'{_fmt(value, "mb" if unit == "MB" else "ms")}</text>')
+                x += bar_w
+            x += gap
+    first_group = panels[0][2][0][1]
+    if len(first_group) > 1:  # the captions name groups, not functions: a legend does
+        for i, (key, _) in enumerate(first_group):
+            parts.append(f'<rect x="{300 + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
+            parts.append(f'<text x="{316 + i * 100}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
     m = r["machine"]
     return "\n".join([
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -368,9 +377,10 @@ def _svg_document(width: int, height: int, title: str, body: list[str], r: dict,
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{width // 2}" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
         f'{html.escape(title)}</text>',
-        *body,
+        *parts,
         f'<text x="{width // 2}" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
-        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · {setting}</text>',
+        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · '
+        f'Linux {html.escape(m["kernel"])} · {html.escape(setting)}</text>',
         "</svg>",
     ]) + "\n"
 
@@ -441,48 +451,18 @@ per N ([METHOD.md](METHOD.md#many-at-once)).
 
 
 def concurrency_svg(r: dict) -> str:
-    """Three panels (throughput, p99 latency, peak RSS of all processes), a pair of bars
-    (Swift, Python) per N, each panel on its own linear scale from zero."""
+    """Throughput, p99 latency and peak RSS of all processes, a pair of bars (Swift, Python) per N."""
     c = r["concurrency"]
-    levels = c["levels"]
 
-    def values(getter) -> dict:
-        return {(k, n): getter(c["runs"][k][str(n)]) for k in CONCURRENCY_KEYS for n in levels}
+    def groups(getter) -> list:
+        return [(f"N={n}", [(k, getter(c["runs"][k][str(n)])) for k in CONCURRENCY_KEYS]) for n in c["levels"]]
 
     panels = [
-        ("throughput, /s (higher is better)", "/s", values(lambda x: x["throughput"])),
-        ("latency p99, ms", "ms", values(lambda x: x["latency_ms"]["p99"])),
-        ("peak RSS of all processes, MB", "MB", values(lambda x: x["rss_total"] / MB)),
+        ("throughput, /s (higher is better)", "/s", groups(lambda x: x["throughput"]), None),
+        ("latency p99, ms", "ms", groups(lambda x: x["latency_ms"]["p99"]), None),
+        ("peak RSS of all processes, MB", "MB", groups(lambda x: x["rss_total"] / MB), None),
     ]
-    width, height = 780, 300
-    panel_w, top, bottom = 240, 52, 240
-    bar_w = min(28, (panel_w - 20) / (len(levels) * 2 + len(levels)))
-    parts = []
-    for index, (title, unit, data) in enumerate(panels):
-        x0 = 20 + index * (panel_w + 15)
-        peak = max(data.values()) or 1
-        parts.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" font-size="13" '
-                     f'text-anchor="middle">{html.escape(title)}</text>')
-        parts.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="#333"/>')
-        group_w = 2 * bar_w + bar_w
-        first_x = x0 + (panel_w - len(levels) * group_w + bar_w) / 2
-        for g, n in enumerate(levels):
-            gx = first_x + g * group_w
-            for i, key in enumerate(CONCURRENCY_KEYS):
-                value = data[(key, n)]
-                h = max(1.0, (bottom - top - 22) * value / peak)
-                x = gx + i * bar_w
-                parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                             f'fill="{COLOURS[key]}"><title>{LABELS[key]}, N={n}: {value:.2f} {unit}</title></rect>')
-                label = f"{value:.0f}" if value >= 10 else f"{value:.1f}"
-                parts.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{bottom - h - 4:.1f}" font-size="9" '
-                             f'text-anchor="middle">{label}</text>')
-            parts.append(f'<text x="{gx + bar_w - 1:.1f}" y="{bottom + 15}" font-size="11" '
-                         f'text-anchor="middle">N={n}</text>')
-    legend_x = 300
-    for i, key in enumerate(CONCURRENCY_KEYS):
-        parts.append(f'<rect x="{legend_x + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
-        parts.append(f'<text x="{legend_x + i * 100 + 16}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
-    return _svg_document(width, height, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in "
-                         f"{c['service_ms']} ms: Swift vs Python", parts, r,
-                         "concurrent Runtime API + SageMaker stand-in on loopback")
+    bar_w = min(28, (240 - 20) / (len(c["levels"]) * 3))
+    return _chart(r, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms: "
+                  "Swift vs Python", "concurrent Runtime API + SageMaker stand-in on loopback",
+                  panels, bar_w=bar_w, gap=bar_w)
