@@ -199,7 +199,7 @@ def markdown(r: dict) -> str:
             f"+ file-backed {st.get('RssFile', 0) / MB:.1f} MB; largest mappings: "
             + ", ".join(f"{html.escape(name)} {size / MB:.1f}" for name, size in mem["mappings"]) + " (MB).")
     memory_text = "\n\n".join(memory_parts)
-    processes = "\n".join(f"  - {LABELS[k]}: `{r['warm'][k]['cmdline'][:200]}`" for k in KEYS)
+    processes = "\n".join(f"- {LABELS[k]}: `{r['warm'][k]['cmdline'][:200]}`" for k in KEYS)
 
     c = r["callgrind"]
     by_object = _table(["object", "instructions / invocation", "share"],
@@ -214,14 +214,9 @@ def markdown(r: dict) -> str:
         f"{c['invocations']} warm invocations: {c['warm_total_ir']:,} instructions, "
         f"**{c['ir_per_invocation']:,.0f} per invocation**; init plus the first "
         f"(cold) invocation: {c['init_and_first_ir']:,}."
-        "\n\nCall tree of the warm path (share of all instructions, instructions per invocation; "
-        "calls under 2 % left out; a chain `a → … → b` folds frames that pass ≥ 95 % on). "
-        "Callgrind keeps costs per caller–callee pair, not per call path, so a function called "
-        "from several places is marked shared and its own subtree (all its calls together) "
-        "follows the main one:\n\n" + trees
+        "\n\nCall tree of the warm path:\n\n" + trees
         + "\n\nBy object (self cost):\n\n" + by_object
-        + "\n\nTop functions by self cost (hex addresses: functions without a symbol in a "
-        "stripped library)" + ("" if c["symbols"] else
+        + "\n\nTop functions by self cost" + ("" if c["symbols"] else
         "; the binary's own names are missing because .build/release/bootstrap did not match "
         "the packaged binary") + ":\n\n" + top)
 
@@ -229,7 +224,8 @@ def markdown(r: dict) -> str:
     load_after = ", ".join(f"{x:.2f}" for x in m["load_after"])
     return f"""# Benchmark: Swift bootstrap vs the Python handler vs a C floor
 
-Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it.
+Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it. How each figure is
+measured: [METHOD.md](METHOD.md).
 
 ![cold start, warm p50 and peak RSS of the three functions](results.svg)
 
@@ -241,10 +237,7 @@ Written by `make bench` (`bench/run.py`); do not edit by hand, rerun it.
 
 {summary}
 
-Sizes in MB = 10^6 bytes. Ratios are Swift's figure divided by the other's. "–": not measured
-(the floor serves the warm benchmark event only, so it has no batch figures, and no zip).
-
-{libcurl_reference(r)} The design makes every implementation pay for libcurl: this splits the gap to the floor into libcurl's share and the bootstrap's own.
+{libcurl_reference(r)}
 
 ## Machine and run
 
@@ -260,7 +253,7 @@ Sizes in MB = 10^6 bytes. Ratios are Swift's figure divided by the other's. "–
 | valgrind | {m['valgrind']} |
 | commit | {m['commit']} |
 | load average (1, 5, 15 min) | before {load_before}; after {load_after} |
-| counts | {a['starts']} cold starts, {a['invocations']} warm invocations (after {r['warm']['swift']['warmup']} unrecorded), {a['large_reps']} × the batch, {a['callgrind_invocations']} under callgrind, per function |
+| counts | {a['starts']} cold starts, {a['invocations']} warm invocations (after {r['warm']['swift']['warmup']} unrecorded) in {a['warm_blocks']} interleaved blocks, {a['large_reps']} × the batch, {a['callgrind_invocations']} under callgrind, per function |
 | duration | {r['elapsed_s']:.0f} s |
 
 Commands:
@@ -269,98 +262,6 @@ Commands:
 make bench            # = make package; bench/setup.sh; python3 bench/run.py
 {a['command']}
 ```
-
-`python3 bench/run.py --help` lists the options; `--quick` (CI smoke, `make bench-smoke`) writes its
-report under `.build-bench/quick/` and never here. Raw figures of the last run:
-`.build-bench/last-run.json`.
-
-## The three functions
-
-- **Swift**: the release package as deployed, `dist/package/bootstrap` (a `/bin/sh` script that execs
-  `bin/summarizer` through the bundled dynamic loader), environment from `harness.function_env`.
-- **Python**: `bench/baseline/handler.py`, the original handler: `boto3.client("sagemaker-runtime")`
-  created at import, `invoke_endpoint(EndpointName=os.environ["ENDPOINT_NAME"],
-  ContentType="application/json", Body=json.dumps(event))`, returns `json.loads` of the answer; run by
-  `bench/baseline/bootstrap` as `python3 -m awslambdaric handler.handler` (AWS's runtime interface
-  client, the loop the managed Python runtime runs) in a venv holding only the pinned packages. No
-  `endpoint_url` is passed: botocore reads `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` itself, and the run
-  checks that every invocation reached the stand-in and passed its signature check.
-- **floor**: `bench/floor/floor.c`, the unavoidable hops only: `GET /next`, one `POST` to the
-  stand-in with SigV4 headers signed once at start (re-signed only if the event differs or the
-  signature gets old), `POST /response` with the stand-in's answer, on raw kept-alive sockets. No
-  JSON, no validation, no logging.
-- **floor + libcurl** (a reference, warm latency only): the same floor built with `-DFLOOR_LIBCURL`,
-  its `POST` to the stand-in made through a kept-alive libcurl easy handle set up as the bootstrap's
-  `CurlHTTPClient` sets up its own, loading the package's `libcurl.so.4`; same request headers as the
-  floor. It takes part in the warm blocks like the others.
-
-All three run under AWS's Runtime Interface Emulator (`.tools/aws-lambda-rie`) and call
-`tools/sagemaker_standin.py` (one per function, so each log holds one function's calls), which
-verifies every SigV4 signature with botocore and answers at once. Everything is on 127.0.0.1. The
-warm event is `events/console-test.json` (one 1.1 kB article, 3 summaries); all three must return
-the same document.
-
-## Method
-
-- **Interleaving.** Every phase goes round-robin between the functions, rotating which goes first, so
-  that drift in the machine's speed (other jobs, frequency) hits them all alike.
-- **Cold start** = from the moment the function process is exec'd to its first
-  `GET /2018-06-01/runtime/invocation/next`: everything the function does before it can take work.
-  The RIE's own "Init Duration" (shown above for reference) is not used: it does not measure this
-  (RIE issue #106). Each start is a fresh RIE whose bootstrap is `bench/stamp_exec.c`, which
-  reads `CLOCK_MONOTONIC` immediately before `execv` of the real bootstrap and writes it (with its
-  pid) to a file. The function's `AWS_LAMBDA_RUNTIME_API` points at a small pass-through proxy in
-  the benchmark process (`bench/netutil.py`), which reads the same clock when the bytes of the first
-  `GET .../next` arrive. Accuracy: the clocks are the same kernel clock; the stamp is one `write`
-  before the exec, the proxy's reading one `recv` wake-up after the request (tens of µs); the floor's
-  figure, an exec plus a connect, bounds the method's own overhead from above. The time the RIE takes
-  to fork is excluded; the shell of a `/bin/sh` bootstrap (Swift, Python) is included, as on Lambda.
-  The functions' files are first dropped from the page cache, then one unrecorded round reads them
-  back in, so every recorded start finds them cached. "First invocation, client" is the
-  latency of that first invocation as the client sees it: the RIE starting the function, its cold
-  start, and the first call.
-- **Warm latency** is measured by the client, from sending the invocation to the RIE to the last
-  byte of the answer, over one kept-alive connection with a pre-built request
-  (`KeepAliveInvoker`); it includes the RIE's two hops and the stand-in's work, which is why the
-  stand-in's own service time (from its log: request dispatch to last byte written, 1 µs
-  resolution) is shown beside it. The proxy is not in the path. Each function first serves
-  {r['warm']['swift']['warmup']} unrecorded invocations, then the recorded ones in
-  {a['warm_blocks']} interleaved blocks. Percentiles are nearest-rank (each is a real sample).
-- **Peak RSS** = `VmHWM` of the function process in `/proc/PID/status` after the warm invocations
-  (the pid stamp_exec recorded: `exec` keeps it through `sh` → loader → `summarizer` and
-  `sh` → `python3`). It counts file-backed pages too (the binaries and libraries as mapped), and
-  how many pages one fault maps depends on how a file sits in the page cache: a binary freshly
-  written (as `tools/package.sh`'s `strip -o` leaves it) is cached in large folios mapped whole,
-  ~5 MB more RSS for the Swift process than the same file read back in by page faults (19.8 vs
-  14.8 MB measured). So the run first drops the functions' files from the page cache (see above),
-  which makes the figure independent of how the files were last written; the anonymous and
-  file-backed parts are shown below. The measured processes, as `/proc/PID/cmdline` shows them:
-
-{processes}
-- **5 MB batch**: `{{"inputs": [...], "parameters": {{...}}}}` with {b['articles']:,} distinct articles,
-  {b['bytes']:,} bytes of JSON, sent {a['large_reps']} time(s) to the warm Swift and Python processes
-  after the warm phase; "added" is VmHWM after minus VmHWM before (the warm peak). The payload is
-  under Lambda's 6 MB invocation limit and the stand-in's 6 MiB InvokeEndpoint limit; the RIE
-  passed it and the ~{b['swift']['answer_bytes'] / MB:.1f} MB answer without complaint. The latency includes the stand-in
-  summarising {b['articles']:,} articles, shown beside it.
-- **Package size.** Swift: `dist/summarizer-lambda.zip` as `tools/package.sh` builds it, and the
-  sum of the file sizes in `dist/package` (bootstrap, binary, loader and every library: it runs on
-  `provided.al2023` and `provided.al2` with nothing from the host). Python: a zip (deflate, level 9,
-  like package.sh) of `handler.py`, `bootstrap` and `pip install --target` of
-  `bench/requirements.txt` (awslambdaric, boto3, botocore and their dependencies, byte-compiled as
-  pip does): what one deploys when not relying on the managed runtime's own boto3. It does not
-  include the Python interpreter, which the managed runtime provides. On the managed Python runtime,
-  which brings its own boto3 and runtime client, the zip would be `handler.py` alone:
-  {s['python_handler_only_zip']:,} bytes. The floor is one fully static
-  {s['floor_unpacked'] / 1000:.0f} kB binary (libc and libcrypto's SHA-256 linked in; no zip made,
-  shown for scale).
-- **Instructions per warm invocation** (Swift): the packaged loader, libraries and binary run
-  under `valgrind --tool=callgrind` through the RIE; after the first invocation
-  `callgrind_control --dump` writes and zeroes the counts, then after N warm invocations a second
-  dump holds exactly N iterations of the loop (the process waits in `/next` at both dumps, executing
-  nothing): instructions per invocation = its total / N. The unstripped `.build/release/bootstrap`
-  is used when, stripped, it is byte-identical to `dist/package/bin/summarizer` (same code, same
-  counts, plus names).
 
 ## Cold start (ms)
 
@@ -374,7 +275,14 @@ Resident memory after the warm invocations (`/proc/PID/status`, `/proc/PID/smaps
 
 {memory_text}
 
+The measured processes, as `/proc/PID/cmdline` shows them:
+
+{processes}
+
 ## {b['bytes'] / MB:.0f} MB batch
+
+{b['articles']:,} distinct articles, {b['bytes']:,} bytes of JSON, sent {a['large_reps']} time(s) to
+the warm Swift and Python processes.
 
 {batch_table}
 
@@ -385,6 +293,7 @@ Resident memory after the warm invocations (`/proc/PID/status`, `/proc/PID/smaps
 | Swift (`dist/summarizer-lambda.zip`, `dist/package`) | {s['swift_zip']:,} | {s['swift_unpacked']:,} |
 | Python (handler + bootstrap + pinned requirements) | {s['python_zip']:,} | {s['python_unpacked']:,} |
 | Python on the managed runtime (`handler.py` only) | {s['python_handler_only_zip']:,} | – |
+| floor (static binary, no zip) | – | {s['floor_unpacked']:,} |
 
 ## Swift warm path under callgrind
 
@@ -402,56 +311,65 @@ def _improvements() -> str:
 
 
 def svg(r: dict) -> str:
-    """Three panels (cold start, warm p50, peak RSS), one bar per function, each
-    panel on its own linear scale starting at zero, value printed on every bar."""
+    """Cold start, warm p50 and peak RSS, one bar per function, with Swift's targets."""
     cold = {k: r["cold"][k]["cold_ms"]["p50"] for k in KEYS}
     warm = {k: r["warm"][k]["latency_ms"]["p50"] for k in KEYS}
     rss = {k: r["warm"][k]["peak_rss"] / MB for k in KEYS}
-    # (title, unit, values, Swift's target: the dashed line over its bar)
+
+    def bars(values: dict) -> list:
+        return [(LABELS[k], [(k, values[k])]) for k in KEYS]
+
     panels = [
-        ("cold start (median)", "ms", cold, cold["python"] / 20),
-        ("warm latency (p50)", "ms", warm, min(1.15 * warm["floor"], warm["python"] / 2)),
-        ("peak RSS (VmHWM)", "MB", rss, rss["python"] / 3),
+        ("cold start (median), ms", "ms", bars(cold), cold["python"] / 20),
+        ("warm latency (p50), ms", "ms", bars(warm), min(1.15 * warm["floor"], warm["python"] / 2)),
+        ("peak RSS (VmHWM), MB", "MB", bars(rss), rss["python"] / 3),
     ]
+    return _chart(r, "Swift bootstrap vs Python handler vs C floor (lower is better)",
+                  "RIE + SageMaker stand-in on loopback", panels, bar_w=54, gap=16)
+
+
+def _chart(r: dict, title: str, setting: str, panels: list, bar_w: float, gap: float) -> str:
+    """Three panels of (title, unit, groups, Swift's target or None), each on its own linear
+    scale from zero; a group is (caption, [(function key, value)]), one bar per function with its
+    value on top; a dashed line over Swift's bar marks its target; a legend when groups pair bars."""
     width, height = 780, 300
-    panel_w, top, bottom = 240, 52, 250
-    bar_w, gap = 52, 18
+    panel_w, top, bottom = 240, 52, 240
     parts = []
-    for index, (title, unit, values, target) in enumerate(panels):
+    for index, (panel_title, unit, groups, target) in enumerate(panels):
         x0 = 20 + index * (panel_w + 15)
-        peak = max(*values.values(), target) or 1
+        scale = (bottom - top - 22) / (max(*(v for _, bars in groups for _, v in bars), target or 0) or 1)
         parts.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" font-size="13" '
-                     f'text-anchor="middle">{html.escape(title)}</text>')
+                     f'text-anchor="middle">{html.escape(panel_title)}</text>')
         parts.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="#333"/>')
-        first_x = x0 + (panel_w - 3 * bar_w - 2 * gap) / 2
-        for i, key in enumerate(KEYS):
-            value = values[key]
-            h = max(1.0, (bottom - top - 22) * value / peak)
-            x = first_x + i * (bar_w + gap)
-            parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w}" height="{h:.1f}" '
-                         f'fill="{COLOURS[key]}"><title>{LABELS[key]}: {value:.3f} {unit}</title></rect>')
-            label = f"{_fmt(value, 'mb' if unit == 'MB' else 'ms')} {unit}"
-            label_y = bottom - h - 5
-            if key == "swift":  # above the target line too, so the two never overlap
-                label_y = min(label_y, bottom - (bottom - top - 22) * target / peak - 5)
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{label_y:.1f}" font-size="11" '
-                         f'text-anchor="middle">{html.escape(label)}</text>')
-            parts.append(f'<text x="{x + bar_w / 2:.1f}" y="{bottom + 16}" font-size="12" '
-                         f'text-anchor="middle">{LABELS[key]}</text>')
-            if key == "swift":
-                ty = bottom - (bottom - top - 22) * target / peak
-                parts.append(f'<line x1="{x - 6:.1f}" y1="{ty:.1f}" x2="{x + bar_w + 6:.1f}" y2="{ty:.1f}" '
-                             f'stroke="#000" stroke-width="1.5" stroke-dasharray="4 3">'
-                             f'<title>target for Swift: {target:.3f} {unit}</title></line>')
-                parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
-                             f'text-anchor="end">target</text>')
-    return _svg_document(width, height, "Swift bootstrap vs Python handler vs C floor (lower is better)", parts,
-                         r, f'Linux {html.escape(r["machine"]["kernel"])} · RIE + SageMaker stand-in on loopback')
-
-
-def _svg_document(width: int, height: int, title: str, body: list[str], r: dict, setting: str) -> str:
-    """A chart's SVG: white page, bold title, BODY, and a footer line naming the machine and
-    SETTING (already escaped)."""
+        group_w = len(groups[0][1]) * bar_w + gap
+        x = x0 + (panel_w - len(groups) * group_w + gap) / 2
+        for caption, bars in groups:
+            parts.append(f'<text x="{x + len(bars) * bar_w / 2 - 1:.1f}" y="{bottom + 15}" font-size="11" '
+                         f'text-anchor="middle">{html.escape(caption)}</text>')
+            for key, value in bars:
+                h = max(1.0, scale * value)
+                name = LABELS[key] if len(bars) == 1 else f"{LABELS[key]}, {caption}"
+                parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
+                             f'fill="{COLOURS[key]}"><title>{html.escape(name)}: {value:.3f} {unit}</title></rect>')
+                label_y = bottom - h - 4
+                if key == "swift" and target is not None:
+                    ty = bottom - scale * target
+                    label_y = min(label_y, ty - 4)  # above the target line too, so the two never overlap
+                    parts.append(f'<line x1="{x - 6:.1f}" y1="{ty:.1f}" x2="{x + bar_w + 4:.1f}" y2="{ty:.1f}" '
+                                 f'stroke="#000" stroke-width="1.5" stroke-dasharray="4 3">'
+                                 f'<title>target for Swift: {target:.3f} {unit}</title></line>')
+                    parts.append(f'<text x="{x - 8:.1f}" y="{ty + 3:.1f}" font-size="9" '
+                                 f'text-anchor="end">target</text>')
+                parts.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{label_y:.1f}" '
+                             f'font-size="{11 if bar_w > 40 else 9}" text-anchor="middle">'
+                             f'{_fmt(value, "mb" if unit == "MB" else "ms")}</text>')
+                x += bar_w
+            x += gap
+    first_group = panels[0][2][0][1]
+    if len(first_group) > 1:  # the captions name groups, not functions: a legend does
+        for i, (key, _) in enumerate(first_group):
+            parts.append(f'<rect x="{300 + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
+            parts.append(f'<text x="{316 + i * 100}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
     m = r["machine"]
     return "\n".join([
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -459,9 +377,10 @@ def _svg_document(width: int, height: int, title: str, body: list[str], r: dict,
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="{width // 2}" y="22" font-size="15" text-anchor="middle" font-weight="bold">'
         f'{html.escape(title)}</text>',
-        *body,
+        *parts,
         f'<text x="{width // 2}" y="{height - 12}" font-size="10" fill="#555" text-anchor="middle">'
-        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · {setting}</text>',
+        f'{html.escape(m["date"])} · {html.escape(m["cpu"])} · {m["cores"]} cores · '
+        f'Linux {html.escape(m["kernel"])} · {html.escape(setting)}</text>',
         "</svg>",
     ]) + "\n"
 
@@ -521,17 +440,8 @@ def concurrency_markdown(r: dict) -> str:
 
 ![throughput, p99 latency and memory per N](results-concurrency.svg)
 
-As Lambda Managed Instances run a function: one execution environment gets up to N invocations at
-once.  Each function runs under tools/runtime_api.py (the RIE serves one at a time) with
-`AWS_LAMBDA_MAX_CONCURRENCY=N`, against the SageMaker stand-in answering every call in
-{c['service_ms']} ms (`--service-ms`).  Per N: one warm-up burst, then {c['rounds']} bursts of N
-distinct articles sent at the same moment.  A burst is timed twice: by the client (release to
-last answer received) and inside the Runtime API stand-in (first event queued to last answer
-posted: what the function took, without the client's loopback round trips, which on this 2-core
-machine cost about as much as the function).  Throughput = invocations / summed burst wall time;
-latency per invocation as the caller sees it; memory = VmHWM summed over the function's processes
-(Swift: one process; Python: awslambdaric 4.2's parent plus one forked worker per slot, each
-importing boto3).  "/next held" is how many workers were polling before the first burst.
+AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms, {c['rounds']} bursts of N
+per N ([METHOD.md](METHOD.md#many-at-once)).
 
 {_table(CONCURRENCY_HEADER, _concurrency_rows(r), CONCURRENCY_ALIGN)}
 
@@ -541,48 +451,18 @@ importing boto3).  "/next held" is how many workers were polling before the firs
 
 
 def concurrency_svg(r: dict) -> str:
-    """Three panels (throughput, p99 latency, peak RSS of all processes), a pair of bars
-    (Swift, Python) per N, each panel on its own linear scale from zero."""
+    """Throughput, p99 latency and peak RSS of all processes, a pair of bars (Swift, Python) per N."""
     c = r["concurrency"]
-    levels = c["levels"]
 
-    def values(getter) -> dict:
-        return {(k, n): getter(c["runs"][k][str(n)]) for k in CONCURRENCY_KEYS for n in levels}
+    def groups(getter) -> list:
+        return [(f"N={n}", [(k, getter(c["runs"][k][str(n)])) for k in CONCURRENCY_KEYS]) for n in c["levels"]]
 
     panels = [
-        ("throughput, /s (higher is better)", "/s", values(lambda x: x["throughput"])),
-        ("latency p99, ms", "ms", values(lambda x: x["latency_ms"]["p99"])),
-        ("peak RSS of all processes, MB", "MB", values(lambda x: x["rss_total"] / MB)),
+        ("throughput, /s (higher is better)", "/s", groups(lambda x: x["throughput"]), None),
+        ("latency p99, ms", "ms", groups(lambda x: x["latency_ms"]["p99"]), None),
+        ("peak RSS of all processes, MB", "MB", groups(lambda x: x["rss_total"] / MB), None),
     ]
-    width, height = 780, 300
-    panel_w, top, bottom = 240, 52, 240
-    bar_w = min(28, (panel_w - 20) / (len(levels) * 2 + len(levels)))
-    parts = []
-    for index, (title, unit, data) in enumerate(panels):
-        x0 = 20 + index * (panel_w + 15)
-        peak = max(data.values()) or 1
-        parts.append(f'<text x="{x0 + panel_w / 2}" y="{top - 12}" font-size="13" '
-                     f'text-anchor="middle">{html.escape(title)}</text>')
-        parts.append(f'<line x1="{x0}" y1="{bottom}" x2="{x0 + panel_w}" y2="{bottom}" stroke="#333"/>')
-        group_w = 2 * bar_w + bar_w
-        first_x = x0 + (panel_w - len(levels) * group_w + bar_w) / 2
-        for g, n in enumerate(levels):
-            gx = first_x + g * group_w
-            for i, key in enumerate(CONCURRENCY_KEYS):
-                value = data[(key, n)]
-                h = max(1.0, (bottom - top - 22) * value / peak)
-                x = gx + i * bar_w
-                parts.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                             f'fill="{COLOURS[key]}"><title>{LABELS[key]}, N={n}: {value:.2f} {unit}</title></rect>')
-                label = f"{value:.0f}" if value >= 10 else f"{value:.1f}"
-                parts.append(f'<text x="{x + (bar_w - 2) / 2:.1f}" y="{bottom - h - 4:.1f}" font-size="9" '
-                             f'text-anchor="middle">{label}</text>')
-            parts.append(f'<text x="{gx + bar_w - 1:.1f}" y="{bottom + 15}" font-size="11" '
-                         f'text-anchor="middle">N={n}</text>')
-    legend_x = 300
-    for i, key in enumerate(CONCURRENCY_KEYS):
-        parts.append(f'<rect x="{legend_x + i * 100}" y="{height - 40}" width="12" height="12" fill="{COLOURS[key]}"/>')
-        parts.append(f'<text x="{legend_x + i * 100 + 16}" y="{height - 30}" font-size="12">{LABELS[key]}</text>')
-    return _svg_document(width, height, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in "
-                         f"{c['service_ms']} ms: Swift vs Python", parts, r,
-                         "concurrent Runtime API + SageMaker stand-in on loopback")
+    bar_w = min(28, (240 - 20) / (len(c["levels"]) * 3))
+    return _chart(r, f"AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms: "
+                  "Swift vs Python", "concurrent Runtime API + SageMaker stand-in on loopback",
+                  panels, bar_w=bar_w, gap=bar_w)

@@ -3,7 +3,7 @@
 floor, all under AWS's Runtime Interface Emulator (RIE) on loopback, calling the SageMaker stand-in.
 
 Needs `make package` (dist/) and bench/setup.sh.  Prints the figures with a PASS/FAIL per target
-and rewrites bench/RESULTS.md (whose "Method" says how each figure is measured) and its charts;
+and rewrites bench/RESULTS.md and its charts (bench/METHOD.md says how each figure is measured);
 --quick writes them under .build-bench/quick/ instead.  Raw figures go to
 .build-bench/last-run.json.  Exit status 0 when the benchmark ran, whatever the targets say, 1
 when it could not.  Every phase interleaves the functions, everything binds 127.0.0.1, every wait
@@ -180,7 +180,7 @@ def large_event(target_bytes: int) -> tuple[bytes, int]:
 
 def evict_from_page_cache(floor_binary: Path) -> None:
     """Drop every file the functions map from the page cache (dirty pages are flushed first), so
-    that peak RSS does not depend on how the files were last written (RESULTS.md, "Peak RSS")."""
+    that peak RSS does not depend on how the files were last written (METHOD.md, "Peak RSS")."""
     interpreter = (VENV / "bin" / "python3").resolve()
     base = interpreter.parent.parent
     for root in (PACKAGE, floor_binary, BASELINE, VENV / "lib", interpreter,
@@ -320,7 +320,7 @@ def standin_times_ms(standin: harness.StandIn, offset: int, expected: int) -> li
 def callgrind(event: bytes, standin: harness.StandIn, invocations: int, scratch: Path) -> dict:
     """Instructions per warm invocation of the Swift function as packaged (bundled loader and
     libraries) under callgrind: dumped once after the first invocation and once after N more
-    (RESULTS.md, "Instructions per warm invocation")."""
+    (METHOD.md, "Instructions per warm invocation")."""
     out_dir = scratch / "callgrind"
     out_dir.mkdir()
     loaders = sorted((PACKAGE / "lib").glob("ld-linux-*.so.*"))
@@ -394,7 +394,7 @@ def tree_bytes(root: Path) -> int:
 
 
 def package_sizes(scratch: Path) -> dict:
-    """Deployable sizes (RESULTS.md, "Package size"): the Swift release zip and folder; the
+    """Deployable sizes (METHOD.md, "Package size"): the Swift release zip and folder; the
     Python handler, bootstrap and `pip install --target` of bench/requirements.txt, zipped as
     package.sh zips (deflate, level 9); and handler.py alone, for the managed Python runtime."""
     python_zip, handler_only = scratch / "python-package.zip", scratch / "handler-only.zip"
@@ -474,7 +474,7 @@ def wait_workers(fn: harness.ConcurrentLambda, workers: int) -> int:
 def concurrency(functions: list[Function], levels: tuple[int, ...], rounds: int) -> dict:
     """For each N in LEVELS, each function under the concurrent Runtime API stand-in with
     AWS_LAMBDA_MAX_CONCURRENCY=N: a warm-up burst of N, then ROUNDS bursts of N distinct
-    articles sent at once (RESULTS.md, "Many at once")."""
+    articles sent at once (METHOD.md, "Many at once")."""
     out: dict = {"service_ms": CONCURRENCY_SERVICE_MS, "levels": list(levels), "rounds": rounds, "runs": {}}
     article = ARTICLE_FILE.read_text().strip()
     with harness.StandIn("--session-token", harness.SESSION_TOKEN,
