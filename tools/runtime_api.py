@@ -1,39 +1,7 @@
 #!/usr/bin/env python3
-"""A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do.
-
-AWS's Runtime Interface Emulator serves one invocation at a time (a second one in flight makes it
-panic, see tools/harness.py); a Managed Instances environment takes concurrent ``/next`` and
-``/response`` calls up to ``AWS_LAMBDA_MAX_CONCURRENCY``. Standard library only; binds loopback
-only; every wait is bounded.
-
-Runtime side, under ``/2018-06-01/runtime`` (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
-
-* ``GET /invocation/next`` -- held open until an event is queued (any number at once), then 200
-  with the event and ``Lambda-Runtime-Aws-Request-Id``, ``Lambda-Runtime-Deadline-Ms`` (delivery
-  + function timeout, epoch ms), ``Lambda-Runtime-Invoked-Function-Arn`` and, when the caller
-  gave one, ``Lambda-Runtime-Trace-Id``.
-* ``POST /invocation/{id}/response`` -- 202; a body over MAX_RESPONSE_BYTES gets Lambda's 413
-  (TOO_LARGE) and leaves the invocation open, so the runtime can still report it through ``/error``.
-* ``POST /invocation/{id}/error`` -- 202; the caller gets the posted error document.
-* An id never delivered, or already answered: 400 INVALID_ID; an answer after the invocation
-  timed out: 410 INVOKE_TIMEOUT (the Managed Instances wording in AWS's emulator sources).
-* ``POST /init/error`` -- 202 before any ``/next`` was answered, 403 ``InvalidStateTransition``
-  after (awslambdaric's multi-concurrent client expects that when another worker already reported
-  the init failure). Every pending and later caller then gets 502 with the posted document.
-
-Caller side, like the RIE's: ``POST /2015-03-31/functions/function/invocations`` queues the event
-and blocks until its own answer: 200 with the posted document (``Content-Type: text/plain;
-charset=utf-8`` like the RIE, ``X-Amzn-RequestId`` like Lambda's Invoke); 200 ``Task timed out
-after N.00 seconds`` when no answer came within the function timeout of delivery, or the event
-waited that long undelivered; 502 ``Runtime.ExitError`` when the bootstrap exited with the
-invocation in flight; 413 for an event over Lambda's request limit. ``GET /_stand-in/stats`` (not
-Lambda's): the counters, the bootstrap's exit status, and ``spans``, the (queued, answered)
-monotonic times of the latest answered invocations.
-
-As a program it starts the bootstrap with ``AWS_LAMBDA_RUNTIME_API`` (and, with
-``--max-concurrency N``, ``AWS_LAMBDA_MAX_CONCURRENCY=N``), its output going to our stdout, prints
-``LISTENING 127.0.0.1:PORT`` and a ``START``/``END`` line per invocation. On SIGTERM it stops like
-Managed Instances stop an environment: SIGTERM to the bootstrap, ``--shutdown-grace-ms``, SIGKILL.
+"""A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do
+(the RIE serves one at a time).  Standard library only; binds loopback only; every wait is bounded.
+What it answers, and the command line: docs/emulator.md.
 
     python3 tools/runtime_api.py --bootstrap .build/release/bootstrap --max-concurrency 8
 """
