@@ -9,6 +9,7 @@ What it answers, and the command line: docs/emulator.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import json
 import os
@@ -349,6 +350,22 @@ class RuntimeAPI:
                     api.lock.notify_all()
 
         return Handler
+
+
+@contextlib.contextmanager
+def running_bootstrap(bootstrap, env: dict[str, str]):
+    """(api, process): a RuntimeAPI and BOOTSTRAP started against it, as Lambda starts it, with ENV
+    over a bare PATH; its output in process.stdout, killed at the end if it still runs."""
+    with RuntimeAPI() as api:
+        env = {"PATH": "/usr/bin:/bin", **env, "AWS_LAMBDA_RUNTIME_API": api.address}
+        process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            yield api, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

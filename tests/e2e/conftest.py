@@ -11,7 +11,7 @@ from pathlib import Path
 
 import harness
 import pytest
-from fake_runtime import running_bootstrap
+from runtime_api import running_bootstrap
 
 BOOTSTRAP = Path(os.environ.get("BOOTSTRAP", harness.DEFAULT_BOOTSTRAP)).resolve()
 
@@ -57,7 +57,7 @@ def function(standin):
 
 @pytest.fixture
 def fake(standin):
-    """(runtime, process): the bootstrap against a fresh fake Runtime API (fake_runtime.py)."""
+    """(runtime, process): the bootstrap against a fresh tools/runtime_api.RuntimeAPI."""
     with running_bootstrap(BOOTSTRAP, harness.function_env(standin.url)) as started:
         yield started
 

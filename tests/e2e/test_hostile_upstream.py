@@ -11,8 +11,8 @@ import pytest
 
 import harness
 from conftest import BOOTSTRAP
-from fake_runtime import running_bootstrap
 from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
+from runtime_api import running_bootstrap
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
 ANSWER = [{"generated_text": "Copper hit a record high."}]
@@ -32,7 +32,7 @@ def fake(standin):
 
 def invoke(runtime, event) -> tuple[str, dict]:
     """(request id, the runtime's post: path, headers, body)."""
-    request_id = runtime.enqueue(event)
+    request_id = runtime.enqueue(event).request_id
     return request_id, runtime.wait_for_posts(len(runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)[-1]
 
 
