@@ -34,7 +34,7 @@ RUNTIME_API_SCRIPT = REPO_ROOT / "tools" / "runtime_api.py"
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
 DEFAULT_BOOTSTRAP = REPO_ROOT / ".build" / "release" / "bootstrap"
 
-# The stand-in's defaults (see its --help); fake, never valid on AWS.
+# The function's credentials, the only ones the stand-in accepts (AWS's documentation examples).
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 SESSION_TOKEN = "FAKE-SESSION-TOKEN-for-local-runs-only"
