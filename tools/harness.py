@@ -151,25 +151,25 @@ def live_processes() -> list[tuple[int, int, int]]:
     return found
 
 
-def _family(leader: int) -> set[int]:
+def family(leader: int) -> set[int]:
     """Every process in LEADER's session, plus its descendants: the bootstrap gets its own process
     group (killpg misses it), and whatever calls setsid is still a descendant."""
     processes = live_processes()
-    family = {pid for pid, _, sid in processes if sid == leader} | {leader}
-    while children := {pid for pid, ppid, _ in processes if ppid in family} - family:
-        family |= children
-    return family
+    found = {pid for pid, _, sid in processes if sid == leader} | {leader}
+    while children := {pid for pid, ppid, _ in processes if ppid in found} - found:
+        found |= children
+    return found
 
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM the process group, wait a bounded time, then SIGKILL every process left behind."""
-    family = _family(proc.pid)  # now: once the leader is gone, orphans' ppid is 1
+    before = family(proc.pid)  # now: once the leader is gone, orphans' ppid is 1
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(STOP_GRACE_S)
-    leftovers = family | _family(proc.pid)
+    leftovers = before | family(proc.pid)
     if proc.poll() is not None:
         leftovers.discard(proc.pid)  # reaped: its pid may belong to someone else
     for pid in leftovers:
@@ -357,7 +357,7 @@ class _FunctionProcess(_Process):
 
     def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
         """(status, headers with lower-case names, body); a failure once the emulator has exited is
-        a RuntimeError with its output."""
+        a RuntimeError with the end of its output (megabytes after a soak)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.invoke_port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
@@ -366,7 +366,7 @@ class _FunctionProcess(_Process):
         except (OSError, http.client.HTTPException) as exc:
             if self.proc.poll() is not None and not (self._timeout_wins and isinstance(exc, TimeoutError)):
                 raise RuntimeError(
-                    f"{self._what} exited (status {self.proc.returncode}); its output:\n{self.output()}"
+                    f"{self._what} exited (status {self.proc.returncode}); its output ends:\n{self.output()[-8192:]}"
                 ) from exc
             raise
         finally:
