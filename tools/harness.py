@@ -86,12 +86,6 @@ def function_env(standin_url: str) -> dict[str, str]:
     }
 
 
-def _event_bytes(event: bytes | str | Any) -> bytes:
-    if isinstance(event, bytes):
-        return event
-    return (event if isinstance(event, str) else json.dumps(event)).encode()
-
-
 @contextlib.contextmanager
 def time_limit(seconds: float):
     """Raise TimeoutError in the main thread after SECONDS (SIGALRM): a test that would hang fails."""
@@ -197,12 +191,6 @@ class _Process:
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    @property
-    def log_path(self) -> str | None:
-        """The output's file while the process runs (for streaming a long log)."""
-        path = self._dir and os.path.join(self._dir, "output.log")
-        return path if path and os.path.exists(path) else None
 
     def output(self) -> str:
         """Everything the process (and its children) printed so far."""
@@ -372,6 +360,12 @@ class _FunctionProcess(_Process):
         finally:
             connection.close()
 
+    def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
+        """POST EVENT (bytes, str, or anything else as JSON): (status, lower-cased headers, body)."""
+        if not isinstance(event, bytes):
+            event = (event if isinstance(event, str) else json.dumps(event)).encode()
+        return self._request("POST", INVOKE_PATH, event, self.timeout + 15 if timeout is None else timeout)
+
     def bootstrap_pids(self) -> list[int]:
         """The live processes the emulator started (under the RIE a new PID after a crash or a
         timeout means it was restarted)."""
@@ -414,16 +408,14 @@ class Lambda(_FunctionProcess):
                 shutil.rmtree(self._dir, ignore_errors=True)
 
     def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
-        """POST EVENT (bytes, str, or anything else as JSON): (status, lower-cased headers, body).
-        Calls are serialized, and none follows a client-side timeout: the RIE crashes on
+        """Calls are serialized, and none follows a client-side timeout: the RIE crashes on
         overlapping invocations."""
         with self._invoke_lock:
             if self._abandoned:
                 raise RuntimeError("an earlier invocation timed out on the client side; the RIE "
                                    "would crash on another one, so this Lambda is unusable")
             try:
-                return self._request("POST", INVOKE_PATH, _event_bytes(event),
-                                     self.timeout + 15 if timeout is None else timeout)
+                return super().invoke(event, timeout)
             except TimeoutError:
                 self._abandoned = True
                 raise
@@ -452,10 +444,6 @@ class ConcurrentLambda(_FunctionProcess):
             argv += ["--max-concurrency", str(self.max_concurrency)]
         self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
         self.invoke_port = int(self._wait_until(self._what, self._listening_line).group(1))
-
-    def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
-        return self._request("POST", INVOKE_PATH, _event_bytes(event),
-                             self.timeout + 15 if timeout is None else timeout)
 
     def stats(self) -> dict[str, Any]:
         status, _, body = self._request("GET", "/_stand-in/stats", None, 10)
