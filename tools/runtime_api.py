@@ -77,7 +77,7 @@ class RuntimeAPI:
     with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
     """
 
-    def __init__(self, *, timeout_s: float = 30, port: int = 0, log: Callable[[str], None] | None = None):
+    def __init__(self, *, timeout_s: float = 30, log: Callable[[str], None] | None = None):
         self.timeout_s = timeout_s
         self.log = log or (lambda line: None)
         # One lock, several conditions, so that a change wakes only who waits for it: with one
@@ -98,7 +98,7 @@ class RuntimeAPI:
         # took inside the Runtime API, without the callers' own HTTP round trips.
         self.spans: deque = deque(maxlen=4096)
         self.stopping = threading.Event()
-        self.server = _Server(("127.0.0.1", port), self._handler_class())
+        self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.port = self.server.server_address[1]
         self.address = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_S},
@@ -368,10 +368,9 @@ def running_bootstrap(bootstrap, env: dict[str, str]):
             process.wait(10)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", required=True, help="the runtime to start")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--timeout", type=float, default=30, help="function timeout in seconds")
     parser.add_argument("--max-concurrency", type=int,
                         help="sets AWS_LAMBDA_MAX_CONCURRENCY for the bootstrap (unset when omitted)")
@@ -380,18 +379,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_concurrency is not None and args.max_concurrency < 1:
         parser.error("--max-concurrency must be at least 1")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     print_lock = threading.Lock()
 
     def log(line: str) -> None:
         with print_lock:
             print(line, flush=True)
 
-    api = RuntimeAPI(timeout_s=args.timeout, port=args.port, log=log).start()
+    api = RuntimeAPI(timeout_s=args.timeout, log=log).start()
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address,
                AWS_LAMBDA_FUNCTION_TIMEOUT=str(int(args.timeout)))
     if args.max_concurrency is not None:
