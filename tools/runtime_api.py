@@ -59,7 +59,6 @@ class Invocation:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     queued_at: float = field(default_factory=time.monotonic)
     delivered_at: float | None = None
-    deadline_ms: int | None = None
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
@@ -214,7 +213,6 @@ class RuntimeAPI:
             finally:
                 self.stats["next_waiting"] -= 1
             invocation.delivered_at = time.monotonic()
-            invocation.deadline_ms = int(time.time() * 1000 + invocation.timeout_s * 1000)
             self.stats["in_flight"] += 1
             self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.stats["in_flight"])
         self.log(f"START RequestId: {invocation.request_id}")
@@ -308,7 +306,7 @@ class RuntimeAPI:
                         return
                     headers = {
                         "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                        "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                        "Lambda-Runtime-Deadline-Ms": str(int((time.time() + invocation.timeout_s) * 1000)),
                         "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
                     }
                     if invocation.trace_id:
