@@ -437,7 +437,7 @@ def summarize(values: list[float]) -> dict:
 def family(fn: harness.ConcurrentLambda) -> list[int]:
     """The function's process and its descendants (awslambdaric's workers are forked children)."""
     roots = fn.bootstrap_pids()
-    return sorted(harness._family(roots[0])) if roots else []
+    return sorted(harness.family(roots[0])) if roots else []
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -34,7 +34,7 @@ RUNTIME_API_SCRIPT = REPO_ROOT / "tools" / "runtime_api.py"
 RIE_PATH = REPO_ROOT / ".tools" / "aws-lambda-rie"
 DEFAULT_BOOTSTRAP = REPO_ROOT / ".build" / "release" / "bootstrap"
 
-# The stand-in's defaults (see its --help); fake, never valid on AWS.
+# The function's credentials, the only ones the stand-in accepts (AWS's documentation examples).
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 SESSION_TOKEN = "FAKE-SESSION-TOKEN-for-local-runs-only"
@@ -84,12 +84,6 @@ def function_env(standin_url: str) -> dict[str, str]:
         "AWS_SESSION_TOKEN": SESSION_TOKEN,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": standin_url,
     }
-
-
-def _event_bytes(event: bytes | str | Any) -> bytes:
-    if isinstance(event, bytes):
-        return event
-    return (event if isinstance(event, str) else json.dumps(event)).encode()
 
 
 @contextlib.contextmanager
@@ -151,25 +145,25 @@ def live_processes() -> list[tuple[int, int, int]]:
     return found
 
 
-def _family(leader: int) -> set[int]:
+def family(leader: int) -> set[int]:
     """Every process in LEADER's session, plus its descendants: the bootstrap gets its own process
     group (killpg misses it), and whatever calls setsid is still a descendant."""
     processes = live_processes()
-    family = {pid for pid, _, sid in processes if sid == leader} | {leader}
-    while children := {pid for pid, ppid, _ in processes if ppid in family} - family:
-        family |= children
-    return family
+    found = {pid for pid, _, sid in processes if sid == leader} | {leader}
+    while children := {pid for pid, ppid, _ in processes if ppid in found} - found:
+        found |= children
+    return found
 
 
 def _stop(proc: subprocess.Popen) -> None:
     """SIGTERM the process group, wait a bounded time, then SIGKILL every process left behind."""
-    family = _family(proc.pid)  # now: once the leader is gone, orphans' ppid is 1
+    before = family(proc.pid)  # now: once the leader is gone, orphans' ppid is 1
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(STOP_GRACE_S)
-    leftovers = family | _family(proc.pid)
+    leftovers = before | family(proc.pid)
     if proc.poll() is not None:
         leftovers.discard(proc.pid)  # reaped: its pid may belong to someone else
     for pid in leftovers:
@@ -197,12 +191,6 @@ class _Process:
     @property
     def pid(self) -> int:
         return self.proc.pid
-
-    @property
-    def log_path(self) -> str | None:
-        """The output's file while the process runs (for streaming a long log)."""
-        path = self._dir and os.path.join(self._dir, "output.log")
-        return path if path and os.path.exists(path) else None
 
     def output(self) -> str:
         """Everything the process (and its children) printed so far."""
@@ -357,7 +345,7 @@ class _FunctionProcess(_Process):
 
     def _request(self, method: str, path: str, body: bytes | None, timeout: float) -> tuple[int, dict[str, str], bytes]:
         """(status, headers with lower-case names, body); a failure once the emulator has exited is
-        a RuntimeError with its output."""
+        a RuntimeError with the end of its output (megabytes after a soak)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.invoke_port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers={"Content-Type": "application/json"})
@@ -366,11 +354,17 @@ class _FunctionProcess(_Process):
         except (OSError, http.client.HTTPException) as exc:
             if self.proc.poll() is not None and not (self._timeout_wins and isinstance(exc, TimeoutError)):
                 raise RuntimeError(
-                    f"{self._what} exited (status {self.proc.returncode}); its output:\n{self.output()}"
+                    f"{self._what} exited (status {self.proc.returncode}); its output ends:\n{self.output()[-8192:]}"
                 ) from exc
             raise
         finally:
             connection.close()
+
+    def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
+        """POST EVENT (bytes, str, or anything else as JSON): (status, lower-cased headers, body)."""
+        if not isinstance(event, bytes):
+            event = (event if isinstance(event, str) else json.dumps(event)).encode()
+        return self._request("POST", INVOKE_PATH, event, self.timeout + 15 if timeout is None else timeout)
 
     def bootstrap_pids(self) -> list[int]:
         """The live processes the emulator started (under the RIE a new PID after a crash or a
@@ -414,16 +408,14 @@ class Lambda(_FunctionProcess):
                 shutil.rmtree(self._dir, ignore_errors=True)
 
     def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
-        """POST EVENT (bytes, str, or anything else as JSON): (status, lower-cased headers, body).
-        Calls are serialized, and none follows a client-side timeout: the RIE crashes on
+        """Calls are serialized, and none follows a client-side timeout: the RIE crashes on
         overlapping invocations."""
         with self._invoke_lock:
             if self._abandoned:
                 raise RuntimeError("an earlier invocation timed out on the client side; the RIE "
                                    "would crash on another one, so this Lambda is unusable")
             try:
-                return self._request("POST", INVOKE_PATH, _event_bytes(event),
-                                     self.timeout + 15 if timeout is None else timeout)
+                return super().invoke(event, timeout)
             except TimeoutError:
                 self._abandoned = True
                 raise
@@ -452,10 +444,6 @@ class ConcurrentLambda(_FunctionProcess):
             argv += ["--max-concurrency", str(self.max_concurrency)]
         self._spawn(argv, env=self.env, cwd=self.bootstrap.parent)
         self.invoke_port = int(self._wait_until(self._what, self._listening_line).group(1))
-
-    def invoke(self, event: bytes | str | Any, timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
-        return self._request("POST", INVOKE_PATH, _event_bytes(event),
-                             self.timeout + 15 if timeout is None else timeout)
 
     def stats(self) -> dict[str, Any]:
         status, _, body = self._request("GET", "/_stand-in/stats", None, 10)

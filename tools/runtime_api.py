@@ -1,39 +1,7 @@
 #!/usr/bin/env python3
-"""A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do.
-
-AWS's Runtime Interface Emulator serves one invocation at a time (a second one in flight makes it
-panic, see tools/harness.py); a Managed Instances environment takes concurrent ``/next`` and
-``/response`` calls up to ``AWS_LAMBDA_MAX_CONCURRENCY``. Standard library only; binds loopback
-only; every wait is bounded.
-
-Runtime side, under ``/2018-06-01/runtime`` (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html):
-
-* ``GET /invocation/next`` -- held open until an event is queued (any number at once), then 200
-  with the event and ``Lambda-Runtime-Aws-Request-Id``, ``Lambda-Runtime-Deadline-Ms`` (delivery
-  + function timeout, epoch ms), ``Lambda-Runtime-Invoked-Function-Arn`` and, when the caller
-  gave one, ``Lambda-Runtime-Trace-Id``.
-* ``POST /invocation/{id}/response`` -- 202; a body over MAX_RESPONSE_BYTES gets Lambda's 413
-  (TOO_LARGE) and leaves the invocation open, so the runtime can still report it through ``/error``.
-* ``POST /invocation/{id}/error`` -- 202; the caller gets the posted error document.
-* An id never delivered, or already answered: 400 INVALID_ID; an answer after the invocation
-  timed out: 410 INVOKE_TIMEOUT (the Managed Instances wording in AWS's emulator sources).
-* ``POST /init/error`` -- 202 before any ``/next`` was answered, 403 ``InvalidStateTransition``
-  after (awslambdaric's multi-concurrent client expects that when another worker already reported
-  the init failure). Every pending and later caller then gets 502 with the posted document.
-
-Caller side, like the RIE's: ``POST /2015-03-31/functions/function/invocations`` queues the event
-and blocks until its own answer: 200 with the posted document (``Content-Type: text/plain;
-charset=utf-8`` like the RIE, ``X-Amzn-RequestId`` like Lambda's Invoke); 200 ``Task timed out
-after N.00 seconds`` when no answer came within the function timeout of delivery, or the event
-waited that long undelivered; 502 ``Runtime.ExitError`` when the bootstrap exited with the
-invocation in flight; 413 for an event over Lambda's request limit. ``GET /_stand-in/stats`` (not
-Lambda's): the counters, the bootstrap's exit status, and ``spans``, the (queued, answered)
-monotonic times of the latest answered invocations.
-
-As a program it starts the bootstrap with ``AWS_LAMBDA_RUNTIME_API`` (and, with
-``--max-concurrency N``, ``AWS_LAMBDA_MAX_CONCURRENCY=N``), its output going to our stdout, prints
-``LISTENING 127.0.0.1:PORT`` and a ``START``/``END`` line per invocation. On SIGTERM it stops like
-Managed Instances stop an environment: SIGTERM to the bootstrap, ``--shutdown-grace-ms``, SIGKILL.
+"""A Lambda Runtime API that serves many invocations at once, as Lambda Managed Instances do
+(the RIE serves one at a time).  Standard library only; binds loopback only; every wait is bounded.
+What it answers, and the command line: docs/emulator.md.
 
     python3 tools/runtime_api.py --bootstrap .build/release/bootstrap --max-concurrency 8
 """
@@ -41,6 +9,7 @@ Managed Instances stop an environment: SIGTERM to the bootstrap, ``--shutdown-gr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.server
 import json
 import os
@@ -90,7 +59,6 @@ class Invocation:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     queued_at: float = field(default_factory=time.monotonic)
     delivered_at: float | None = None
-    deadline_ms: int | None = None
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
@@ -108,7 +76,7 @@ class RuntimeAPI:
     with Lambda's document for that status (a scripted Runtime API, for tests of the runtime).
     """
 
-    def __init__(self, *, timeout_s: float = 30, port: int = 0, log: Callable[[str], None] | None = None):
+    def __init__(self, *, timeout_s: float = 30, log: Callable[[str], None] | None = None):
         self.timeout_s = timeout_s
         self.log = log or (lambda line: None)
         # One lock, several conditions, so that a change wakes only who waits for it: with one
@@ -129,7 +97,7 @@ class RuntimeAPI:
         # took inside the Runtime API, without the callers' own HTTP round trips.
         self.spans: deque = deque(maxlen=4096)
         self.stopping = threading.Event()
-        self.server = _Server(("127.0.0.1", port), self._handler_class())
+        self.server = _Server(("127.0.0.1", 0), self._handler_class())
         self.port = self.server.server_address[1]
         self.address = f"127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": POLL_S},
@@ -245,7 +213,6 @@ class RuntimeAPI:
             finally:
                 self.stats["next_waiting"] -= 1
             invocation.delivered_at = time.monotonic()
-            invocation.deadline_ms = int(time.time() * 1000 + invocation.timeout_s * 1000)
             self.stats["in_flight"] += 1
             self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.stats["in_flight"])
         self.log(f"START RequestId: {invocation.request_id}")
@@ -339,7 +306,7 @@ class RuntimeAPI:
                         return
                     headers = {
                         "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
-                        "Lambda-Runtime-Deadline-Ms": str(invocation.deadline_ms),
+                        "Lambda-Runtime-Deadline-Ms": str(int((time.time() + invocation.timeout_s) * 1000)),
                         "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
                     }
                     if invocation.trace_id:
@@ -383,10 +350,25 @@ class RuntimeAPI:
         return Handler
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+@contextlib.contextmanager
+def running_bootstrap(bootstrap, env: dict[str, str]):
+    """(api, process): a RuntimeAPI and BOOTSTRAP started against it, as Lambda starts it, with ENV
+    over a bare PATH; its output in process.stdout, killed at the end if it still runs."""
+    with RuntimeAPI() as api:
+        env = {"PATH": "/usr/bin:/bin", **env, "AWS_LAMBDA_RUNTIME_API": api.address}
+        process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        try:
+            yield api, process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", required=True, help="the runtime to start")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--timeout", type=float, default=30, help="function timeout in seconds")
     parser.add_argument("--max-concurrency", type=int,
                         help="sets AWS_LAMBDA_MAX_CONCURRENCY for the bootstrap (unset when omitted)")
@@ -395,18 +377,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.max_concurrency is not None and args.max_concurrency < 1:
         parser.error("--max-concurrency must be at least 1")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     print_lock = threading.Lock()
 
     def log(line: str) -> None:
         with print_lock:
             print(line, flush=True)
 
-    api = RuntimeAPI(timeout_s=args.timeout, port=args.port, log=log).start()
+    api = RuntimeAPI(timeout_s=args.timeout, log=log).start()
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=api.address,
                AWS_LAMBDA_FUNCTION_TIMEOUT=str(int(args.timeout)))
     if args.max_concurrency is not None:

@@ -35,11 +35,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from harness import ACCESS_KEY, SECRET_KEY  # the only credentials accepted
+
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-# The credentials tools/harness.py gives the function (AWS's documentation examples).
-ACCESS_KEY = "AKIDEXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "financial-summarizer"  # the one endpoint that exists
 RESULT_KEY = "generated_text"  # a text2text-generation pipeline's answer key
 SERVICE = "sagemaker"  # SigV4 signing name of SageMaker Runtime

@@ -28,11 +28,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "tools"))
-sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402
-from fake_runtime import running_bootstrap  # noqa: E402
 from proxy_events import http_v2  # noqa: E402
+from runtime_api import running_bootstrap  # noqa: E402
 
 # A name only DNS can answer; the real service's, so no test can pass by reaching AWS.
 ENDPOINT_URL = "https://runtime.sagemaker.us-east-1.amazonaws.com"
@@ -97,13 +96,13 @@ def run(bootstrap: Path, chroot: Path | None, scratch: Path) -> dict:
         hole.bind(("127.0.0.1", 53))
         threading.Thread(target=swallow, args=(hole, result["dns_queries"]), daemon=True).start()
         with running_bootstrap(bootstrap, env) as (runtime, process):
-            if not wait_until(lambda: runtime.next_calls >= 1 or process.poll() is not None, 15):
+            if not wait_until(lambda: runtime.snapshot()["next_calls"] >= 1 or process.poll() is not None, 15):
                 result["error"] = "the bootstrap never asked for an event"
             for number in range(EVENTS):
                 if process.poll() is not None:
                     break
                 started = time.monotonic()
-                runtime.enqueue(http_v2('{"inputs": "Gold rose. The dollar slipped."}'), deadline_ms=DEADLINE_MS)
+                runtime.enqueue(http_v2('{"inputs": "Gold rose. The dollar slipped."}'), timeout_s=DEADLINE_MS / 1000)
                 try:
                     post = runtime.wait_for_posts(number + 1, timeout=DEADLINE_MS / 1000 + ANSWER_MARGIN_S)[number]
                 except TimeoutError:
@@ -112,7 +111,7 @@ def run(bootstrap: Path, chroot: Path | None, scratch: Path) -> dict:
                 result["events"].append({"elapsed_s": round(time.monotonic() - started, 3), "path": post["path"],
                                          "body": post["body"].decode("utf-8", "replace")})
                 # Back in /next: the process took the next step of its loop, and is alive.
-                wait_until(lambda: runtime.next_calls >= number + 2 or process.poll() is not None, 5)
+                wait_until(lambda: runtime.snapshot()["next_calls"] >= number + 2 or process.poll() is not None, 5)
             result["alive"] = process.poll() is None
         result["output"] = process.stdout.read()[-20_000:]
     return result

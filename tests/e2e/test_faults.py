@@ -1,6 +1,6 @@
 """Never hang, never crash: a slow, throttled, failing or vanishing SageMaker endpoint and a lost
 Runtime API, end to end. Through the RIE where it can show the behaviour, against a scriptable
-Runtime API (fake_runtime.py, the `fake` fixture) where the RIE cannot."""
+Runtime API (tools/runtime_api.py, the `fake` fixture) where the RIE cannot."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def test_lost_runtime_api_ends_the_process_non_zero_with_one_clear_line(fake):
 def test_rejected_response_is_reported_through_error_and_the_loop_goes_on(fake):
     runtime, process = fake
     runtime.response_status = 413
-    first = runtime.enqueue(PAYLOAD)
+    first = runtime.enqueue(PAYLOAD).request_id
     posts = runtime.wait_for_posts(2)
     assert posts[0]["path"] == f"/2018-06-01/runtime/invocation/{first}/response"
     assert posts[1]["path"] == f"/2018-06-01/runtime/invocation/{first}/error"
@@ -145,7 +145,7 @@ def test_rejected_response_is_reported_through_error_and_the_loop_goes_on(fake):
     assert error["errorType"] == "ResponseTooLarge" and "413" in error["errorMessage"]
 
     runtime.response_status = 202
-    second = runtime.enqueue(PAYLOAD)
+    second = runtime.enqueue(PAYLOAD).request_id
     assert runtime.wait_for_posts(3)[2]["path"] == f"/2018-06-01/runtime/invocation/{second}/response"
     assert process.poll() is None
 
@@ -153,7 +153,7 @@ def test_rejected_response_is_reported_through_error_and_the_loop_goes_on(fake):
 def test_trace_id_reaches_sagemaker(fake, standin):
     runtime, _ = fake
     trace = "Root=1-6744b1c0-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
-    request_id = runtime.enqueue(PAYLOAD, trace_id=trace)
+    request_id = runtime.enqueue(PAYLOAD, trace_id=trace).request_id
     runtime.wait_for_posts(1)
     headers = standin.stats()["last_request"]["headers"]
     assert headers["X-Amzn-Trace-Id"] == trace
@@ -177,7 +177,7 @@ def test_signal_while_idle_exits_zero_with_a_last_line(fake, signum):
 def test_sigterm_during_an_invocation_finishes_it_first(fake, standin):
     runtime, process = fake
     standin.faults(mode="slow", delay_ms=1000)
-    request_id = runtime.enqueue(PAYLOAD)
+    request_id = runtime.enqueue(PAYLOAD).request_id
     time.sleep(0.4)  # mid-invocation: SageMaker is slow
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0

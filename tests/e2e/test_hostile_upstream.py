@@ -10,30 +10,19 @@ import time
 import pytest
 
 import harness
-from conftest import BOOTSTRAP
-from fake_runtime import running_bootstrap
+from conftest import FAKE_SAGEMAKER_TIMEOUT_MS
 from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
 ANSWER = [{"generated_text": "Copper hit a record high."}]
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 PEAK_RSS_LIMIT_KIB = 64 * 1024
-# Bounds today's binary, which reads until its SageMaker timeout, without touching the contract.
-SAGEMAKER_TIMEOUT_MS = 5_000
-
-
-@pytest.fixture
-def fake(standin):
-    """Conftest's, with the SageMaker timeout above."""
-    env = harness.function_env(standin.url) | {"SAGEMAKER_TIMEOUT_MS": str(SAGEMAKER_TIMEOUT_MS)}
-    with running_bootstrap(BOOTSTRAP, env) as started:
-        yield started
 
 
 def invoke(runtime, event) -> tuple[str, dict]:
     """(request id, the runtime's post: path, headers, body)."""
-    request_id = runtime.enqueue(event)
-    return request_id, runtime.wait_for_posts(len(runtime.posts) + 1, timeout=SAGEMAKER_TIMEOUT_MS / 1000 + 10)[-1]
+    request_id = runtime.enqueue(event).request_id
+    return request_id, runtime.wait_for_posts(len(runtime.posts) + 1, timeout=FAKE_SAGEMAKER_TIMEOUT_MS / 1000 + 10)[-1]
 
 
 def described(post: dict) -> str:
@@ -104,7 +93,7 @@ def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(fake, standin
 
 OVERSIZED = {
     "oversized-100MB": {"mode": "oversized", "size_bytes": 100_000_000, "count": 1},
-    "endless": {"mode": "endless", "delay_ms": SAGEMAKER_TIMEOUT_MS, "count": 1},
+    "endless": {"mode": "endless", "delay_ms": FAKE_SAGEMAKER_TIMEOUT_MS, "count": 1},
 }
 
 
@@ -122,7 +111,7 @@ def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(fake, standin, 
     else:
         assert function_error(post)["errorType"] == "ResponseTooLarge"
     # Cut off just above 6 MiB: no reason to wait for the SageMaker timeout.
-    assert elapsed < SAGEMAKER_TIMEOUT_MS / 1000
+    assert elapsed < FAKE_SAGEMAKER_TIMEOUT_MS / 1000
     assert harness.proc_status(process.pid)["VmHWM"] < PEAK_RSS_LIMIT_KIB
     assert_serves_the_next_event(runtime, process)
 

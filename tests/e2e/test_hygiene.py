@@ -10,8 +10,8 @@ import pytest
 
 import harness
 from conftest import BOOTSTRAP, invoke_json
-from fake_runtime import running_bootstrap
 from proxy_events import http_v2
+from runtime_api import running_bootstrap
 
 ACCOUNT_ID = "123456789012"
 ARTICLE = "Copper hit a record high. Miners rallied."
@@ -102,7 +102,7 @@ def test_an_answer_that_fits_sagemaker_but_not_lambda_is_a_502_and_the_process_g
 def test_a_500_on_response_ends_the_process_at_once_with_the_invocation_logged_as_failed(fake):
     runtime, process = fake
     runtime.response_status = 500
-    request_id = runtime.enqueue(PAYLOAD)
+    request_id = runtime.enqueue(PAYLOAD).request_id
     assert process.wait(timeout=10) == 1
     output = process.stdout.read()
     assert [post["path"] for post in runtime.posts] == [f"/2018-06-01/runtime/invocation/{request_id}/response"]
