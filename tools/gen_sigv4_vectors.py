@@ -45,20 +45,6 @@ REGIONS = [
     "us-gov-east-1",
 ]
 
-# Headers the client may add after Host and Content-Type, in the order it adds them
-# (InvokeEndpointRequest.optionalHeaders, X-Amzn-Trace-Id excepted: it goes on unsigned).
-OPTIONAL_HEADERS = [
-    "Accept",
-    "X-Amzn-SageMaker-Custom-Attributes",
-    "X-Amzn-SageMaker-Target-Model",
-    "X-Amzn-SageMaker-Target-Variant",
-    "X-Amzn-SageMaker-Target-Container-Hostname",
-    "X-Amzn-SageMaker-Inference-Id",
-    "X-Amzn-SageMaker-Enable-Explanations",
-    "X-Amzn-SageMaker-Inference-Component",
-    "X-Amzn-SageMaker-Session-Id",
-]
-
 CONTENT_TYPES = [
     "application/json",
     "application/json; charset=utf-8",
@@ -126,9 +112,12 @@ def dns_suffix(region):
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
+HOST_KINDS = ["aws", "aws", "aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"]  # AWS's own hosts 3 times
+
+
 def base_url(rng, region):
     """(kind, scheme://authority) for one of the hosts the client is pointed at."""
-    kind = rng.choice(["aws", "aws", "aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"])
+    kind = rng.choice(HOST_KINDS)
     if kind == "fips" and not region.startswith("us-"):
         kind = "aws"
     port = rng.choice([rng.randint(1024, 65535), 8080, 9000, 18080])
@@ -175,30 +164,26 @@ def printable(rng, length, allow_spaces=True):
     return rng.choice(PRINTABLE_NO_SPACE) + "".join(rng.choice(alphabet) for _ in range(length - 1))
 
 
-def optional_header_value(rng, name):
-    if name == "Accept":
-        return rng.choice(["application/json", "*/*", "text/csv, application/json;q=0.9", "application/jsonlines",
-                           "application/json; charset=utf-8", "  text/plain  "])
-    if name == "X-Amzn-SageMaker-Custom-Attributes":
-        return rng.choice([
-            "a=1,  b=2  ", "  trace_id=abc  ", "accept_eula=true", "k=v\t\tw=x", "c000b4f9-df62-4c85-a0bf-7c525f9104a4",
-            "x=1 , y = 2 ,z=3", "\ta=1\t", printable(rng, rng.randint(1, 1024)),
-        ])
-    if name == "X-Amzn-SageMaker-Target-Model":
-        return rng.choice(["model.tar.gz", "models/v2/model.tar.gz", "model-A  B.tar.gz", printable(rng, rng.randint(1, 200))])
-    if name == "X-Amzn-SageMaker-Target-Variant":
-        return rng.choice(["AllTraffic", "variant-1", "blue--green", "V2"])
-    if name == "X-Amzn-SageMaker-Target-Container-Hostname":
-        return rng.choice(["container-1", "secondContainer", "c"])
-    if name == "X-Amzn-SageMaker-Inference-Id":
-        return rng.choice(["req-0001", "id with  two  spaces", printable(rng, rng.randint(1, 64))])
-    if name == "X-Amzn-SageMaker-Enable-Explanations":
-        return rng.choice(["`true`", "`false`", "[?label=='cat'] | length(@) > `0`"])
-    if name == "X-Amzn-SageMaker-Inference-Component":
-        return rng.choice(["ic-llama-3", "my_component.v2", "IC1"])
-    if name == "X-Amzn-SageMaker-Session-Id":
-        return rng.choice(["NEW_SESSION", "sess-5f0c1e0e-3b2a-4a8e-9d51-0a7e1c2b3d4f"])
-    raise ValueError(name)
+# Headers the client may add after Host and Content-Type, in the order it adds them
+# (InvokeEndpointRequest.optionalHeaders, X-Amzn-Trace-Id excepted: it goes on unsigned),
+# each with the values to pick from.
+OPTIONAL_HEADERS = {
+    "Accept": lambda rng: ["application/json", "*/*", "text/csv, application/json;q=0.9", "application/jsonlines",
+                           "application/json; charset=utf-8", "  text/plain  "],
+    "X-Amzn-SageMaker-Custom-Attributes": lambda rng: [
+        "a=1,  b=2  ", "  trace_id=abc  ", "accept_eula=true", "k=v\t\tw=x", "c000b4f9-df62-4c85-a0bf-7c525f9104a4",
+        "x=1 , y = 2 ,z=3", "\ta=1\t", printable(rng, rng.randint(1, 1024)),
+    ],
+    "X-Amzn-SageMaker-Target-Model": lambda rng: [
+        "model.tar.gz", "models/v2/model.tar.gz", "model-A  B.tar.gz", printable(rng, rng.randint(1, 200))],
+    "X-Amzn-SageMaker-Target-Variant": lambda rng: ["AllTraffic", "variant-1", "blue--green", "V2"],
+    "X-Amzn-SageMaker-Target-Container-Hostname": lambda rng: ["container-1", "secondContainer", "c"],
+    "X-Amzn-SageMaker-Inference-Id": lambda rng: [
+        "req-0001", "id with  two  spaces", printable(rng, rng.randint(1, 64))],
+    "X-Amzn-SageMaker-Enable-Explanations": lambda rng: ["`true`", "`false`", "[?label=='cat'] | length(@) > `0`"],
+    "X-Amzn-SageMaker-Inference-Component": lambda rng: ["ic-llama-3", "my_component.v2", "IC1"],
+    "X-Amzn-SageMaker-Session-Id": lambda rng: ["NEW_SESSION", "sess-5f0c1e0e-3b2a-4a8e-9d51-0a7e1c2b3d4f"],
+}
 
 
 def trace_id(rng):
@@ -323,9 +308,9 @@ def make_vector(rng, index, count):
     epoch = epoch_seconds(rng, index)
 
     headers = [["Host", authority], ["Content-Type", rng.choice(CONTENT_TYPES)]]
-    for header in OPTIONAL_HEADERS:
+    for header, values in OPTIONAL_HEADERS.items():
         if rng.random() < 0.35:
-            headers.append([header, optional_header_value(rng, header)])
+            headers.append([header, rng.choice(values(rng))])
     unsigned = [["X-Amzn-Trace-Id", trace_id(rng)]] if rng.random() < 0.3 else []
 
     expected = sign_with_botocore(
@@ -349,8 +334,9 @@ def make_vector(rng, index, count):
     }
     if credentials.token:
         vector["credentials"]["session_token"] = credentials.token
-    return vector, {"region": region, "host": host_kind, "body": body_kind, "base_path": bool(base_path),
-                    "token": temporary, "headers": {h for h, _ in headers[2:]}, "trace": bool(unsigned)}
+    features = {region, host_kind, body_kind, *(name for name, _ in headers[2:]),
+                ("base path", bool(base_path)), ("token", temporary), ("trace", bool(unsigned))}
+    return vector, features
 
 
 def main():
@@ -358,23 +344,18 @@ def main():
     if args.count < 1:
         sys.exit("--count must be at least 1")
     rng = random.Random(args.seed)
-    vectors, coverage = [], []
+    vectors, coverage = [], set()
     for index in range(args.count):
         vector, features = make_vector(rng, index, args.count)
         vectors.append(vector)
-        coverage.append(features)
+        coverage |= features
 
     if args.count >= 300:
         # Every dimension must actually vary, or the cross-check covers less than it claims.
-        missing = (set(REGIONS) - {c["region"] for c in coverage}) \
-            | ({"aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"} - {c["host"] for c in coverage}) \
-            | (set(BODY_KINDS + ["large"]) - {c["body"] for c in coverage}) \
-            | (set(OPTIONAL_HEADERS) - set().union(*(c["headers"] for c in coverage)))
-        for flag in ["base_path", "token", "trace"]:
-            if {c[flag] for c in coverage} != {True, False}:
-                missing.add(flag)
+        missing = {*REGIONS, *HOST_KINDS, *BODY_KINDS, "large", *OPTIONAL_HEADERS,
+                   *((flag, on) for flag in ("base path", "token", "trace") for on in (True, False))} - coverage
         if missing:
-            sys.exit(f"seed {args.seed} leaves these uncovered: {sorted(missing)}")
+            sys.exit(f"seed {args.seed} leaves these uncovered: {sorted(map(str, missing))}")
 
     document = {
         "description": "SigV4 vectors for SageMaker InvokeEndpoint requests, signed by botocore's SigV4Auth. "
