@@ -321,7 +321,6 @@ def make_vector(rng, index, count):
     vector = {
         "id": f"{index:03d}-{host_kind}-{region}-{body_kind}",
         "method": "POST",
-        "url": url,
         "path": path,
         "headers": headers,
         "unsigned_headers": unsigned,
@@ -360,7 +359,6 @@ def main():
     document = {
         "description": "SigV4 vectors for SageMaker InvokeEndpoint requests, signed by botocore's SigV4Auth. "
                        "Regenerate with: python3 tools/gen_sigv4_vectors.py Tests/SigV4Tests/Fixtures/botocore-vectors.json",
-        "generator": "tools/gen_sigv4_vectors.py",
         "botocore_version": botocore.__version__,
         "seed": args.seed,
         "count": len(vectors),
