@@ -15,7 +15,6 @@ import ssl
 import hashlib
 import hmac
 import http.server
-import ipaddress
 import itertools
 import json
 import os
@@ -923,26 +922,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------
 
 
-def loopback_host(value: str) -> str:
-    """Accept only loopback addresses: this server must never be reachable."""
-    if value == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.IPv4Address(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an IPv4 loopback address"
-        ) from None
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Local stand-in for SageMaker Runtime InvokeEndpoint."
     )
-    parser.add_argument("--host", type=loopback_host, default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the bound port to this file")
     parser.add_argument(
@@ -975,7 +958,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    server = StandinServer((args.host, args.port), args)
+    # Loopback only, never an option: the control API has no authentication.
+    server = StandinServer(("127.0.0.1", args.port), args)
     host, port = server.server_address[:2]
     if args.tls_cert:
         # The real service is HTTPS only; this lets tests prove the packaged libcurl finds its CA bundle.
