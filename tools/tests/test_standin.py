@@ -58,7 +58,6 @@ class Standin(harness.StandIn):
     """The stand-in as the e2e tests run it, plus a boto3 client aimed at it."""
 
     def client(self, read_timeout=10, signature_version=None, **options):
-        """A boto3 sagemaker-runtime client aimed at the stand-in."""
         config = botocore.config.Config(
             # "max_attempts" counts retries, not attempts: {"max_attempts": 1}
             # would retry throttles and 5xx once. This really turns retries off.
@@ -147,29 +146,14 @@ def sigv4_headers(
     }
     names = sorted(n.lower() for n in (signed or all_headers))
     lookup = {k.lower(): v for k, v in all_headers.items()}
-    canonical = "\n".join(
-        [
-            "POST",
-            INVOKE_PATH,
-            "",
-            "".join(f"{n}:{' '.join(lookup[n].split())}\n" for n in names),
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
+    canonical_headers = "".join(f"{n}:{' '.join(lookup[n].split())}\n" for n in names)
+    signed_headers = ";".join(names)
+    canonical = f"POST\n{INVOKE_PATH}\n\n{canonical_headers}\n{signed_headers}\n{hashlib.sha256(body).hexdigest()}"
     scope = f"{amz_date[:8]}/us-east-1/{service}/aws4_request"
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        ]
-    )
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     signature = sign(to_sign, secret=secret, service=service)
     all_headers["Authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
     )
     return all_headers
 
