@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Generate SigV4 test vectors for SageMaker InvokeEndpoint requests, signed by botocore.
 
-Usage: gen_sigv4_vectors.py OUTPUT.json [--count N] [--seed S]
-
 Every vector is a request shaped like the ones SageMakerRuntimeClient signs: POST to
 `{base path}/endpoints/{name}/invocations`, headers Host, Content-Type, then the optional
 InvokeEndpoint headers in the client's order, service `sagemaker`. botocore's own `SigV4Auth`
