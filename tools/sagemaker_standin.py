@@ -52,8 +52,7 @@ IDLE_TIMEOUT_S = 60  # idle keep-alive connections are closed after this
 MAX_RETURN_SEQUENCES = 8
 SIGV4_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
-# The regular expression from the brief: the service model's pattern plus its
-# 63-character limit.
+# The service model's endpoint name pattern plus its 63-character limit.
 ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 INVOCATIONS_RE = re.compile(r"^/endpoints/([^/]*)/invocations$")
 SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -200,11 +199,8 @@ class _ContainerError(Exception):
 
 
 def run_model(content_type: str | None, body: bytes, key: str) -> Any:
-    """Answer like a Hugging Face container running a summarisation pipeline.
-
-    Returns the JSON document on success; raises ``_ContainerError`` with the
-    status and message the container would answer with otherwise.
-    """
+    """The JSON document (answers under KEY) a Hugging Face container running a summarisation
+    pipeline answers, or _ContainerError with the status and message it would refuse with."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise _ContainerError(
@@ -249,24 +245,16 @@ def run_model(content_type: str | None, body: bytes, key: str) -> Any:
 
 
 class _ExactHeadersSigV4(SigV4Auth):
-    """SigV4Auth that signs exactly the headers the request says it signed.
-
-    botocore's own selection silently drops a few headers (user-agent, expect,
-    ...) that it never signs itself; another SDK may sign them legitimately,
-    and AWS accepts that.  Everything else (URI encoding, header value
-    trimming, payload hashing, key derivation) stays botocore's.
-    """
+    """SigV4Auth signing exactly the headers the request says it signed: botocore drops a few
+    it never signs itself (user-agent, expect, ...), which another SDK may sign, and AWS accepts."""
 
     def headers_to_sign(self, request):
         return request.headers
 
 
 def parse_authorization(value: str) -> dict[str, str]:
-    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``.
-
-    Raises IncompleteSignatureException naming each missing part, the way
-    AWS words it.
-    """
+    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``; an
+    IncompleteSignatureException names each missing part, as AWS words it."""
     algorithm, _, rest = value.strip().partition(" ")
     parts: dict[str, str] = {}
     if algorithm == "AWS4-HMAC-SHA256":
@@ -764,9 +752,8 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
         # A fault the payload asks for wins over the plan, and leaves the plan's count alone.
         fault = marker_fault(body) or self.server.state.take_fault()
-        if fault is not None:
-            if self._apply_fault(fault, endpoint, extra_headers, signed):
-                return
+        if fault is not None and self._apply_fault(fault, endpoint, extra_headers, signed):
+            return
 
         try:
             result = run_model(self.headers.get("Content-Type"), body, RESULT_KEY)
