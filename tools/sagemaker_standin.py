@@ -15,6 +15,7 @@ import ssl
 import hashlib
 import hmac
 import http.server
+import ipaddress
 import itertools
 import json
 import os
@@ -907,6 +908,21 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------
 # Command line.
 # --------------------------------------------------------------------------
+
+
+def loopback_host(value: str) -> str:
+    """Accept only loopback addresses: tools/serve_local.py's --host, never reachable from elsewhere."""
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an IPv4 loopback address"
+        ) from None
+    if not address.is_loopback:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address")
+    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
