@@ -17,7 +17,6 @@ stored as a repeated pattern (`{"repeat_base64": unit, "length": n}`), every oth
 import argparse
 import base64
 import datetime
-import hashlib
 import json
 import os
 import random
@@ -265,15 +264,9 @@ def sign_with_botocore(url, headers, unsigned_headers, data, credentials, region
     if request.context.get("timestamp") != expected_stamp:
         sys.exit(f"botocore did not sign at the pinned time: {request.context.get('timestamp')} != {expected_stamp}")
 
+    # What botocore signed, added and hashed is for the Swift test to compare, not checked here.
     original = {name.lower() for name, _ in headers + unsigned_headers}
     added = [[name, value] for name, value in request.headers.items() if name.lower() not in original]
-    if sorted(name for name, _ in added) != sorted(["X-Amz-Date", "Authorization"]
-                                                    + (["X-Amz-Security-Token"] if credentials.token else [])):
-        sys.exit(f"unexpected headers added by botocore: {added}")
-    signed = auth.captured_canonical_request.split("\n")[-2].split(";")
-    if sorted(signed) != sorted({name.lower() for name, _ in headers} | {name.lower() for name, _ in added
-                                                                         if name != "Authorization"}):
-        sys.exit(f"botocore signed {signed}, not the headers the Swift client signs")
     return {
         "payload_hash": auth.payload(request),
         "canonical_request": auth.captured_canonical_request,
@@ -313,8 +306,6 @@ def make_vector(rng, index, count):
 
     expected = sign_with_botocore(
         url, [tuple(h) for h in headers], [tuple(h) for h in unsigned], data, credentials, region, epoch)
-    if expected["payload_hash"] != hashlib.sha256(data).hexdigest():
-        sys.exit(f"vector {index}: botocore hashed a different body")
 
     vector = {
         "id": f"{index:03d}-{host_kind}-{region}-{body_kind}",
