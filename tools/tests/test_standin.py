@@ -244,6 +244,25 @@ def test_answers(standin, document, content_type, texts):
     assert response["ResponseMetadata"]["RequestId"]
 
 
+def test_service_time_delays_every_successful_answer_not_errors(start_standin):
+    standin = start_standin("--service-ms", "400")
+    client = standin.client()
+    invoke(client, {"inputs": "warm up"})
+    for _ in range(2):
+        started = time.monotonic()
+        invoke(client, {"inputs": "x"})
+        assert 0.4 <= time.monotonic() - started < 1.5
+    started = time.monotonic()
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
+    assert time.monotonic() - started < 0.3
+    standin.service_time(0)
+    started = time.monotonic()
+    invoke(client, {"inputs": "x"})
+    assert time.monotonic() - started < 0.3
+    standin.reset()
+    assert standin.stats()["service_ms"] == 400  # the command line's value
+
+
 # --------------------------------------------------------------------------
 # Validation and model errors.
 # --------------------------------------------------------------------------
@@ -288,6 +307,32 @@ def test_what_the_container_refuses_is_a_model_error(standin, body, content_type
     original = json.loads(error["OriginalMessage"])
     assert original["code"] == code and original["type"] == "InternalServerException"
     assert error["Error"]["Message"].startswith(f"Received client error ({code}) from primary")
+
+
+LENGTH_RULE = "Member must have length less than or equal to 64"
+PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]*\z"
+
+
+@pytest.mark.parametrize(
+    "value, rules",
+    [
+        ("a" * 65, [LENGTH_RULE]),
+        ("caf\xe9", [PATTERN_RULE]),  # not ASCII: not \p{Print}
+        ("x\x01y", [PATTERN_RULE]),  # a control character
+        ("b" * 64 + "\x7f", [LENGTH_RULE, PATTERN_RULE]),
+    ],
+)
+def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: value})
+    status, headers, document = raw_post(standin.port, body, headers)
+    count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
+    assert (status, error_code(headers)) == (400, "ValidationError")
+    assert document["message"] == f"{count} detected: " + "; ".join(
+        f"Value '{value}' at 'inferenceId' failed to satisfy constraint: {rule}"
+        for rule in rules
+    )
+    assert standin.stats()["succeeded"] == 0
 
 
 # --------------------------------------------------------------------------
@@ -425,6 +470,14 @@ def test_one_kept_alive_connection_unless_close_idle(standin, mode, connections)
     assert stats["fault"]["mode"] == "none"
 
 
+def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
+    client = standin.client()
+    standin.faults(mode="service_unavailable", count=1)
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
+    assert standin.stats()["fault"]["remaining"] == 1
+    refused(client, exception=client.exceptions.ServiceUnavailable)
+
+
 # --------------------------------------------------------------------------
 # Authentication and signatures.
 # --------------------------------------------------------------------------
@@ -524,59 +577,17 @@ def test_tampered_body_is_rejected(standin):
     assert standin.stats()["last_request"]["body_bytes"] == len('{"inputs": "buy"}')
 
 
-def test_session_token_is_required_and_pinned(start_standin):
-    standin = start_standin("--session-token", "tok-123")
-    assert invoke(standin.client(aws_session_token="tok-123"), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
-    assert "x-amz-security-token" in standin.stats()["last_request"]["headers"]["Authorization"]
-    for token in (None, "tok-999"):
-        assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
-
-
-# --------------------------------------------------------------------------
-# Process behaviour.
-# --------------------------------------------------------------------------
-
-
-def test_port_file_log_and_prompt_sigterm_while_hanging(start_standin, tmp_path):
-    port_file = tmp_path / "port"
-    standin = start_standin("--port-file", str(port_file))
-    assert int(port_file.read_text()) == standin.port
-    # No --session-token: any token is accepted, so this call succeeds.
-    client = standin.client(aws_session_token="secret-session-token", read_timeout=20)
-    invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
-    signature = standin.stats()["last_request"]["headers"]["Authorization"].rsplit("Signature=", 1)[1]
-
-    # A request stuck in "hang" must not delay shutdown; its connection is dropped then.
-    standin.faults(mode="hang")
-    with concurrent.futures.ThreadPoolExecutor() as pool:
-        hanging = pool.submit(invoke, client, {"inputs": "x"})
-        wait_for(lambda: standin.stats()["invocations"] == 2)
-        started = time.monotonic()
-        standin.stop()
-        assert standin.proc.returncode == 0
-        assert time.monotonic() - started < 3
-        assert hanging.exception(5) is not None
-
-    log = standin.output()
-    for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
-        assert secret not in log
-    # One line per request (the hanging one may not get to write its own).
-    lines = [line for line in log.splitlines() if line.startswith(f"POST {INVOKE_PATH} ")]
-    assert 1 <= len(lines) <= 2
-    method, path, status, elapsed = lines[0].split()
-    assert (path, status) == (INVOKE_PATH, "200") and elapsed.endswith("ms")
-
-
-# --------------------------------------------------------------------------
-# Refusals whose text carries secrets, as AWS's does.
-# --------------------------------------------------------------------------
-
 TOKEN = "tok-secret-123"
 
 
-def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
+def test_session_token_is_required_pinned_and_quoted_on_mismatch(start_standin):
     standin = start_standin("--session-token", TOKEN)
     client = standin.client(aws_session_token=TOKEN)
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    for token in (None, "tok-999"):
+        assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
+
+    # AWS's text for a wrong signature quotes what the request signed, session token too.
     standin.faults(mode="signature_mismatch", count=1)
     status, code, message = error_of(refused(client))
     assert (status, code) == (403, "InvalidSignatureException")
@@ -675,65 +686,38 @@ def test_endless_is_dropped_unfinished_after_delay_ms(standin):
 
 
 # --------------------------------------------------------------------------
-# X-Amzn-SageMaker-Inference-Id, validated like SageMaker does.
-# --------------------------------------------------------------------------
-
-LENGTH_RULE = "Member must have length less than or equal to 64"
-PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]*\z"
-
-
-@pytest.mark.parametrize(
-    "value, rules",
-    [
-        ("a" * 65, [LENGTH_RULE]),
-        ("caf\xe9", [PATTERN_RULE]),  # not ASCII: not \p{Print}
-        ("x\x01y", [PATTERN_RULE]),  # a control character
-        ("b" * 64 + "\x7f", [LENGTH_RULE, PATTERN_RULE]),
-    ],
-)
-def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
-    body = b'{"inputs": "x"}'
-    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: value})
-    status, headers, document = raw_post(standin.port, body, headers)
-    count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
-    assert (status, error_code(headers)) == (400, "ValidationError")
-    assert document["message"] == f"{count} detected: " + "; ".join(
-        f"Value '{value}' at 'inferenceId' failed to satisfy constraint: {rule}"
-        for rule in rules
-    )
-    assert standin.stats()["succeeded"] == 0
-
-
-# --------------------------------------------------------------------------
-# Per-request faults (payload markers) and the service time.
+# Process behaviour and the control API.
 # --------------------------------------------------------------------------
 
 
-def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
-    client = standin.client()
-    standin.faults(mode="service_unavailable", count=1)
-    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
-    assert standin.stats()["fault"]["remaining"] == 1
-    refused(client, exception=client.exceptions.ServiceUnavailable)
+def test_port_file_log_and_prompt_sigterm_while_hanging(start_standin, tmp_path):
+    port_file = tmp_path / "port"
+    standin = start_standin("--port-file", str(port_file))
+    assert int(port_file.read_text()) == standin.port
+    # No --session-token: any token is accepted, so this call succeeds.
+    client = standin.client(aws_session_token="secret-session-token", read_timeout=20)
+    invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
+    signature = standin.stats()["last_request"]["headers"]["Authorization"].rsplit("Signature=", 1)[1]
 
-
-def test_service_time_delays_every_successful_answer_not_errors(start_standin):
-    standin = start_standin("--service-ms", "400")
-    client = standin.client()
-    invoke(client, {"inputs": "warm up"})
-    for _ in range(2):
+    # A request stuck in "hang" must not delay shutdown; its connection is dropped then.
+    standin.faults(mode="hang")
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        hanging = pool.submit(invoke, client, {"inputs": "x"})
+        wait_for(lambda: standin.stats()["invocations"] == 2)
         started = time.monotonic()
-        invoke(client, {"inputs": "x"})
-        assert 0.4 <= time.monotonic() - started < 1.5
-    started = time.monotonic()
-    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
-    assert time.monotonic() - started < 0.3
-    standin.service_time(0)
-    started = time.monotonic()
-    invoke(client, {"inputs": "x"})
-    assert time.monotonic() - started < 0.3
-    standin.reset()
-    assert standin.stats()["service_ms"] == 400  # the command line's value
+        standin.stop()
+        assert standin.proc.returncode == 0
+        assert time.monotonic() - started < 3
+        assert hanging.exception(5) is not None
+
+    log = standin.output()
+    for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
+        assert secret not in log
+    # One line per request (the hanging one may not get to write its own).
+    lines = [line for line in log.splitlines() if line.startswith(f"POST {INVOKE_PATH} ")]
+    assert 1 <= len(lines) <= 2
+    method, path, status, elapsed = lines[0].split()
+    assert (path, status) == (INVOKE_PATH, "200") and elapsed.endswith("ms")
 
 
 @pytest.mark.parametrize(
