@@ -84,14 +84,6 @@ UNICODE_SNIPPETS = [
 PRINTABLE_NO_SPACE = "".join(c for c in string.printable if not c.isspace())
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", help="where to write the JSON vectors")
-    parser.add_argument("--count", type=int, default=300, help="number of vectors (default 300)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    return parser.parse_args()
-
-
 # MARK: Inputs
 
 
@@ -126,12 +118,9 @@ def base_url(rng, region):
         vpce_id = "".join(rng.choice("0123456789abcdef") for _ in range(17))
         suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         return kind, f"https://vpce-{vpce_id}-{suffix}.runtime.sagemaker.{region}.vpce.{dns_suffix(region)}"
-    if kind == "ipv4":
-        return kind, f"http://127.0.0.1:{port}"
-    if kind == "localhost":
-        return kind, f"http://localhost:{port}"
-    if kind == "ipv6":
-        return kind, f"http://[::1]:{port}"
+    local = {"ipv4": "127.0.0.1", "localhost": "localhost", "ipv6": "[::1]"}
+    if kind in local:
+        return kind, f"http://{local[kind]}:{port}"
     return kind, f"https://sagemaker-proxy.internal.example.com:{rng.choice([8443, 9443, 4443])}"
 
 
@@ -240,17 +229,10 @@ def epoch_seconds(rng, index):
 class CapturingSigV4Auth(SigV4Auth):
     """botocore's SigV4Auth, keeping what add_auth computed along the way."""
 
-    def canonical_request(self, request):
-        self.captured_canonical_request = super().canonical_request(request)
-        return self.captured_canonical_request
-
     def string_to_sign(self, request, canonical_request):
+        self.captured_canonical_request = canonical_request
         self.captured_string_to_sign = super().string_to_sign(request, canonical_request)
         return self.captured_string_to_sign
-
-    def signature(self, string_to_sign, request):
-        self.captured_signature = super().signature(string_to_sign, request)
-        return self.captured_signature
 
 
 def sign_with_botocore(url, headers, unsigned_headers, data, credentials, region, epoch):
@@ -271,7 +253,7 @@ def sign_with_botocore(url, headers, unsigned_headers, data, credentials, region
         "payload_hash": auth.payload(request),
         "canonical_request": auth.captured_canonical_request,
         "string_to_sign": auth.captured_string_to_sign,
-        "signature": auth.captured_signature,
+        "signature": request.headers["Authorization"].rsplit("Signature=", 1)[1],
         "added_headers": added,
     }
 
@@ -328,9 +310,13 @@ def make_vector(rng, index, count):
 
 
 def main():
-    args = parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", help="where to write the JSON vectors")
+    parser.add_argument("--count", type=int, default=300, help="number of vectors (default 300)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    args = parser.parse_args()
     if args.count < 1:
-        sys.exit("--count must be at least 1")
+        parser.error("--count must be at least 1")
     rng = random.Random(args.seed)
     vectors, coverage = [], set()
     for index in range(args.count):
