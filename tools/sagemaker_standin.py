@@ -375,16 +375,12 @@ def verify_signature(
         )
 
     signed_names = parts["SignedHeaders"].lower().split(";")
-    if "host" not in signed_names:
-        raise invalid_signature(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
-    if "x-amz-date" not in signed_names:
-        raise invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
-    if token is not None and "x-amz-security-token" not in signed_names:
-        raise invalid_signature(
-            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
-        )
+    must_sign = {"host": "'Host' or ':authority'", "x-amz-date": "'X-Amz-Date'"}
+    if token is not None:
+        must_sign["x-amz-security-token"] = "'X-Amz-Security-Token'"
+    for name, shown in must_sign.items():
+        if name not in signed_names:
+            raise invalid_signature(f"{shown} must be a 'SignedHeader' in the AWS Authorization.")
     # Even UNSIGNED-PAYLOAD is refused: over plain HTTP every SDK signs the
     # payload, so anything but the real hash means the body was not signed.
     content_sha = headers.get("X-Amz-Content-Sha256")
