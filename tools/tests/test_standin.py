@@ -363,16 +363,12 @@ def test_model_error_fault(standin, by_marker):
                     exception=client.exceptions.ModelError)
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 503
-    original = '{"code":503,"type":"InternalServerException","message":"CUDA out of memory.'
+    original = '{"code":503,"type":"InternalServerException","message":"CUDA out of memory'
     assert error["OriginalMessage"].startswith(original)
-    assert error["LogStreamArn"] == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:"
-        "/aws/sagemaker/Endpoints/financial-summarizer"
-    )
-    assert error["Error"]["Message"].startswith(
-        f'Received server error (503) from primary with message "{original}'
-    )
-    assert error["Error"]["Message"].endswith("in account 123456789012 for more information.")
+    log_group = f"/aws/sagemaker/Endpoints/{ENDPOINT}"
+    assert error["LogStreamArn"] == f"arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"
+    assert_message(error["Error"]["Message"], f'Received server error (503) from primary with message "{original}...'
+                   f"#logEventViewer:group={log_group} in account 123456789012 for more information.")
     assert invoke(client, {"inputs": "x"})["Decoded"]  # only once: recovered
 
 
