@@ -626,12 +626,9 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise ApiError(400, "BadRequest", "Invalid Content-Length") from None
+        if not (raw_length.isascii() and raw_length.isdigit()):  # HTTP's 1*DIGIT
+            raise ApiError(400, "BadRequest", "Invalid Content-Length")
+        length = int(raw_length)
         if length > READ_CAP:
             raise ApiError(413, "ValidationError", "Request payload is too large")
         return self.rfile.read(length)
