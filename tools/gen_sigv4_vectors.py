@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """Generate SigV4 test vectors for SageMaker InvokeEndpoint requests, signed by botocore.
 
-Usage: gen_sigv4_vectors.py OUTPUT.json [--count N] [--seed S]
-
 Every vector is a request shaped like the ones SageMakerRuntimeClient signs: POST to
 `{base path}/endpoints/{name}/invocations`, headers Host, Content-Type, then the optional
 InvokeEndpoint headers in the client's order, service `sagemaker`. botocore's own `SigV4Auth`
@@ -19,7 +17,6 @@ stored as a repeated pattern (`{"repeat_base64": unit, "length": n}`), every oth
 import argparse
 import base64
 import datetime
-import hashlib
 import json
 import os
 import random
@@ -43,20 +40,6 @@ REGIONS = [
     "ap-southeast-1", "ap-southeast-5", "ap-northeast-1", "ap-south-1", "sa-east-1", "ca-central-1",
     "me-south-1", "af-south-1", "il-central-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1",
     "us-gov-east-1",
-]
-
-# Headers the client may add after Host and Content-Type, in the order it adds them
-# (InvokeEndpointRequest.optionalHeaders, X-Amzn-Trace-Id excepted: it goes on unsigned).
-OPTIONAL_HEADERS = [
-    "Accept",
-    "X-Amzn-SageMaker-Custom-Attributes",
-    "X-Amzn-SageMaker-Target-Model",
-    "X-Amzn-SageMaker-Target-Variant",
-    "X-Amzn-SageMaker-Target-Container-Hostname",
-    "X-Amzn-SageMaker-Inference-Id",
-    "X-Amzn-SageMaker-Enable-Explanations",
-    "X-Amzn-SageMaker-Inference-Component",
-    "X-Amzn-SageMaker-Session-Id",
 ]
 
 CONTENT_TYPES = [
@@ -101,14 +84,6 @@ UNICODE_SNIPPETS = [
 PRINTABLE_NO_SPACE = "".join(c for c in string.printable if not c.isspace())
 
 
-def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", help="where to write the JSON vectors")
-    parser.add_argument("--count", type=int, default=300, help="number of vectors (default 300)")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    return parser.parse_args()
-
-
 # MARK: Inputs
 
 
@@ -126,9 +101,12 @@ def dns_suffix(region):
     return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
 
 
+HOST_KINDS = ["aws", "aws", "aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"]  # AWS's own hosts 3 times
+
+
 def base_url(rng, region):
     """(kind, scheme://authority) for one of the hosts the client is pointed at."""
-    kind = rng.choice(["aws", "aws", "aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"])
+    kind = rng.choice(HOST_KINDS)
     if kind == "fips" and not region.startswith("us-"):
         kind = "aws"
     port = rng.choice([rng.randint(1024, 65535), 8080, 9000, 18080])
@@ -140,12 +118,9 @@ def base_url(rng, region):
         vpce_id = "".join(rng.choice("0123456789abcdef") for _ in range(17))
         suffix = "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         return kind, f"https://vpce-{vpce_id}-{suffix}.runtime.sagemaker.{region}.vpce.{dns_suffix(region)}"
-    if kind == "ipv4":
-        return kind, f"http://127.0.0.1:{port}"
-    if kind == "localhost":
-        return kind, f"http://localhost:{port}"
-    if kind == "ipv6":
-        return kind, f"http://[::1]:{port}"
+    local = {"ipv4": "127.0.0.1", "localhost": "localhost", "ipv6": "[::1]"}
+    if kind in local:
+        return kind, f"http://{local[kind]}:{port}"
     return kind, f"https://sagemaker-proxy.internal.example.com:{rng.choice([8443, 9443, 4443])}"
 
 
@@ -175,30 +150,26 @@ def printable(rng, length, allow_spaces=True):
     return rng.choice(PRINTABLE_NO_SPACE) + "".join(rng.choice(alphabet) for _ in range(length - 1))
 
 
-def optional_header_value(rng, name):
-    if name == "Accept":
-        return rng.choice(["application/json", "*/*", "text/csv, application/json;q=0.9", "application/jsonlines",
-                           "application/json; charset=utf-8", "  text/plain  "])
-    if name == "X-Amzn-SageMaker-Custom-Attributes":
-        return rng.choice([
-            "a=1,  b=2  ", "  trace_id=abc  ", "accept_eula=true", "k=v\t\tw=x", "c000b4f9-df62-4c85-a0bf-7c525f9104a4",
-            "x=1 , y = 2 ,z=3", "\ta=1\t", printable(rng, rng.randint(1, 1024)),
-        ])
-    if name == "X-Amzn-SageMaker-Target-Model":
-        return rng.choice(["model.tar.gz", "models/v2/model.tar.gz", "model-A  B.tar.gz", printable(rng, rng.randint(1, 200))])
-    if name == "X-Amzn-SageMaker-Target-Variant":
-        return rng.choice(["AllTraffic", "variant-1", "blue--green", "V2"])
-    if name == "X-Amzn-SageMaker-Target-Container-Hostname":
-        return rng.choice(["container-1", "secondContainer", "c"])
-    if name == "X-Amzn-SageMaker-Inference-Id":
-        return rng.choice(["req-0001", "id with  two  spaces", printable(rng, rng.randint(1, 64))])
-    if name == "X-Amzn-SageMaker-Enable-Explanations":
-        return rng.choice(["`true`", "`false`", "[?label=='cat'] | length(@) > `0`"])
-    if name == "X-Amzn-SageMaker-Inference-Component":
-        return rng.choice(["ic-llama-3", "my_component.v2", "IC1"])
-    if name == "X-Amzn-SageMaker-Session-Id":
-        return rng.choice(["NEW_SESSION", "sess-5f0c1e0e-3b2a-4a8e-9d51-0a7e1c2b3d4f"])
-    raise ValueError(name)
+# Headers the client may add after Host and Content-Type, in the order it adds them
+# (InvokeEndpointRequest.optionalHeaders, X-Amzn-Trace-Id excepted: it goes on unsigned),
+# each with the values to pick from.
+OPTIONAL_HEADERS = {
+    "Accept": lambda rng: ["application/json", "*/*", "text/csv, application/json;q=0.9", "application/jsonlines",
+                           "application/json; charset=utf-8", "  text/plain  "],
+    "X-Amzn-SageMaker-Custom-Attributes": lambda rng: [
+        "a=1,  b=2  ", "  trace_id=abc  ", "accept_eula=true", "k=v\t\tw=x", "c000b4f9-df62-4c85-a0bf-7c525f9104a4",
+        "x=1 , y = 2 ,z=3", "\ta=1\t", printable(rng, rng.randint(1, 1024)),
+    ],
+    "X-Amzn-SageMaker-Target-Model": lambda rng: [
+        "model.tar.gz", "models/v2/model.tar.gz", "model-A  B.tar.gz", printable(rng, rng.randint(1, 200))],
+    "X-Amzn-SageMaker-Target-Variant": lambda rng: ["AllTraffic", "variant-1", "blue--green", "V2"],
+    "X-Amzn-SageMaker-Target-Container-Hostname": lambda rng: ["container-1", "secondContainer", "c"],
+    "X-Amzn-SageMaker-Inference-Id": lambda rng: [
+        "req-0001", "id with  two  spaces", printable(rng, rng.randint(1, 64))],
+    "X-Amzn-SageMaker-Enable-Explanations": lambda rng: ["`true`", "`false`", "[?label=='cat'] | length(@) > `0`"],
+    "X-Amzn-SageMaker-Inference-Component": lambda rng: ["ic-llama-3", "my_component.v2", "IC1"],
+    "X-Amzn-SageMaker-Session-Id": lambda rng: ["NEW_SESSION", "sess-5f0c1e0e-3b2a-4a8e-9d51-0a7e1c2b3d4f"],
+}
 
 
 def trace_id(rng):
@@ -258,17 +229,10 @@ def epoch_seconds(rng, index):
 class CapturingSigV4Auth(SigV4Auth):
     """botocore's SigV4Auth, keeping what add_auth computed along the way."""
 
-    def canonical_request(self, request):
-        self.captured_canonical_request = super().canonical_request(request)
-        return self.captured_canonical_request
-
     def string_to_sign(self, request, canonical_request):
+        self.captured_canonical_request = canonical_request
         self.captured_string_to_sign = super().string_to_sign(request, canonical_request)
         return self.captured_string_to_sign
-
-    def signature(self, string_to_sign, request):
-        self.captured_signature = super().signature(string_to_sign, request)
-        return self.captured_signature
 
 
 def sign_with_botocore(url, headers, unsigned_headers, data, credentials, region, epoch):
@@ -282,20 +246,14 @@ def sign_with_botocore(url, headers, unsigned_headers, data, credentials, region
     if request.context.get("timestamp") != expected_stamp:
         sys.exit(f"botocore did not sign at the pinned time: {request.context.get('timestamp')} != {expected_stamp}")
 
+    # What botocore signed, added and hashed is for the Swift test to compare, not checked here.
     original = {name.lower() for name, _ in headers + unsigned_headers}
     added = [[name, value] for name, value in request.headers.items() if name.lower() not in original]
-    if sorted(name for name, _ in added) != sorted(["X-Amz-Date", "Authorization"]
-                                                    + (["X-Amz-Security-Token"] if credentials.token else [])):
-        sys.exit(f"unexpected headers added by botocore: {added}")
-    signed = auth.captured_canonical_request.split("\n")[-2].split(";")
-    if sorted(signed) != sorted({name.lower() for name, _ in headers} | {name.lower() for name, _ in added
-                                                                         if name != "Authorization"}):
-        sys.exit(f"botocore signed {signed}, not the headers the Swift client signs")
     return {
         "payload_hash": auth.payload(request),
         "canonical_request": auth.captured_canonical_request,
         "string_to_sign": auth.captured_string_to_sign,
-        "signature": auth.captured_signature,
+        "signature": request.headers["Authorization"].rsplit("Signature=", 1)[1],
         "added_headers": added,
     }
 
@@ -323,20 +281,17 @@ def make_vector(rng, index, count):
     epoch = epoch_seconds(rng, index)
 
     headers = [["Host", authority], ["Content-Type", rng.choice(CONTENT_TYPES)]]
-    for header in OPTIONAL_HEADERS:
+    for header, values in OPTIONAL_HEADERS.items():
         if rng.random() < 0.35:
-            headers.append([header, optional_header_value(rng, header)])
+            headers.append([header, rng.choice(values(rng))])
     unsigned = [["X-Amzn-Trace-Id", trace_id(rng)]] if rng.random() < 0.3 else []
 
     expected = sign_with_botocore(
         url, [tuple(h) for h in headers], [tuple(h) for h in unsigned], data, credentials, region, epoch)
-    if expected["payload_hash"] != hashlib.sha256(data).hexdigest():
-        sys.exit(f"vector {index}: botocore hashed a different body")
 
     vector = {
         "id": f"{index:03d}-{host_kind}-{region}-{body_kind}",
         "method": "POST",
-        "url": url,
         "path": path,
         "headers": headers,
         "unsigned_headers": unsigned,
@@ -349,37 +304,36 @@ def make_vector(rng, index, count):
     }
     if credentials.token:
         vector["credentials"]["session_token"] = credentials.token
-    return vector, {"region": region, "host": host_kind, "body": body_kind, "base_path": bool(base_path),
-                    "token": temporary, "headers": {h for h, _ in headers[2:]}, "trace": bool(unsigned)}
+    features = {region, host_kind, body_kind, *(name for name, _ in headers[2:]),
+                ("base path", bool(base_path)), ("token", temporary), ("trace", bool(unsigned))}
+    return vector, features
 
 
 def main():
-    args = parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", help="where to write the JSON vectors")
+    parser.add_argument("--count", type=int, default=300, help="number of vectors (default 300)")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    args = parser.parse_args()
     if args.count < 1:
-        sys.exit("--count must be at least 1")
+        parser.error("--count must be at least 1")
     rng = random.Random(args.seed)
-    vectors, coverage = [], []
+    vectors, coverage = [], set()
     for index in range(args.count):
         vector, features = make_vector(rng, index, args.count)
         vectors.append(vector)
-        coverage.append(features)
+        coverage |= features
 
     if args.count >= 300:
         # Every dimension must actually vary, or the cross-check covers less than it claims.
-        missing = (set(REGIONS) - {c["region"] for c in coverage}) \
-            | ({"aws", "fips", "vpce", "ipv4", "localhost", "ipv6", "proxy"} - {c["host"] for c in coverage}) \
-            | (set(BODY_KINDS + ["large"]) - {c["body"] for c in coverage}) \
-            | (set(OPTIONAL_HEADERS) - set().union(*(c["headers"] for c in coverage)))
-        for flag in ["base_path", "token", "trace"]:
-            if {c[flag] for c in coverage} != {True, False}:
-                missing.add(flag)
+        missing = {*REGIONS, *HOST_KINDS, *BODY_KINDS, "large", *OPTIONAL_HEADERS,
+                   *((flag, on) for flag in ("base path", "token", "trace") for on in (True, False))} - coverage
         if missing:
-            sys.exit(f"seed {args.seed} leaves these uncovered: {sorted(missing)}")
+            sys.exit(f"seed {args.seed} leaves these uncovered: {sorted(map(str, missing))}")
 
     document = {
         "description": "SigV4 vectors for SageMaker InvokeEndpoint requests, signed by botocore's SigV4Auth. "
                        "Regenerate with: python3 tools/gen_sigv4_vectors.py Tests/SigV4Tests/Fixtures/botocore-vectors.json",
-        "generator": "tools/gen_sigv4_vectors.py",
         "botocore_version": botocore.__version__,
         "seed": args.seed,
         "count": len(vectors),

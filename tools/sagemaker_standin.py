@@ -52,8 +52,7 @@ IDLE_TIMEOUT_S = 60  # idle keep-alive connections are closed after this
 MAX_RETURN_SEQUENCES = 8
 SIGV4_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 
-# The regular expression from the brief: the service model's pattern plus its
-# 63-character limit.
+# The service model's endpoint name pattern plus its 63-character limit.
 ENDPOINT_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 INVOCATIONS_RE = re.compile(r"^/endpoints/([^/]*)/invocations$")
 SIGNATURE_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -200,11 +199,8 @@ class _ContainerError(Exception):
 
 
 def run_model(content_type: str | None, body: bytes, key: str) -> Any:
-    """Answer like a Hugging Face container running a summarisation pipeline.
-
-    Returns the JSON document on success; raises ``_ContainerError`` with the
-    status and message the container would answer with otherwise.
-    """
+    """The JSON document (answers under KEY) a Hugging Face container running a summarisation
+    pipeline answers, or _ContainerError with the status and message it would refuse with."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise _ContainerError(
@@ -249,24 +245,16 @@ def run_model(content_type: str | None, body: bytes, key: str) -> Any:
 
 
 class _ExactHeadersSigV4(SigV4Auth):
-    """SigV4Auth that signs exactly the headers the request says it signed.
-
-    botocore's own selection silently drops a few headers (user-agent, expect,
-    ...) that it never signs itself; another SDK may sign them legitimately,
-    and AWS accepts that.  Everything else (URI encoding, header value
-    trimming, payload hashing, key derivation) stays botocore's.
-    """
+    """SigV4Auth signing exactly the headers the request says it signed: botocore drops a few
+    it never signs itself (user-agent, expect, ...), which another SDK may sign, and AWS accepts."""
 
     def headers_to_sign(self, request):
         return request.headers
 
 
 def parse_authorization(value: str) -> dict[str, str]:
-    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``.
-
-    Raises IncompleteSignatureException naming each missing part, the way
-    AWS words it.
-    """
+    """Split ``AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``; an
+    IncompleteSignatureException names each missing part, as AWS words it."""
     algorithm, _, rest = value.strip().partition(" ")
     parts: dict[str, str] = {}
     if algorithm == "AWS4-HMAC-SHA256":
@@ -386,16 +374,12 @@ def verify_signature(
         )
 
     signed_names = parts["SignedHeaders"].lower().split(";")
-    if "host" not in signed_names:
-        raise invalid_signature(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
-    if "x-amz-date" not in signed_names:
-        raise invalid_signature("'X-Amz-Date' must be a 'SignedHeader' in the AWS Authorization.")
-    if token is not None and "x-amz-security-token" not in signed_names:
-        raise invalid_signature(
-            "'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS Authorization."
-        )
+    must_sign = {"host": "'Host' or ':authority'", "x-amz-date": "'X-Amz-Date'"}
+    if token is not None:
+        must_sign["x-amz-security-token"] = "'X-Amz-Security-Token'"
+    for name, shown in must_sign.items():
+        if name not in signed_names:
+            raise invalid_signature(f"{shown} must be a 'SignedHeader' in the AWS Authorization.")
     # Even UNSIGNED-PAYLOAD is refused: over plain HTTP every SDK signs the
     # payload, so anything but the real hash means the body was not signed.
     content_sha = headers.get("X-Amz-Content-Sha256")
@@ -641,12 +625,9 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         raw_length = self.headers.get("Content-Length")
         if raw_length is None:
             return b""
-        try:
-            length = int(raw_length)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            raise ApiError(400, "BadRequest", "Invalid Content-Length") from None
+        if not (raw_length.isascii() and raw_length.isdigit()):  # HTTP's 1*DIGIT
+            raise ApiError(400, "BadRequest", "Invalid Content-Length")
+        length = int(raw_length)
         if length > READ_CAP:
             raise ApiError(413, "ValidationError", "Request payload is too large")
         return self.rfile.read(length)
@@ -764,9 +745,8 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
         # A fault the payload asks for wins over the plan, and leaves the plan's count alone.
         fault = marker_fault(body) or self.server.state.take_fault()
-        if fault is not None:
-            if self._apply_fault(fault, endpoint, extra_headers, signed):
-                return
+        if fault is not None and self._apply_fault(fault, endpoint, extra_headers, signed):
+            return
 
         try:
             result = run_model(self.headers.get("Content-Type"), body, RESULT_KEY)
@@ -923,7 +903,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
 
 def loopback_host(value: str) -> str:
-    """Accept only loopback addresses: this server must never be reachable."""
+    """Accept only loopback addresses: tools/serve_local.py's --host, never reachable from elsewhere."""
     if value == "localhost":
         return "127.0.0.1"
     try:
@@ -941,7 +921,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Local stand-in for SageMaker Runtime InvokeEndpoint."
     )
-    parser.add_argument("--host", type=loopback_host, default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the bound port to this file")
     parser.add_argument(
@@ -974,7 +953,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    server = StandinServer((args.host, args.port), args)
+    # Loopback only, never an option: the control API has no authentication.
+    server = StandinServer(("127.0.0.1", args.port), args)
     host, port = server.server_address[:2]
     if args.tls_cert:
         # The real service is HTTPS only; this lets tests prove the packaged libcurl finds its CA bundle.

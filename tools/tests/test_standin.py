@@ -17,11 +17,8 @@ import hmac
 import http.client
 import json
 import re
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,7 +29,6 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 import harness
 
-SCRIPT = Path(__file__).resolve().parents[1] / "sagemaker_standin.py"
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "financial-summarizer"
@@ -62,7 +58,6 @@ class Standin(harness.StandIn):
     """The stand-in as the e2e tests run it, plus a boto3 client aimed at it."""
 
     def client(self, read_timeout=10, signature_version=None, **options):
-        """A boto3 sagemaker-runtime client aimed at the stand-in."""
         config = botocore.config.Config(
             # "max_attempts" counts retries, not attempts: {"max_attempts": 1}
             # would retry throttles and 5xx once. This really turns retries off.
@@ -151,29 +146,14 @@ def sigv4_headers(
     }
     names = sorted(n.lower() for n in (signed or all_headers))
     lookup = {k.lower(): v for k, v in all_headers.items()}
-    canonical = "\n".join(
-        [
-            "POST",
-            INVOKE_PATH,
-            "",
-            "".join(f"{n}:{' '.join(lookup[n].split())}\n" for n in names),
-            ";".join(names),
-            hashlib.sha256(body).hexdigest(),
-        ]
-    )
+    canonical_headers = "".join(f"{n}:{' '.join(lookup[n].split())}\n" for n in names)
+    signed_headers = ";".join(names)
+    canonical = f"POST\n{INVOKE_PATH}\n\n{canonical_headers}\n{signed_headers}\n{hashlib.sha256(body).hexdigest()}"
     scope = f"{amz_date[:8]}/us-east-1/{service}/aws4_request"
-    to_sign = "\n".join(
-        [
-            "AWS4-HMAC-SHA256",
-            amz_date,
-            scope,
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        ]
-    )
+    to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
     signature = sign(to_sign, secret=secret, service=service)
     all_headers["Authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
-        f"SignedHeaders={';'.join(names)}, Signature={signature}"
+        f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
     )
     return all_headers
 
@@ -264,6 +244,25 @@ def test_answers(standin, document, content_type, texts):
     assert response["ResponseMetadata"]["RequestId"]
 
 
+def test_service_time_delays_every_successful_answer_not_errors(start_standin):
+    standin = start_standin("--service-ms", "400")
+    client = standin.client()
+    invoke(client, {"inputs": "warm up"})
+    for _ in range(2):
+        started = time.monotonic()
+        invoke(client, {"inputs": "x"})
+        assert 0.4 <= time.monotonic() - started < 1.5
+    started = time.monotonic()
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
+    assert time.monotonic() - started < 0.3
+    standin.service_time(0)
+    started = time.monotonic()
+    invoke(client, {"inputs": "x"})
+    assert time.monotonic() - started < 0.3
+    standin.reset()
+    assert standin.stats()["service_ms"] == 400  # the command line's value
+
+
 # --------------------------------------------------------------------------
 # Validation and model errors.
 # --------------------------------------------------------------------------
@@ -310,6 +309,32 @@ def test_what_the_container_refuses_is_a_model_error(standin, body, content_type
     assert error["Error"]["Message"].startswith(f"Received client error ({code}) from primary")
 
 
+LENGTH_RULE = "Member must have length less than or equal to 64"
+PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]*\z"
+
+
+@pytest.mark.parametrize(
+    "value, rules",
+    [
+        ("a" * 65, [LENGTH_RULE]),
+        ("caf\xe9", [PATTERN_RULE]),  # not ASCII: not \p{Print}
+        ("x\x01y", [PATTERN_RULE]),  # a control character
+        ("b" * 64 + "\x7f", [LENGTH_RULE, PATTERN_RULE]),
+    ],
+)
+def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
+    body = b'{"inputs": "x"}'
+    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: value})
+    status, headers, document = raw_post(standin.port, body, headers)
+    count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
+    assert (status, error_code(headers)) == (400, "ValidationError")
+    assert document["message"] == f"{count} detected: " + "; ".join(
+        f"Value '{value}' at 'inferenceId' failed to satisfy constraint: {rule}"
+        for rule in rules
+    )
+    assert standin.stats()["succeeded"] == 0
+
+
 # --------------------------------------------------------------------------
 # Fault injection.
 # --------------------------------------------------------------------------
@@ -338,16 +363,12 @@ def test_model_error_fault(standin, by_marker):
                     exception=client.exceptions.ModelError)
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 503
-    original = '{"code":503,"type":"InternalServerException","message":"CUDA out of memory.'
+    original = '{"code":503,"type":"InternalServerException","message":"CUDA out of memory'
     assert error["OriginalMessage"].startswith(original)
-    assert error["LogStreamArn"] == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:"
-        "/aws/sagemaker/Endpoints/financial-summarizer"
-    )
-    assert error["Error"]["Message"].startswith(
-        f'Received server error (503) from primary with message "{original}'
-    )
-    assert error["Error"]["Message"].endswith("in account 123456789012 for more information.")
+    log_group = f"/aws/sagemaker/Endpoints/{ENDPOINT}"
+    assert error["LogStreamArn"] == f"arn:aws:logs:us-east-1:123456789012:log-group:{log_group}"
+    assert_message(error["Error"]["Message"], f'Received server error (503) from primary with message "{original}...'
+                   f"#logEventViewer:group={log_group} in account 123456789012 for more information.")
     assert invoke(client, {"inputs": "x"})["Decoded"]  # only once: recovered
 
 
@@ -397,26 +418,16 @@ def test_fault_count_and_message_then_normal_answers(standin, mode, exception):
     assert (stats["invocations"], stats["succeeded"]) == (3, 1)
 
 
-@pytest.mark.parametrize("by_marker", [False, True])
-def test_slow_and_hang_hold_up_their_request_only(standin, by_marker):
-    client, hang_client = standin.client(read_timeout=1), standin.client(read_timeout=1)
-    invoke(client, {"inputs": "warm up"})
+def test_slow_answers_late_and_hang_not_at_all(standin):
+    # That they hold up their own request only, test_concurrency checks through the function.
+    client = standin.client(read_timeout=1)
+    standin.faults(mode="slow", delay_ms=700, count=1)
     started = time.monotonic()
-    assert invoke(client, faulted(standin, by_marker, "slow", "Slow one.", delay_ms=700))["Decoded"] == [
-        {"generated_text": "Slow one."}
-    ]
+    assert invoke(client, {"inputs": "Slow one."})["Decoded"] == [{"generated_text": "Slow one."}]
     assert time.monotonic() - started >= 0.7
-    with concurrent.futures.ThreadPoolExecutor() as pool:
-        hanging = pool.submit(invoke, hang_client, faulted(standin, by_marker, "hang", delay_ms=3000))
-        # Once it has taken the plan's one use, the next request is not held up.
-        wait_for(lambda: (stats := standin.stats())["invocations"] == 3
-                 and stats["fault"]["remaining"] in (0, None))
-        time.sleep(0.1)
-        started = time.monotonic()
-        assert invoke(client, {"inputs": "Fast one."})["Decoded"] == [{"generated_text": "Fast one."}]
-        assert time.monotonic() - started < 0.5
-        with pytest.raises(ReadTimeoutError):
-            hanging.result(timeout=5)
+    standin.faults(mode="hang", delay_ms=3000, count=1)
+    with pytest.raises(ReadTimeoutError):
+        invoke(client, {"inputs": "x"})
 
 
 def test_garbage_is_200_with_unparseable_body(standin):
@@ -439,22 +450,18 @@ def test_one_kept_alive_connection_unless_close_idle(standin, mode, connections)
         assert (response["ResponseMetadata"]["HTTPHeaders"].get("connection") == "close") == (mode == "close_idle")
     stats = standin.stats()
     assert (stats["invocations"], stats["succeeded"], stats["connections"]) == (3, 3, connections)
-
-
-def test_stats_last_request_and_reset(standin):
-    invoke(standin.client(), {"inputs": "x"}, CustomAttributes="c=1")
-    last = standin.stats()["last_request"]
-    assert last["method"] == "POST"
-    assert last["path"] == INVOKE_PATH
-    assert last["body_bytes"] == len(json.dumps({"inputs": "x"}))
-    headers = {k.lower(): v for k, v in last["headers"].items()}
-    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
-    assert headers["x-amzn-sagemaker-custom-attributes"] == "c=1"
-    standin.faults(mode="throttle")
-    standin.reset()
+    standin.reset()  # the plan had no count: only reset ends it
     stats = standin.stats()
-    assert stats["invocations"] == stats["succeeded"] == stats["connections"] == 0
-    assert stats["last_request"] is None and stats["fault"]["mode"] == "none"
+    assert (stats["invocations"], stats["succeeded"], stats["connections"], stats["last_request"]) == (0, 0, 0, None)
+    assert stats["fault"]["mode"] == "none"
+
+
+def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
+    client = standin.client()
+    standin.faults(mode="service_unavailable", count=1)
+    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
+    assert standin.stats()["fault"]["remaining"] == 1
+    refused(client, exception=client.exceptions.ServiceUnavailable)
 
 
 # --------------------------------------------------------------------------
@@ -536,7 +543,7 @@ def test_raw_request_accepted_and_recorded(standin, signed_headers, options):
     assert (status, document) == (200, [{"generated_text": "Independent."}])
     assert "x-amzn-RequestId" in response_headers
     last = standin.stats()["last_request"]
-    assert last["body_bytes"] == len(BODY)
+    assert (last["method"], last["path"], last["body_bytes"]) == ("POST", INVOKE_PATH, len(BODY))
     # Each header line as received; repeated ones joined in "headers".
     sent = [*signed_headers.items(), *options.get("extra", ())]
     ids = [value for name, value in sent if name == INFERENCE_ID]
@@ -556,71 +563,17 @@ def test_tampered_body_is_rejected(standin):
     assert standin.stats()["last_request"]["body_bytes"] == len('{"inputs": "buy"}')
 
 
-def test_session_token_is_required_and_pinned(start_standin):
-    standin = start_standin("--session-token", "tok-123")
-    assert invoke(standin.client(aws_session_token="tok-123"), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
-    assert "x-amz-security-token" in standin.stats()["last_request"]["headers"]["Authorization"]
-    for token in (None, "tok-999"):
-        assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
-
-
-# --------------------------------------------------------------------------
-# Process behaviour.
-# --------------------------------------------------------------------------
-
-
-def test_refuses_non_loopback_host(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--port", "0", "--host", "0.0.0.0"],
-        capture_output=True,
-        text=True,
-        timeout=15,
-    )
-    assert result.returncode != 0
-    assert "LISTENING" not in result.stdout
-    assert "loopback" in result.stderr
-
-
-def test_port_file_log_and_prompt_sigterm_while_hanging(start_standin, tmp_path):
-    port_file = tmp_path / "port"
-    standin = start_standin("--port-file", str(port_file))
-    assert int(port_file.read_text()) == standin.port
-    # No --session-token: any token is accepted, so this call succeeds.
-    client = standin.client(aws_session_token="secret-session-token", read_timeout=20)
-    invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
-    signature = standin.stats()["last_request"]["headers"]["Authorization"].rsplit("Signature=", 1)[1]
-
-    # A request stuck in "hang" must not delay shutdown; its connection is dropped then.
-    standin.faults(mode="hang")
-    with concurrent.futures.ThreadPoolExecutor() as pool:
-        hanging = pool.submit(invoke, client, {"inputs": "x"})
-        wait_for(lambda: standin.stats()["invocations"] == 2)
-        started = time.monotonic()
-        standin.stop()
-        assert standin.proc.returncode == 0
-        assert time.monotonic() - started < 3
-        assert hanging.exception(5) is not None
-
-    log = standin.output()
-    for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
-        assert secret not in log
-    # One line per request (the hanging one may not get to write its own).
-    lines = [line for line in log.splitlines() if line.startswith(f"POST {INVOKE_PATH} ")]
-    assert 1 <= len(lines) <= 2
-    method, path, status, elapsed = lines[0].split()
-    assert (path, status) == (INVOKE_PATH, "200") and elapsed.endswith("ms")
-
-
-# --------------------------------------------------------------------------
-# Refusals whose text carries secrets, as AWS's does.
-# --------------------------------------------------------------------------
-
 TOKEN = "tok-secret-123"
 
 
-def test_signature_mismatch_quotes_what_the_request_signed(start_standin):
+def test_session_token_is_required_pinned_and_quoted_on_mismatch(start_standin):
     standin = start_standin("--session-token", TOKEN)
     client = standin.client(aws_session_token=TOKEN)
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    for token in (None, "tok-999"):
+        assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
+
+    # AWS's text for a wrong signature quotes what the request signed, session token too.
     standin.faults(mode="signature_mismatch", count=1)
     status, code, message = error_of(refused(client))
     assert (status, code) == (403, "InvalidSignatureException")
@@ -719,79 +672,38 @@ def test_endless_is_dropped_unfinished_after_delay_ms(standin):
 
 
 # --------------------------------------------------------------------------
-# X-Amzn-SageMaker-Inference-Id, validated like SageMaker does.
-# --------------------------------------------------------------------------
-
-LENGTH_RULE = "Member must have length less than or equal to 64"
-PATTERN_RULE = r"Member must satisfy regular expression pattern: \A\S[\p{Print}]*\z"
-
-
-@pytest.mark.parametrize(
-    "value, rules",
-    [
-        ("a" * 65, [LENGTH_RULE]),
-        ("caf\xe9", [PATTERN_RULE]),  # not ASCII: not \p{Print}
-        ("x\x01y", [PATTERN_RULE]),  # a control character
-        ("b" * 64 + "\x7f", [LENGTH_RULE, PATTERN_RULE]),
-    ],
-)
-def test_invalid_inference_ids_are_validation_errors(standin, value, rules):
-    body = b'{"inputs": "x"}'
-    headers = sigv4_headers(standin.port, body, headers={INFERENCE_ID: value})
-    status, headers, document = raw_post(standin.port, body, headers)
-    count = f"{len(rules)} validation error{'s' if len(rules) > 1 else ''}"
-    assert (status, error_code(headers)) == (400, "ValidationError")
-    assert document["message"] == f"{count} detected: " + "; ".join(
-        f"Value '{value}' at 'inferenceId' failed to satisfy constraint: {rule}"
-        for rule in rules
-    )
-    assert standin.stats()["succeeded"] == 0
-
-
-# --------------------------------------------------------------------------
-# Per-request faults (payload markers) and the service time.
+# Process behaviour and the control API.
 # --------------------------------------------------------------------------
 
 
-def test_marker_wins_over_the_plan_and_leaves_its_count(standin):
-    client = standin.client()
-    standin.faults(mode="service_unavailable", count=1)
-    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
-    assert standin.stats()["fault"]["remaining"] == 1
-    refused(client, exception=client.exceptions.ServiceUnavailable)
+def test_port_file_log_and_prompt_sigterm_while_hanging(start_standin, tmp_path):
+    port_file = tmp_path / "port"
+    standin = start_standin("--port-file", str(port_file))
+    assert int(port_file.read_text()) == standin.port
+    # No --session-token: any token is accepted, so this call succeeds.
+    client = standin.client(aws_session_token="secret-session-token", read_timeout=20)
+    invoke(client, {"inputs": "confidential article"}, CustomAttributes="private")
+    signature = standin.stats()["last_request"]["headers"]["Authorization"].rsplit("Signature=", 1)[1]
 
-
-def test_service_time_delays_every_successful_answer_not_errors(standin):
-    client = standin.client()
-    invoke(client, {"inputs": "warm up"})
-    standin.service_time(400)
-    assert standin.stats()["service_ms"] == 400
-    for _ in range(2):
+    # A request stuck in "hang" must not delay shutdown; its connection is dropped then.
+    standin.faults(mode="hang")
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        hanging = pool.submit(invoke, client, {"inputs": "x"})
+        wait_for(lambda: standin.stats()["invocations"] == 2)
         started = time.monotonic()
-        invoke(client, {"inputs": "x"})
-        assert 0.4 <= time.monotonic() - started < 1.5
-    started = time.monotonic()
-    refused(client, {"inputs": "x [[fault:model_error]]"}, exception=client.exceptions.ModelError)
-    assert time.monotonic() - started < 0.3
-    standin.reset()  # back to the command line's value: 0
-    started = time.monotonic()
-    invoke(client, {"inputs": "x"})
-    assert time.monotonic() - started < 0.3
+        standin.stop()
+        assert standin.proc.returncode == 0
+        assert time.monotonic() - started < 3
+        assert hanging.exception(5) is not None
 
-
-def test_service_time_overlaps_for_concurrent_requests(start_standin):
-    server = start_standin("--service-ms", "500")
-    assert server.stats()["service_ms"] == 500
-    count = 8
-    # Made first: building a boto3 client is CPU work that would count as waiting otherwise.
-    clients = [server.client() for _ in range(count)]
-    with concurrent.futures.ThreadPoolExecutor(count) as pool:
-        started = time.monotonic()
-        answers = [response["Decoded"] for response in pool.map(
-            lambda i: invoke(clients[i], {"inputs": f"Item {i}."}), range(count))]
-        elapsed = time.monotonic() - started
-    assert answers == [[{"generated_text": f"Item {i}."}] for i in range(count)]
-    assert 0.5 <= elapsed < 0.5 * count / 2
+    log = standin.output()
+    for secret in (signature, "secret-session-token", "confidential", "private", SECRET_KEY):
+        assert secret not in log
+    # One line per request (the hanging one may not get to write its own).
+    lines = [line for line in log.splitlines() if line.startswith(f"POST {INVOKE_PATH} ")]
+    assert 1 <= len(lines) <= 2
+    method, path, status, elapsed = lines[0].split()
+    assert (path, status) == (INVOKE_PATH, "200") and elapsed.endswith("ms")
 
 
 @pytest.mark.parametrize(
