@@ -28,9 +28,8 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 import harness
+from harness import ACCESS_KEY, SECRET_KEY
 
-ACCESS_KEY = "AKIDEXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 ENDPOINT = "financial-summarizer"
 INVOKE_PATH = f"/endpoints/{ENDPOINT}/invocations"
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
