@@ -757,9 +757,10 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             service_s = self.server.state.service_ms / 1000
         # The model's inference time; on the shutdown event, so SIGTERM stays prompt.
         self.server.stopping.wait(max(0.0, arrived + service_s - time.monotonic()))
-        self._send_json(200, result, headers=extra_headers)
+        # Counted before it leaves: a caller may read stats() the moment its answer is in.
         with self.server.state.lock:
             self.server.state.succeeded += 1
+        self._send_json(200, result, headers=extra_headers)
 
     def _apply_fault(
         self,

@@ -440,6 +440,14 @@ def test_garbage_is_200_with_unparseable_body(standin):
         json.loads(response["Body"].read())
 
 
+def test_an_answer_is_counted_before_it_leaves(standin):
+    # Tests read stats() as soon as their answer is in: counting after sending raced with them.
+    client = standin.client()
+    for answered in range(1, 1001):
+        invoke(client, {"inputs": "x"})
+        assert standin.stats()["succeeded"] == answered
+
+
 @pytest.mark.parametrize("mode, connections", [("none", 1), ("close_idle", 3)])
 def test_one_kept_alive_connection_unless_close_idle(standin, mode, connections):
     client = standin.client()
