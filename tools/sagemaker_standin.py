@@ -15,7 +15,6 @@ import ssl
 import hashlib
 import hmac
 import http.server
-import ipaddress
 import itertools
 import json
 import os
@@ -198,8 +197,8 @@ class _ContainerError(Exception):
     """A non-2xx answer from the model container: args are (status, message)."""
 
 
-def run_model(content_type: str | None, body: bytes, key: str) -> Any:
-    """The JSON document (answers under KEY) a Hugging Face container running a summarisation
+def run_model(content_type: str | None, body: bytes) -> Any:
+    """The JSON document (answers under RESULT_KEY) a Hugging Face container running a summarisation
     pipeline answers, or _ContainerError with the status and message it would refuse with."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
@@ -227,7 +226,7 @@ def run_model(content_type: str | None, body: bytes, key: str) -> Any:
     count = max(1, min(MAX_RETURN_SEQUENCES, count))
 
     def one(text: str) -> list[dict[str, str]]:
-        return [{key: summary} for summary in summarize(text, count)]
+        return [{RESULT_KEY: summary} for summary in summarize(text, count)]
 
     if isinstance(inputs, str):
         return one(inputs)
@@ -749,7 +748,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             return
 
         try:
-            result = run_model(self.headers.get("Content-Type"), body, RESULT_KEY)
+            result = run_model(self.headers.get("Content-Type"), body)
         except _ContainerError as exc:
             status, message = exc.args
             raise model_error(endpoint, status, _hf_error(status, message)) from None
@@ -901,21 +900,6 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 # --------------------------------------------------------------------------
 # Command line.
 # --------------------------------------------------------------------------
-
-
-def loopback_host(value: str) -> str:
-    """Accept only loopback addresses: tools/serve_local.py's --host, never reachable from elsewhere."""
-    if value == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.IPv4Address(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not an IPv4 loopback address"
-        ) from None
-    if not address.is_loopback:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address")
-    return value
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,6 +11,7 @@ import argparse
 import base64
 import binascii
 import http.server
+import ipaddress
 import json
 import secrets
 import sys
@@ -21,7 +22,6 @@ from urllib.parse import unquote
 
 import harness
 import proxy_events
-from sagemaker_standin import loopback_host  # the same rule: never beyond loopback
 
 MAX_REQUEST_BODY = 10 * 1024 * 1024  # API Gateway's payload limit, REST and HTTP APIs alike
 MAX_DRAIN = 64 * 1024 * 1024  # an oversized body up to this is read and dropped, so the client sees the 413
@@ -197,6 +197,19 @@ def serve(args: argparse.Namespace) -> int:
                       " — POST /summarize", file=sys.stderr, flush=True)
                 server.serve_forever(poll_interval=0.2)
     return 0
+
+
+def loopback_host(value: str) -> str:
+    """Accept only loopback addresses: the server must never be reachable from elsewhere."""
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IPv4 loopback address") from None
+    if not address.is_loopback:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a loopback address")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,7 +147,7 @@ def encode(event: Any) -> bytes:
 def succeeds(kind: str, event: Any, payload: dict) -> Variant:
     """EVENT must be answered with what the stand-in's model (default task,
     text2text-generation) answers to PAYLOAD: the bootstrap passes it on unchanged."""
-    answer = sagemaker_standin.run_model("application/json", json.dumps(payload).encode(), "generated_text")
+    answer = sagemaker_standin.run_model("application/json", json.dumps(payload).encode())
     return encode(event), Expect(kind, answer=answer)
 
 
