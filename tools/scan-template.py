@@ -1,15 +1,10 @@
 #!/usr/bin/env python3
 """Scan template.json with checkov: as written, and once per parameter set with the conditions resolved.
 
-checkov ignores resources behind a Condition and cannot evaluate Fn::If, so a scan of the template
-alone says nothing about the API key, the optional endpoint or the AuthMode none stage. This renders
-the template for each set in PARAMETER_SETS the way CloudFormation would (conditions evaluated,
-what they exclude dropped, Fn::If and Ref to parameters replaced, AWS::NoValue removed) and scans
-every rendering too.
-
-A skip in a resource's Metadata (checkov.skip) may carry "when": CONDITION (kept only in renderings
-where that condition is true) or "unless": CONDITION (only where it is false), so a finding skipped
-for AuthMode none is still a finding in the other modes. checkov itself ignores both keys.
+checkov ignores resources behind a Condition and cannot evaluate Fn::If, so each set in
+PARAMETER_SETS is rendered the way CloudFormation would and scanned too. A checkov skip in a
+resource's Metadata may carry "when": CONDITION or "unless": CONDITION (checkov ignores both keys):
+it is kept only in the renderings where that condition is true, or false.
 
 Exit status 1 when checkov reports a failed check in any scan; the failures are printed.
 """
@@ -27,16 +22,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Values for parameters without a usable default, and the sets a careful reviewer would deploy.
 BASE = {"EndpointName": "summarizer-scan"}
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PARAMETER_SETS: dict[str, dict[str, str]] = {
     "default": {},
     "auth-iam": {"AuthMode": "iam"},
     "auth-none": {"AuthMode": "none"},
     "options-on": {"ApiTracing": "true", "ReservedConcurrency": "20", "ConfigureApiGatewayAccount": "false",
-                   "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+                   "KmsKeyArn": KMS_KEY},
     "endpoint-hub": {"CreateEndpoint": "true", "HuggingFaceModelRevision": "0123456789abcdef0123456789abcdef01234567"},
     "endpoint-isolated": {"CreateEndpoint": "true", "NetworkIsolation": "true",
-                          "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz",
-                          "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+                          "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz", "KmsKeyArn": KMS_KEY},
     "managed-instances": {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
                           "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0"},
 }
@@ -53,9 +48,7 @@ class Renderer:
             raise SystemExit(f"scan-template: unknown parameters {sorted(unknown)}")
         self.parameters = {name: str(parameters[name] if name in parameters else spec["Default"])
                            for name, spec in declared.items() if name in parameters or "Default" in spec}
-        self.conditions: dict[str, bool] = {}
-        for name in template.get("Conditions", {}):
-            self.condition(name)
+        self.conditions: dict[str, bool] = {}  # evaluated when first used
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
@@ -67,7 +60,8 @@ class Renderer:
         if function == "Condition":
             return self.condition(arguments)
         if function == "Fn::Equals":
-            left, right = (self.value(a) for a in arguments)
+            # Each operand is a literal or a Ref to a parameter.
+            left, right = (self.parameters[a["Ref"]] if isinstance(a, dict) else a for a in arguments)
             return str(left) == str(right)
         if function == "Fn::Not":
             return not self.evaluate(arguments[0])
@@ -76,10 +70,6 @@ class Renderer:
         if function == "Fn::Or":
             return any(self.evaluate(a) for a in arguments)
         raise SystemExit(f"scan-template: cannot evaluate condition {node}")
-
-    def value(self, node):
-        """A condition operand: a literal or a Ref to a parameter."""
-        return self.parameters[node["Ref"]] if isinstance(node, dict) and set(node) == {"Ref"} else node
 
     def render(self, node):
         if isinstance(node, list):
