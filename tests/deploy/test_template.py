@@ -1,9 +1,6 @@
 """template.json and docs/deployer-*.json on their own: cfn-lint, least privilege, what each
-AuthMode serves, cost caps, the optional endpoint, Managed Instances, and checkov.
-
-The conditions are resolved the way CloudFormation does (tools/scan-template.py renders the
-template per parameter set), so these tests see what a stack with those parameters would hold.
-"""
+AuthMode serves, cost caps, the optional endpoint, Managed Instances, and checkov. rendered()
+resolves the conditions as CloudFormation does (tools/scan-template.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +27,9 @@ def template() -> dict:
     return json.loads(TEMPLATE_PATH.read_text())
 
 
-def rendered(template: dict, **parameters: str) -> dict:
-    return scan_template.render(template, parameters)
+def rendered(template: dict, parameter_set: str = "default", **parameters: str) -> dict:
+    """The stack one of scan-template's parameter sets makes, with PARAMETERS on top."""
+    return scan_template.render(template, {**scan_template.PARAMETER_SETS[parameter_set], **parameters})
 
 
 def of_type(template: dict, kind: str) -> dict:
@@ -234,8 +232,7 @@ def test_auth_defaults_to_an_api_key_and_none_carries_a_warning(template):
 
 def methods_digest(template: dict) -> str:
     """First 8 hex digits of the SHA-256 of the methods' Properties (what a deployment captures)."""
-    methods = {name: r["Properties"] for name, r in template["Resources"].items()
-               if r["Type"] == "AWS::ApiGateway::Method"}
+    methods = {name: r["Properties"] for name, r in of_type(template, "AWS::ApiGateway::Method").items()}
     return hashlib.sha256(json.dumps(methods, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
 
 
@@ -292,25 +289,20 @@ def test_function_and_access_logs_have_their_own_groups_with_retention(template)
     assert {"requestId", "status", "sourceIp", "apiKeyId", "caller", "integrationLatency"} <= set(line)
 
 
-def test_tracing_concurrency_and_kms_are_optional(template):
-    default = rendered(template)
-    assert default["Resources"]["Stage"]["Properties"]["TracingEnabled"] is False
-    assert "ReservedConcurrentExecutions" not in default["Resources"]["Function"]["Properties"]
-    assert "KmsKeyId" not in default["Resources"]["FunctionLogGroup"]["Properties"]
-    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    chosen = rendered(template, ApiTracing="true", ReservedConcurrency="20", KmsKeyArn=key)
+def test_tracing_concurrency_kms_and_api_gateways_logging_role_are_optional(template):
+    default = rendered(template)["Resources"]
+    assert default["Stage"]["Properties"]["TracingEnabled"] is False
+    assert "ReservedConcurrentExecutions" not in default["Function"]["Properties"]
+    assert "KmsKeyId" not in default["FunctionLogGroup"]["Properties"]
+    chosen = rendered(template, "options-on")  # ApiTracing, ReservedConcurrency 20, KmsKeyArn, no account role
     assert chosen["Resources"]["Stage"]["Properties"]["TracingEnabled"] is True
     assert chosen["Resources"]["Function"]["Properties"]["ReservedConcurrentExecutions"] == 20
     for group in of_type(chosen, "AWS::Logs::LogGroup").values():
-        assert group["Properties"]["KmsKeyId"] == key
-
-
-def test_the_stack_sets_api_gateways_logging_role_only_when_asked_and_keeps_it(template):
-    assert {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"} <= set(rendered(template)["Resources"])
-    assert not {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"} & set(
-        rendered(template, ConfigureApiGatewayAccount="false")["Resources"])
-    for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
-        assert template["Resources"][name]["DeletionPolicy"] == "Retain"
+        assert group["Properties"]["KmsKeyId"] == scan_template.KMS_KEY
+    # API Gateway's account-wide logging role: set by default, kept when the stack goes.
+    account = {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"}
+    assert account <= set(default) and not account & set(chosen["Resources"])
+    assert all(template["Resources"][name]["DeletionPolicy"] == "Retain" for name in account)
 
 
 # --------------------------------------------------------------------------
@@ -320,22 +312,20 @@ def test_the_stack_sets_api_gateways_logging_role_only_when_asked_and_keeps_it(t
 def test_the_endpoint_is_optional_and_its_model_is_pinned_or_comes_from_s3(template):
     assert template["Parameters"]["CreateEndpoint"]["Default"] == "false"
     assert not {"Model", "EndpointConfig", "Endpoint", "SageMakerRole"} & set(rendered(template)["Resources"])
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    hub = rendered(template, CreateEndpoint="true", HuggingFaceModelRevision=revision)["Resources"]["Model"]
+    revision = scan_template.PARAMETER_SETS["endpoint-hub"]["HuggingFaceModelRevision"]
+    hub = rendered(template, "endpoint-hub")["Resources"]["Model"]
     assert hub["Properties"]["PrimaryContainer"]["Environment"]["HF_MODEL_REVISION"] == revision
     assert hub["Properties"]["EnableNetworkIsolation"] is False
     rule = template["Rules"]["PinnedModel"]
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "HuggingFaceModelRevision"}, ""]}]}
     assert template["Parameters"]["HuggingFaceModelRevision"]["AllowedPattern"] == "^([0-9a-f]{40})?$"
 
-    url = "s3://summarizer-models/pegasus/model.tar.gz"
-    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    isolated = rendered(template, CreateEndpoint="true", NetworkIsolation="true", ModelDataUrl=url, KmsKeyArn=key)
+    isolated = rendered(template, "endpoint-isolated")  # NetworkIsolation, ModelDataUrl, KmsKeyArn
     model = isolated["Resources"]["Model"]["Properties"]
     assert model["EnableNetworkIsolation"] is True
-    assert model["PrimaryContainer"]["ModelDataUrl"] == url
+    assert model["PrimaryContainer"]["ModelDataUrl"] == scan_template.PARAMETER_SETS["endpoint-isolated"]["ModelDataUrl"]
     assert "HF_MODEL_ID" not in model["PrimaryContainer"]["Environment"]
-    assert isolated["Resources"]["EndpointConfig"]["Properties"]["KmsKeyId"] == key
+    assert isolated["Resources"]["EndpointConfig"]["Properties"]["KmsKeyId"] == scan_template.KMS_KEY
     assert template["Rules"]["IsolatedModelNeedsModelData"]["RuleCondition"]["Fn::And"][1] == {
         "Fn::Equals": [{"Ref": "NetworkIsolation"}, "true"]}
 
@@ -386,18 +376,15 @@ def test_managed_instances_are_off_by_default_and_put_the_function_on_a_capacity
     default = rendered(template)
     assert "CapacityProviderConfig" not in default["Resources"]["Function"]["Properties"]
     assert not of_type(default, "AWS::Lambda::CapacityProvider")
-    chosen = rendered(template, ManagedInstances="true", ManagedInstancesSubnetIds="subnet-0123456789abcdef0",
-                      ManagedInstancesSecurityGroupIds="sg-0123456789abcdef0", MaxConcurrencyPerEnvironment="32",
-                      PermissionsBoundaryArn="arn:aws:iam::123456789012:policy/sagemaker-summarizer-boundary")
+    chosen = rendered(template, "managed-instances", MaxConcurrencyPerEnvironment="32")
     config = chosen["Resources"]["Function"]["Properties"]["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"]
     assert config["CapacityProviderArn"] == {"Fn::GetAtt": ["CapacityProvider", "Arn"]}
     assert config["PerExecutionEnvironmentMaxConcurrency"] == 32
     provider = chosen["Resources"]["CapacityProvider"]["Properties"]
-    assert provider["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123456789abcdef0"]}
+    assert provider["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
+                                     "SecurityGroupIds": ["sg-0123456789abcdef0"]}
     assert provider["CapacityProviderScalingConfig"]["MaxVCpuCount"] == 16
-    # Its managed policy, like every role's: test_no_wildcards_beyond_actions_that_cannot_be_scoped.
-    operator = chosen["Resources"]["CapacityProviderOperatorRole"]["Properties"]
-    assert "PermissionsBoundary" in operator, "every role the stack creates can carry the deployer's boundary"
+    # Its role, like every role: test_no_wildcards_beyond_actions_that_cannot_be_scoped.
 
 
 def test_managed_instances_require_provided_al2023_and_a_network(template):
