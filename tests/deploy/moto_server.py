@@ -1,8 +1,7 @@
-"""`moto_server` for the deployment rehearsal, with corrections to moto's CloudFormation (5.2.1,
-most still so in 5.2.5) where it differs from CloudFormation; each is explained where it is made.
-Nothing else is changed: resource types moto does not implement stay unimplemented.
-
-Usage: python3 tests/deploy/moto_server.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
+"""moto with corrections to its CloudFormation (5.2.1) where it differs from CloudFormation, each
+explained where it is made; resource types moto does not implement stay unimplemented. Importing
+this applies them (test_deploy.py); run it as moto_server for tools/deploy.sh rehearse:
+python3 tests/deploy/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import importlib.util
@@ -12,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlparse
 
-import moto.cloudformation.models
 import moto.cloudformation.responses
 from moto.cloudformation.models import CloudFormationBackend
 from moto.apigateway.models import Method, apigateway_backends
@@ -47,6 +45,7 @@ CloudFormationBackend.execute_change_set = execute_change_set
 # moto reads a TemplateURL on any host but "localhost" or s3*.amazonaws.com as virtual-hosted
 # (bucket = first label of the host). `aws cloudformation deploy --s3-bucket` (the template is over
 # the 51,200-byte inline limit) sends http://127.0.0.1:PORT/bucket/key, which S3 reads path-style.
+# (Its other caller, nested stacks, the template does not use.)
 def stack_from_s3_url(template_url, account_id, partition):
     host = urlparse(template_url).hostname or ""
     try:
@@ -57,7 +56,6 @@ def stack_from_s3_url(template_url, account_id, partition):
     return get_stack_from_s3_url(template_url.replace(host, "localhost", 1), account_id, partition)
 
 
-moto.cloudformation.models.get_stack_from_s3_url = stack_from_s3_url
 moto.cloudformation.responses.get_stack_from_s3_url = stack_from_s3_url
 
 
