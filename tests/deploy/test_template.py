@@ -46,13 +46,15 @@ def test_cfn_lint_reports_nothing():
     assert result.stdout.strip() == ""
 
 
-def test_function_defaults_to_al2023_and_times_out_below_api_gateways_29_seconds(template):
-    runtime = template["Parameters"]["Runtime"]
-    assert runtime["Default"] == "provided.al2023"
-    assert set(runtime["AllowedValues"]) == {"provided.al2023", "provided.al2"}
-    assert template["Parameters"]["Architecture"]["Default"] == "x86_64"
-    timeout = template["Parameters"]["Timeout"]
-    assert timeout["Default"] < 29 and timeout["MaxValue"] < 29
+def test_defaults_al2023_a_timeout_below_api_gateways_29_seconds_and_an_api_key(template):
+    parameters = template["Parameters"]
+    assert parameters["Runtime"]["Default"] == "provided.al2023"
+    assert set(parameters["Runtime"]["AllowedValues"]) == {"provided.al2023", "provided.al2"}
+    assert parameters["Architecture"]["Default"] == "x86_64"
+    assert parameters["Timeout"]["Default"] < 29 and parameters["Timeout"]["MaxValue"] < 29
+    assert parameters["AuthMode"]["Default"] == "api-key"
+    assert set(parameters["AuthMode"]["AllowedValues"]) == {"api-key", "iam", "none"}
+    assert "none: WARNING" in parameters["AuthMode"]["Description"]
 
 
 # --------------------------------------------------------------------------
@@ -61,8 +63,6 @@ def test_function_defaults_to_al2023_and_times_out_below_api_gateways_29_seconds
 
 def test_role_may_write_its_own_log_group_and_invoke_one_endpoint_and_nothing_else(template):
     role = template["Resources"]["FunctionRole"]["Properties"]
-    # No AWSLambdaBasicExecutionRole: it allows logs:CreateLogGroup and PutLogEvents on every group.
-    assert "ManagedPolicyArns" not in role
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     assert statements == [{
         "Sid": "WriteOwnLogGroupOnly",
@@ -88,9 +88,11 @@ def test_role_may_write_its_own_log_group_and_invoke_one_endpoint_and_nothing_el
 NO_RESOURCE_LEVEL_PERMISSIONS = {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
 
 
-def statements_of(policy: dict) -> list[dict]:
-    """The statements of an inline policy, each optional one (Fn::If) taken as if present."""
-    return [s["Fn::If"][1] if "Fn::If" in s else s for s in policy["PolicyDocument"]["Statement"]]
+def inline_statements(template: dict) -> list[tuple[str, dict]]:
+    """(role, statement) for each statement of the roles' inline policies, optional ones (Fn::If) as present."""
+    return [(name, s["Fn::If"][1] if "Fn::If" in s else s)
+            for name, role in of_type(template, "AWS::IAM::Role").items()
+            for policy in role["Properties"].get("Policies", []) for s in policy["PolicyDocument"]["Statement"]]
 
 
 def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
@@ -105,44 +107,25 @@ def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
         assert properties["ManagedPolicyArns"] == [{"Fn::Sub": f"arn:${{AWS::Partition}}:iam::aws:policy/{policy}"}]
         assert "Policies" not in properties
     for name, role in roles.items():
+        # No AWSLambdaBasicExecutionRole: it allows logs:CreateLogGroup and PutLogEvents on every group.
         if name not in managed:
             assert "ManagedPolicyArns" not in role["Properties"], name
         assert role["Properties"]["PermissionsBoundary"] == {
             "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, {"Ref": "AWS::NoValue"}]}, name
-        for policy in role["Properties"].get("Policies", []):
-            for statement in statements_of(policy):
-                actions = as_list(statement["Action"])
-                assert all("*" not in a for a in actions), (name, statement)
-                if statement["Resource"] == "*":
-                    assert name != "FunctionRole"
-                    assert set(actions) <= NO_RESOURCE_LEVEL_PERMISSIONS, (name, statement)
-                else:
-                    # Only log streams inside one named log group may be a pattern.
-                    for resource in as_list(statement["Resource"]):
-                        text = json.dumps(resource)
-                        assert "*" not in text.replace("log-stream:*", ""), (name, text)
+    for name, statement in inline_statements(template):
+        actions = as_list(statement["Action"])
+        assert all("*" not in a for a in actions), (name, statement)
+        if statement["Resource"] == "*":
+            assert name != "FunctionRole"
+            assert set(actions) <= NO_RESOURCE_LEVEL_PERMISSIONS, (name, statement)
+        else:
+            # Only log streams inside one named log group may be a pattern.
+            for resource in as_list(statement["Resource"]):
+                assert "*" not in json.dumps(resource).replace("log-stream:*", ""), (name, resource)
 
 
 def load_policy(name: str) -> dict:
     return json.loads((REPO_ROOT / "docs" / name).read_text())
-
-
-def test_deployer_policy_is_scoped():
-    """docs/deployer-policy.json: what `make deploy` needs, with no Action or Resource "*"."""
-    policy = load_policy("deployer-policy.json")
-    assert policy["Version"] == "2012-10-17"
-    allowed = set()
-    for statement in policy["Statement"]:
-        actions = as_list(statement["Action"])
-        assert all("*" not in a for a in actions), statement
-        assert all(r != "*" and r.startswith("arn:aws:") for r in as_list(statement["Resource"])), statement
-        if statement["Effect"] == "Allow":
-            allowed.update(actions)
-    for needed in ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "s3:PutObject",
-                   "iam:CreateRole", "iam:PutRolePolicy", "iam:PassRole", "lambda:CreateFunction",
-                   "lambda:AddPermission", "lambda:PutFunctionConcurrency", "logs:CreateLogGroup",
-                   "logs:PutRetentionPolicy", "apigateway:POST", "apigateway:PATCH"):
-        assert needed in allowed, needed
 
 
 BOUNDARY_ARN = "arn:aws:iam::ACCOUNT_ID:policy/sagemaker-summarizer-boundary"
@@ -150,14 +133,20 @@ BOUNDARY_ARN = "arn:aws:iam::ACCOUNT_ID:policy/sagemaker-summarizer-boundary"
 ESCALATING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}
 
 
-def test_deployer_cannot_create_or_widen_a_role_without_the_boundary():
-    """A deployer cannot use its rights to become more than a deployer: every role it creates or
-    changes carries the boundary, which grants no IAM at all."""
+def test_deployer_policy_is_scoped_and_cannot_create_or_widen_a_role_without_the_boundary():
+    """docs/deployer-policy.json: what `make deploy` needs, with no Action or Resource "*". A deployer
+    cannot use its rights to become more than a deployer: every role it creates or changes carries
+    the boundary, which grants no IAM at all."""
     policy = load_policy("deployer-policy.json")
+    assert policy["Version"] == "2012-10-17"
+    allowed = set()
     for statement in policy["Statement"]:
+        actions = set(as_list(statement["Action"]))
+        assert all("*" not in a for a in actions), statement
+        assert all(r != "*" and r.startswith("arn:aws:") for r in as_list(statement["Resource"])), statement
         if statement["Effect"] != "Allow":
             continue
-        actions = set(as_list(statement["Action"]))
+        allowed |= actions
         assert not any(a.startswith("iam:") and ("Policy" in a and "Version" in a or a == "iam:CreatePolicy")
                        for a in actions), statement  # cannot rewrite the boundary or make policies
         if actions & ESCALATING:
@@ -175,6 +164,11 @@ def test_deployer_cannot_create_or_widen_a_role_without_the_boundary():
                                  "iam:SetDefaultPolicyVersion", "iam:AttachUserPolicy", "iam:PutUserPolicy",
                                  "iam:CreateAccessKey", "sts:AssumeRole"}:
             pytest.fail(f"{action} is allowed: {statement}")
+    needed = {"cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet", "s3:PutObject", "iam:CreateRole",
+              "iam:PutRolePolicy", "iam:PassRole", "lambda:CreateFunction", "lambda:AddPermission",
+              "lambda:PutFunctionConcurrency", "logs:CreateLogGroup", "logs:PutRetentionPolicy", "apigateway:POST",
+              "apigateway:PATCH"}
+    assert needed <= allowed, needed - allowed
     [deny] = [s for s in policy["Statement"] if s["Effect"] == "Deny"]
     assert {"iam:DeleteRolePermissionsBoundary", "iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"} <= set(
         deny["Action"])
@@ -187,10 +181,8 @@ def test_the_boundary_allows_no_iam_and_covers_what_the_roles_need(template):
     assert not any(a.split(":")[0] in ("iam", "sts", "organizations", "kms") for a in allowed), allowed
     assert all("*" not in a for a in allowed)
     # Every action an inline policy of the stack grants is inside the boundary, or it would be denied.
-    for name, role in of_type(template, "AWS::IAM::Role").items():
-        for policy in role["Properties"].get("Policies", []):
-            for statement in statements_of(policy):
-                assert set(as_list(statement["Action"])) <= allowed, (name, statement)
+    for name, statement in inline_statements(template):
+        assert set(as_list(statement["Action"])) <= allowed, (name, statement)
     # make deploy passes the boundary to the template.
     assert "PermissionsBoundaryArn" in template["Parameters"]
     assert 'PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY' in (REPO_ROOT / "tools" / "deploy.sh").read_text()
@@ -221,13 +213,6 @@ def test_each_auth_mode_serves_the_method_it_names(template, mode, authorization
     assert has_key == (mode == "api-key")
     assert ("ApiKeyId" in stack["Outputs"]) == (mode == "api-key")
     assert ("InvokeArn" in stack["Outputs"]) == (mode == "iam")
-
-
-def test_auth_defaults_to_an_api_key_and_none_carries_a_warning(template):
-    auth = template["Parameters"]["AuthMode"]
-    assert auth["Default"] == "api-key"
-    assert set(auth["AllowedValues"]) == {"api-key", "iam", "none"}
-    assert "none: WARNING" in auth["Description"]
 
 
 def methods_digest(template: dict) -> str:
