@@ -86,12 +86,16 @@ def test_deploy_prints_the_url_of_a_stack_with_the_function_api_and_log_group(st
         "CREATE_COMPLETE", "UPDATE_COMPLETE")
     kinds = {r["LogicalResourceId"]: r["ResourceType"]
              for r in cloudformation.list_stack_resources(StackName=STACK)["StackResourceSummaries"]}
-    for name in ("FunctionRole", "FunctionLogGroup", "Function", "Api", "SummarizeResource",
-                 "SummarizePostMethod", "SummarizeOptionsMethod", "AccessLogGroup", "ApiInvokePermission"):
-        assert name in kinds
+    assert {"FunctionRole", "FunctionLogGroup", "Function", "Api", "SummarizeResource", "SummarizePostMethod",
+            "SummarizeOptionsMethod", "AccessLogGroup", "ApiInvokePermission"} <= set(kinds)
     # One deployment, the one of the default AuthMode.
     assert [n for n, kind in kinds.items() if kind == "AWS::ApiGateway::Deployment"][0].startswith("DeploymentApiKey")
     assert "AuthMode api-key" in first.stderr and "WARNING" not in first.stderr
+    # The API proxies POST and OPTIONS to the function.
+    for verb in ("POST", "OPTIONS"):
+        integration = post_method(moto_url, STACK, verb)["methodIntegration"]
+        assert integration["type"] == "AWS_PROXY"
+        assert f"function:{STACK}/invocations" in integration["uri"]
 
 
 def test_deployed_function_and_its_role(stack):
@@ -129,13 +133,6 @@ def post_method(moto_url: str, stack_name: str, verb: str = "POST") -> dict:
     [resource] = [r for r in apigateway.get_resources(restApiId=api_id)["items"] if r.get("pathPart") == "summarize"]
     assert set(resource["resourceMethods"]) == {"POST", "OPTIONS"}
     return apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=verb)
-
-
-def test_deployed_api_proxies_post_and_options_to_the_function(stack):
-    for verb in ("POST", "OPTIONS"):
-        integration = post_method(stack[0], STACK, verb)["methodIntegration"]
-        assert integration["type"] == "AWS_PROXY"
-        assert f"function:{STACK}/invocations" in integration["uri"]
 
 
 def test_deploy_without_an_endpoint_name_on_a_new_stack_says_what_is_missing(moto):
@@ -216,7 +213,10 @@ def switch(moto_url: str, stack_name: str, mode: str, authorization: str, key_re
     return result, outputs, len(items)
 
 
-def invoke_remote(moto_url: str, stack_name: str, url: str) -> subprocess.CompletedProcess:
+def invoke_remote(moto_url: str, stack_name: str, url: str, mode: str,
+                  api_key: str = "") -> subprocess.CompletedProcess:
+    """make invoke-remote against the stand-in, which accepts what AuthMode MODE accepts."""
+    StandInApi.mode, StandInApi.api_key = mode, api_key
     return deploy_sh(moto_url, "invoke-remote", STACK=stack_name, INVOKE_URL=url)
 
 
@@ -230,8 +230,7 @@ def test_each_auth_mode_on_one_stack_and_invoke_remote_in_it(moto, stand_in):
     assert count == 1
     assert "WARNING: AuthMode none" in result.stderr  # open only when asked for, and said so
     assert result.stdout.strip().endswith("/prod/summarize")  # stdout stays the URL alone
-    StandInApi.mode = "none"
-    result = invoke_remote(moto, name, stand_in)
+    result = invoke_remote(moto, name, stand_in, "none")
     assert result.returncode == 0, result.stdout + result.stderr
     headers = {h.lower() for h in StandInApi.seen[-1]["headers"]}
     assert "x-api-key" not in headers and "authorization" not in headers
@@ -246,22 +245,19 @@ def test_each_auth_mode_on_one_stack_and_invoke_remote_in_it(moto, stand_in):
     assert plan["throttle"] == {"rateLimit": 2.0, "burstLimit": 5}
     assert plan["quota"] == {"limit": 2000, "period": "DAY"}
     assert [k["id"] for k in apigateway.get_usage_plan_keys(usagePlanId=plan["id"])["items"]] == [outputs["ApiKeyId"]]
-    StandInApi.mode, StandInApi.api_key = "api-key", key["value"]
-    result = invoke_remote(moto, name, stand_in)
+    result = invoke_remote(moto, name, stand_in, "api-key", key["value"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
     assert StandInApi.seen[-1]["body"] == (REPO_ROOT / "events/article.txt").read_bytes()
     assert key["value"] not in result.stdout + result.stderr  # the key is sent, never shown
     # The stand-in refuses a wrong key, so the check above can fail.
-    StandInApi.api_key = "another-key-entirely-0123456789"
-    assert invoke_remote(moto, name, stand_in).returncode != 0
+    assert invoke_remote(moto, name, stand_in, "api-key", "another-key-entirely-0123456789").returncode != 0
 
     result, outputs, _ = switch(moto, name, "iam", "AWS_IAM", False)
     assert "ApiKeyId" not in outputs
     assert outputs["InvokeArn"] == f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{outputs['RestApiId']}/prod/POST/summarize"
     assert f"need execute-api:Invoke on {outputs['InvokeArn']}" in result.stderr
-    StandInApi.mode = "iam"
-    result = invoke_remote(moto, name, stand_in)
+    result = invoke_remote(moto, name, stand_in, "iam")
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
     assert "x-api-key" not in {h.lower() for h in StandInApi.seen[-1]["headers"]}
