@@ -308,7 +308,7 @@ def test_the_endpoint_is_optional_and_its_model_is_pinned_or_comes_from_s3(templ
     isolated = rendered(template, "endpoint-isolated")  # NetworkIsolation, ModelDataUrl, KmsKeyArn
     model = isolated["Resources"]["Model"]["Properties"]
     assert model["EnableNetworkIsolation"] is True
-    assert model["PrimaryContainer"]["ModelDataUrl"] == scan_template.PARAMETER_SETS["endpoint-isolated"]["ModelDataUrl"]
+    assert model["PrimaryContainer"]["ModelDataUrl"] == "s3://summarizer-models/pegasus/model.tar.gz"
     assert "HF_MODEL_ID" not in model["PrimaryContainer"]["Environment"]
     assert isolated["Resources"]["EndpointConfig"]["Properties"]["KmsKeyId"] == scan_template.KMS_KEY
     assert template["Rules"]["IsolatedModelNeedsModelData"]["RuleCondition"]["Fn::And"][1] == {
