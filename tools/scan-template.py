@@ -94,8 +94,10 @@ class Renderer:
         rendered = {key: self.render(value) for key, value in node.items()}
         return {key: value for key, value in rendered.items() if value is not NO_VALUE}
 
-    def keeps(self, item: dict) -> bool:
-        return "Condition" not in item or self.condition(item["Condition"])
+    def kept(self, items: dict) -> dict:
+        """The items (resources, outputs) whose Condition holds, without their Condition."""
+        return {name: {key: value for key, value in item.items() if key != "Condition"}
+                for name, item in items.items() if "Condition" not in item or self.condition(item["Condition"])}
 
     def skips_that_apply(self, metadata: dict) -> None:
         skips = metadata.get("checkov", {}).get("skip")
@@ -107,22 +109,16 @@ class Renderer:
     def rendered_template(self) -> dict:
         out = {key: value for key, value in self.template.items()
                if key not in ("Conditions", "Rules", "Resources", "Outputs")}
-        resources = {}
-        for name, resource in self.template["Resources"].items():
-            if not self.keeps(resource):
-                continue
-            resource = {key: value for key, value in resource.items() if key != "Condition"}
+        out["Resources"] = resources = self.kept(self.template["Resources"])
+        for resource in resources.values():
             if "Metadata" in resource:
                 self.skips_that_apply(resource["Metadata"])
             if "Properties" in resource:
                 resource["Properties"] = self.render(resource["Properties"])
             if isinstance(resource.get("DependsOn"), list):
-                resource["DependsOn"] = [d for d in resource["DependsOn"] if d in self.template["Resources"]
-                                         and self.keeps(self.template["Resources"][d])]
-            resources[name] = resource
-        out["Resources"] = resources
-        out["Outputs"] = {name: self.render({k: v for k, v in output.items() if k != "Condition"})
-                          for name, output in self.template.get("Outputs", {}).items() if self.keeps(output)}
+                resource["DependsOn"] = [name for name in resource["DependsOn"] if name in resources]
+        outputs = self.kept(self.template.get("Outputs", {}))
+        out["Outputs"] = {name: self.render(output) for name, output in outputs.items()}
         return out
 
 
