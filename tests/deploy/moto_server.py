@@ -32,9 +32,7 @@ _execute_change_set = CloudFormationBackend.execute_change_set
 
 def execute_change_set(self, change_set_name, stack_name=None):
     _execute_change_set(self, change_set_name, stack_name)
-    named = [c for c in self.change_sets.values() if c.change_set_name == change_set_name]
-    change_set = self.change_sets.get(change_set_name) or named[-1]  # by ARN, or by name as moto does
-    stack = self.stacks[change_set.stack_id]
+    stack = self.stacks[self.change_sets[change_set_name].stack_id]  # the CLI names it by its ARN
     stack._parse_template()
     stack.output_map = stack._create_output_map()
 
@@ -132,40 +130,39 @@ def _lower_keys(node):
 MOTO_MODULE = "moto.apigateway.template_models"
 
 
-def _template_model(resource_type, name_property=None):
-    """Registers the decorated create(backend, logical id, Properties) -> physical id as moto's
-    CloudFormation model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
+def _template_model(resource_type):
+    """Registers the decorated create(backend, Properties) -> physical id as moto's CloudFormation
+    model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
 
     def register(create):
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
             backend = apigateway_backends[account_id][region_name]
-            return SimpleNamespace(physical_resource_id=create(backend, resource_name, cloudformation_json["Properties"]))
+            return SimpleNamespace(physical_resource_id=create(backend, cloudformation_json["Properties"]))
 
         members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
                    "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
-        if name_property:
-            members["cloudformation_name_type"] = staticmethod(lambda: name_property)
         type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
         return create
 
     return register
 
 
-@_template_model("AWS::ApiGateway::ApiKey", "Name")
-def _api_key(backend, name, properties):
-    return backend.create_api_key({"name": properties.get("Name", name), "enabled": properties.get("Enabled", False),
+# template.json names the key and the plan (Name, UsagePlanName).
+@_template_model("AWS::ApiGateway::ApiKey")
+def _api_key(backend, properties):
+    return backend.create_api_key({"name": properties["Name"], "enabled": properties.get("Enabled", False),
                                    "description": properties.get("Description", "")}).id
 
 
-@_template_model("AWS::ApiGateway::UsagePlan", "UsagePlanName")
-def _usage_plan(backend, name, properties):
+@_template_model("AWS::ApiGateway::UsagePlan")
+def _usage_plan(backend, properties):
     plan = _lower_keys(properties)
-    plan["name"] = plan.pop("usagePlanName", name)
+    plan["name"] = plan.pop("usagePlanName")
     return backend.create_usage_plan(plan).id
 
 
 @_template_model("AWS::ApiGateway::UsagePlanKey")
-def _usage_plan_key(backend, name, properties):
+def _usage_plan_key(backend, properties):
     plan, key = properties["UsagePlanId"], properties["KeyId"]
     backend.create_usage_plan_key(plan, {"keyId": key, "keyType": properties["KeyType"]})
     return f"{plan}:{key}"
