@@ -124,10 +124,6 @@ def test_no_wildcards_beyond_actions_that_cannot_be_scoped(template):
                 assert "*" not in json.dumps(resource).replace("log-stream:*", ""), (name, resource)
 
 
-def load_policy(name: str) -> dict:
-    return json.loads((REPO_ROOT / "docs" / name).read_text())
-
-
 BOUNDARY_ARN = "arn:aws:iam::ACCOUNT_ID:policy/sagemaker-summarizer-boundary"
 # What grants or widens permissions on a role; each must require the boundary.
 ESCALATING = {"iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"}
@@ -137,7 +133,7 @@ def test_deployer_policy_is_scoped_and_cannot_create_or_widen_a_role_without_the
     """docs/deployer-policy.json: what `make deploy` needs, with no Action or Resource "*". A deployer
     cannot use its rights to become more than a deployer: every role it creates or changes carries
     the boundary, which grants no IAM at all."""
-    policy = load_policy("deployer-policy.json")
+    policy = json.loads((REPO_ROOT / "docs" / "deployer-policy.json").read_text())
     assert policy["Version"] == "2012-10-17"
     allowed = set()
     for statement in policy["Statement"]:
@@ -175,7 +171,7 @@ def test_deployer_policy_is_scoped_and_cannot_create_or_widen_a_role_without_the
 
 
 def test_the_boundary_allows_no_iam_and_covers_what_the_roles_need(template):
-    boundary = load_policy("deployer-boundary.json")
+    boundary = json.loads((REPO_ROOT / "docs" / "deployer-boundary.json").read_text())
     allowed = {a for s in boundary["Statement"] if s["Effect"] == "Allow" for a in as_list(s["Action"])}
     assert not any(a.split(":")[0] in ("iam", "sts", "organizations", "kms") for a in allowed), allowed
     assert all("*" not in a for a in allowed)
