@@ -239,7 +239,7 @@ cmd_rehearse() {
     local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
     moto_dir=$(mktemp -d)
-    # moto with one fix (outputs after a change set), see tests/deploy/moto_server.py.
+    # moto with corrections where it differs from CloudFormation, see tests/deploy/moto_server.py.
     python3 tests/deploy/moto_server.py -H 127.0.0.1 -p "$port" >"$moto_dir/moto.log" 2>&1 &
     moto_pid=$!
     trap 'kill "$moto_pid" 2>/dev/null; wait "$moto_pid" 2>/dev/null; rm -rf "$moto_dir"' EXIT

@@ -1,15 +1,10 @@
 #!/usr/bin/env python3
 """Scan template.json with checkov: as written, and once per parameter set with the conditions resolved.
 
-checkov ignores resources behind a Condition and cannot evaluate Fn::If, so a scan of the template
-alone says nothing about the API key, the optional endpoint or the AuthMode none stage. This renders
-the template for each set in PARAMETER_SETS the way CloudFormation would (conditions evaluated,
-what they exclude dropped, Fn::If and Ref to parameters replaced, AWS::NoValue removed) and scans
-every rendering too.
-
-A skip in a resource's Metadata (checkov.skip) may carry "when": CONDITION (kept only in renderings
-where that condition is true) or "unless": CONDITION (only where it is false), so a finding skipped
-for AuthMode none is still a finding in the other modes. checkov itself ignores both keys.
+checkov ignores resources behind a Condition and cannot evaluate Fn::If, so each set in
+PARAMETER_SETS is rendered the way CloudFormation would and scanned too. A checkov skip in a
+resource's Metadata may carry "when": CONDITION or "unless": CONDITION (checkov ignores both keys):
+it is kept only in the renderings where that condition is true, or false.
 
 Exit status 1 when checkov reports a failed check in any scan; the failures are printed.
 """
@@ -27,16 +22,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # Values for parameters without a usable default, and the sets a careful reviewer would deploy.
 BASE = {"EndpointName": "summarizer-scan"}
+KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PARAMETER_SETS: dict[str, dict[str, str]] = {
     "default": {},
     "auth-iam": {"AuthMode": "iam"},
     "auth-none": {"AuthMode": "none"},
     "options-on": {"ApiTracing": "true", "ReservedConcurrency": "20", "ConfigureApiGatewayAccount": "false",
-                   "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+                   "KmsKeyArn": KMS_KEY},
     "endpoint-hub": {"CreateEndpoint": "true", "HuggingFaceModelRevision": "0123456789abcdef0123456789abcdef01234567"},
     "endpoint-isolated": {"CreateEndpoint": "true", "NetworkIsolation": "true",
-                          "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz",
-                          "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+                          "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz", "KmsKeyArn": KMS_KEY},
     "managed-instances": {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
                           "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0"},
 }
@@ -53,9 +48,7 @@ class Renderer:
             raise SystemExit(f"scan-template: unknown parameters {sorted(unknown)}")
         self.parameters = {name: str(parameters[name] if name in parameters else spec["Default"])
                            for name, spec in declared.items() if name in parameters or "Default" in spec}
-        self.conditions: dict[str, bool] = {}
-        for name in template.get("Conditions", {}):
-            self.condition(name)
+        self.conditions: dict[str, bool] = {}  # evaluated when first used
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
@@ -67,7 +60,8 @@ class Renderer:
         if function == "Condition":
             return self.condition(arguments)
         if function == "Fn::Equals":
-            left, right = (self.value(a) for a in arguments)
+            # Each operand is a literal or a Ref to a parameter.
+            left, right = (self.parameters[a["Ref"]] if isinstance(a, dict) else a for a in arguments)
             return str(left) == str(right)
         if function == "Fn::Not":
             return not self.evaluate(arguments[0])
@@ -76,10 +70,6 @@ class Renderer:
         if function == "Fn::Or":
             return any(self.evaluate(a) for a in arguments)
         raise SystemExit(f"scan-template: cannot evaluate condition {node}")
-
-    def value(self, node):
-        """A condition operand: a literal or a Ref to a parameter."""
-        return self.parameters[node["Ref"]] if isinstance(node, dict) and set(node) == {"Ref"} else node
 
     def render(self, node):
         if isinstance(node, list):
@@ -104,8 +94,10 @@ class Renderer:
         rendered = {key: self.render(value) for key, value in node.items()}
         return {key: value for key, value in rendered.items() if value is not NO_VALUE}
 
-    def keeps(self, item: dict) -> bool:
-        return "Condition" not in item or self.condition(item["Condition"])
+    def kept(self, items: dict) -> dict:
+        """The items (resources, outputs) whose Condition holds, without their Condition."""
+        return {name: {key: value for key, value in item.items() if key != "Condition"}
+                for name, item in items.items() if "Condition" not in item or self.condition(item["Condition"])}
 
     def skips_that_apply(self, metadata: dict) -> None:
         skips = metadata.get("checkov", {}).get("skip")
@@ -117,22 +109,16 @@ class Renderer:
     def rendered_template(self) -> dict:
         out = {key: value for key, value in self.template.items()
                if key not in ("Conditions", "Rules", "Resources", "Outputs")}
-        resources = {}
-        for name, resource in self.template["Resources"].items():
-            if not self.keeps(resource):
-                continue
-            resource = {key: value for key, value in resource.items() if key != "Condition"}
+        out["Resources"] = resources = self.kept(self.template["Resources"])
+        for resource in resources.values():
             if "Metadata" in resource:
                 self.skips_that_apply(resource["Metadata"])
             if "Properties" in resource:
                 resource["Properties"] = self.render(resource["Properties"])
             if isinstance(resource.get("DependsOn"), list):
-                resource["DependsOn"] = [d for d in resource["DependsOn"] if d in self.template["Resources"]
-                                         and self.keeps(self.template["Resources"][d])]
-            resources[name] = resource
-        out["Resources"] = resources
-        out["Outputs"] = {name: self.render({k: v for k, v in output.items() if k != "Condition"})
-                          for name, output in self.template.get("Outputs", {}).items() if self.keeps(output)}
+                resource["DependsOn"] = [name for name in resource["DependsOn"] if name in resources]
+        outputs = self.kept(self.template.get("Outputs", {}))
+        out["Outputs"] = {name: self.render(output) for name, output in outputs.items()}
         return out
 
 

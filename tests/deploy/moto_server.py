@@ -1,8 +1,7 @@
-"""`moto_server` for the deployment rehearsal, with corrections to moto's CloudFormation (5.2.1,
-most still so in 5.2.5) where it differs from CloudFormation; each is explained where it is made.
-Nothing else is changed: resource types moto does not implement stay unimplemented.
-
-Usage: python3 tests/deploy/moto_server.py -H 127.0.0.1 -p PORT   (the arguments of moto_server)
+"""moto with corrections to its CloudFormation (5.2.1) where it differs from CloudFormation, each
+explained where it is made; resource types moto does not implement stay unimplemented. Importing
+this applies them (test_deploy.py); run it as moto_server for tools/deploy.sh rehearse:
+python3 tests/deploy/moto_server.py -H 127.0.0.1 -p PORT
 """
 
 import importlib.util
@@ -12,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlparse
 
-import moto.cloudformation.models
 import moto.cloudformation.responses
 from moto.cloudformation.models import CloudFormationBackend
 from moto.apigateway.models import Method, apigateway_backends
@@ -34,9 +32,7 @@ _execute_change_set = CloudFormationBackend.execute_change_set
 
 def execute_change_set(self, change_set_name, stack_name=None):
     _execute_change_set(self, change_set_name, stack_name)
-    named = [c for c in self.change_sets.values() if c.change_set_name == change_set_name]
-    change_set = self.change_sets.get(change_set_name) or named[-1]  # by ARN, or by name as moto does
-    stack = self.stacks[change_set.stack_id]
+    stack = self.stacks[self.change_sets[change_set_name].stack_id]  # the CLI names it by its ARN
     stack._parse_template()
     stack.output_map = stack._create_output_map()
 
@@ -47,6 +43,7 @@ CloudFormationBackend.execute_change_set = execute_change_set
 # moto reads a TemplateURL on any host but "localhost" or s3*.amazonaws.com as virtual-hosted
 # (bucket = first label of the host). `aws cloudformation deploy --s3-bucket` (the template is over
 # the 51,200-byte inline limit) sends http://127.0.0.1:PORT/bucket/key, which S3 reads path-style.
+# (Its other caller, nested stacks, the template does not use.)
 def stack_from_s3_url(template_url, account_id, partition):
     host = urlparse(template_url).hostname or ""
     try:
@@ -57,7 +54,6 @@ def stack_from_s3_url(template_url, account_id, partition):
     return get_stack_from_s3_url(template_url.replace(host, "localhost", 1), account_id, partition)
 
 
-moto.cloudformation.models.get_stack_from_s3_url = stack_from_s3_url
 moto.cloudformation.responses.get_stack_from_s3_url = stack_from_s3_url
 
 
@@ -134,40 +130,39 @@ def _lower_keys(node):
 MOTO_MODULE = "moto.apigateway.template_models"
 
 
-def _template_model(resource_type, name_property=None):
-    """Registers the decorated create(backend, logical id, Properties) -> physical id as moto's
-    CloudFormation model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
+def _template_model(resource_type):
+    """Registers the decorated create(backend, Properties) -> physical id as moto's CloudFormation
+    model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
 
     def register(create):
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
             backend = apigateway_backends[account_id][region_name]
-            return SimpleNamespace(physical_resource_id=create(backend, resource_name, cloudformation_json["Properties"]))
+            return SimpleNamespace(physical_resource_id=create(backend, cloudformation_json["Properties"]))
 
         members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
                    "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
-        if name_property:
-            members["cloudformation_name_type"] = staticmethod(lambda: name_property)
         type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
         return create
 
     return register
 
 
-@_template_model("AWS::ApiGateway::ApiKey", "Name")
-def _api_key(backend, name, properties):
-    return backend.create_api_key({"name": properties.get("Name", name), "enabled": properties.get("Enabled", False),
+# template.json names the key and the plan (Name, UsagePlanName).
+@_template_model("AWS::ApiGateway::ApiKey")
+def _api_key(backend, properties):
+    return backend.create_api_key({"name": properties["Name"], "enabled": properties.get("Enabled", False),
                                    "description": properties.get("Description", "")}).id
 
 
-@_template_model("AWS::ApiGateway::UsagePlan", "UsagePlanName")
-def _usage_plan(backend, name, properties):
+@_template_model("AWS::ApiGateway::UsagePlan")
+def _usage_plan(backend, properties):
     plan = _lower_keys(properties)
-    plan["name"] = plan.pop("usagePlanName", name)
+    plan["name"] = plan.pop("usagePlanName")
     return backend.create_usage_plan(plan).id
 
 
 @_template_model("AWS::ApiGateway::UsagePlanKey")
-def _usage_plan_key(backend, name, properties):
+def _usage_plan_key(backend, properties):
     plan, key = properties["UsagePlanId"], properties["KeyId"]
     backend.create_usage_plan_key(plan, {"keyId": key, "keyType": properties["KeyType"]})
     return f"{plan}:{key}"

@@ -27,10 +27,13 @@ def manifest() -> str:
         return archive.read("MANIFEST").decode()
 
 
-def with_version(manifest: str, package: str, version: str) -> str:
+def audit_with(directory: Path, manifest: str, package: str, version: str) -> subprocess.CompletedProcess:
+    """The audit of MANIFEST with PACKAGE at VERSION."""
     changed, count = re.subn(rf"\[{re.escape(package)} [^] ]+", f"[{package} {version}", manifest)
     assert count, f"{package} is not in the MANIFEST"
-    return changed
+    path = directory / f"MANIFEST-{package}-{version}"
+    path.write_text(changed)
+    return audit(path)
 
 
 def test_the_package_just_built_is_up_to_date():
@@ -48,9 +51,7 @@ def test_the_package_just_built_is_up_to_date():
     ("curl", "7.88.1-10+deb12u5", r"libcurl4 7\.88\.1-10\+deb12u5 < \S+ \(lib/libcurl\.so\.4\)"),
 ])
 def test_a_stale_library_fails_with_rebuild_and_redeploy(manifest, tmp_path, package, stale, expected):
-    path = tmp_path / "MANIFEST"
-    path.write_text(with_version(manifest, package, stale))
-    result = audit(path)
+    result = audit_with(tmp_path, manifest, package, stale)
     assert result.returncode == 1
     assert re.search(expected, result.stdout), result.stdout
     assert "rebuild and redeploy" in result.stdout
@@ -60,12 +61,8 @@ def test_versions_compare_the_way_dpkg_does(manifest, tmp_path):
     """Debian's ordering, not a string comparison: a "+local1" suffix sorts after, a "~rc1" before."""
     current = re.search(r"\[libc6 ([^] ]+)\]", manifest).group(1)
     assert "deb12u" in current
-    newer = tmp_path / "MANIFEST"
-    newer.write_text(with_version(manifest, "libc6", current + "+local1"))
-    assert audit(newer).returncode == 0
-    older = tmp_path / "MANIFEST.older"
-    older.write_text(with_version(manifest, "libc6", current + "~rc1"))
-    result = audit(older)
+    assert audit_with(tmp_path, manifest, "libc6", current + "+local1").returncode == 0
+    result = audit_with(tmp_path, manifest, "libc6", current + "~rc1")
     assert result.returncode == 1 and f"libc6 {current}~rc1 <" in result.stdout
 
 

@@ -35,8 +35,9 @@ def certificate(tmp_path_factory):
     return self_signed(tmp_path_factory.mktemp("tls"), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
 
 
-def make_root(base: Path, ca_bundle: Path | None) -> Path:
-    """An empty root: the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle."""
+def chrooted_bootstrap(base: Path, ca_bundle: Path | None) -> Path:
+    """What the RIE starts: a host-side wrapper that runs the zip's bootstrap chrooted into an empty
+    root (the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle)."""
     assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
     assert BUSYBOX.is_file(), "/bin/busybox is missing: apt-get install busybox-static"
     root = base / "root"
@@ -45,8 +46,7 @@ def make_root(base: Path, ca_bundle: Path | None) -> Path:
     with zipfile.ZipFile(ZIP) as archive:
         for member in archive.infolist():
             archive.extract(member, task)
-            mode = member.external_attr >> 16
-            if mode:
+            if mode := member.external_attr >> 16:
                 os.chmod(task / member.filename, mode & 0o777)
     (root / "bin").mkdir()
     shutil.copy(BUSYBOX, root / "bin" / "busybox")
@@ -56,11 +56,6 @@ def make_root(base: Path, ca_bundle: Path | None) -> Path:
         certs = root / "etc" / "pki" / "tls" / "certs"
         certs.mkdir(parents=True)
         shutil.copy(ca_bundle, certs / "ca-bundle.crt")
-    return root
-
-
-def chrooted_bootstrap(base: Path, root: Path) -> Path:
-    """What the RIE starts: a host-side wrapper that enters the root and runs the zip's bootstrap."""
     wrapper = base / "enter-root"
     wrapper.write_text(f'#!/bin/sh\nexec chroot "{root}" /var/task/bootstrap\n')
     wrapper.chmod(0o755)
@@ -82,13 +77,13 @@ def test_zip_layout_and_its_launcher_is_the_repositorys_bootstrap():
 
 def test_serves_invocations_over_tls_from_an_empty_root(tmp_path, certificate):
     cert, key = certificate
-    root = make_root(tmp_path, ca_bundle=cert)
+    bootstrap = chrooted_bootstrap(tmp_path, ca_bundle=cert)
     with harness.StandIn("--session-token", harness.SESSION_TOKEN, "--tls-cert", str(cert), "--tls-key", str(key)) as standin:
         assert standin.url.startswith("https://")
         standin.reset()  # opens the control connection now, so "connections" counts only the function's
         env = harness.function_env(standin.url)
         env["LAMBDA_TASK_ROOT"] = "/var/task"
-        with harness.Lambda(chrooted_bootstrap(tmp_path, root), env, timeout=10) as function:
+        with harness.Lambda(bootstrap, env, timeout=10) as function:
             for _ in range(3):
                 status, _, body = function.invoke({"inputs": "Gold rose 1%. The dollar slipped."})
                 assert status == 200, function.output()
@@ -104,9 +99,8 @@ def test_serves_invocations_over_tls_from_an_empty_root(tmp_path, certificate):
 
 
 def test_missing_ca_bundle_is_a_clear_init_error(tmp_path, certificate):
-    root = make_root(tmp_path, ca_bundle=None)
     env = harness.function_env("https://runtime.sagemaker.us-east-1.amazonaws.com")
-    with harness.Lambda(chrooted_bootstrap(tmp_path, root), env, timeout=10) as function:
+    with harness.Lambda(chrooted_bootstrap(tmp_path, ca_bundle=None), env, timeout=10) as function:
         status, _, body = function.invoke({"inputs": "Anything."})
     assert status == 502
     error = json.loads(body)
@@ -117,9 +111,9 @@ def test_missing_ca_bundle_is_a_clear_init_error(tmp_path, certificate):
 def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, tmp_path_factory):
     cert, key = certificate
     other, _ = self_signed(tmp_path_factory.mktemp("other"), "-subj", "/CN=other")
-    root = make_root(tmp_path, ca_bundle=other)
+    bootstrap = chrooted_bootstrap(tmp_path, ca_bundle=other)
     with harness.StandIn("--session-token", harness.SESSION_TOKEN, "--tls-cert", str(cert), "--tls-key", str(key)) as standin:
-        with harness.Lambda(chrooted_bootstrap(tmp_path, root), harness.function_env(standin.url), timeout=10) as function:
+        with harness.Lambda(bootstrap, harness.function_env(standin.url), timeout=10) as function:
             _, _, body = function.invoke({"inputs": "Anything."})
     error = json.loads(body)
     assert error["errorType"] == "UpstreamUnreachable"
