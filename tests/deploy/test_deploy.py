@@ -259,3 +259,14 @@ def test_each_auth_mode_on_one_stack_and_invoke_remote_in_it(moto, stand_in):
     assert json.loads(result.stdout) == [{"summary_text": "Shares rose."}]
     assert "x-api-key" not in {h.lower() for h in StandInApi.seen[-1]["headers"]}
     assert "testing" not in result.stdout + result.stderr.replace("AuthMode", "")
+
+
+def test_make_rehearse_deploy_runs_its_own_moto_server():
+    # The user's command: deploy.sh starts moto_server.py as a script, deploys, prints the stack.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run([str(REPO_ROOT / "tools/deploy.sh"), "rehearse"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = result.stdout.splitlines()
+    assert "CREATE_COMPLETE" in lines, result.stdout  # describe-stacks: the stack's own status
+    assert "Function\tAWS::Lambda::Function\tCREATE_COMPLETE" in lines, result.stdout
