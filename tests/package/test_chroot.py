@@ -35,9 +35,8 @@ def certificate(tmp_path_factory):
     return self_signed(tmp_path_factory.mktemp("tls"), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1")
 
 
-def chrooted_bootstrap(base: Path, ca_bundle: Path | None) -> Path:
-    """What the RIE starts: a host-side wrapper that runs the zip's bootstrap chrooted into an empty
-    root (the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle)."""
+def make_root(base: Path, ca_bundle: Path | None) -> Path:
+    """An empty root: the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle."""
     assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
     assert BUSYBOX.is_file(), "/bin/busybox is missing: apt-get install busybox-static"
     root = base / "root"
@@ -56,6 +55,12 @@ def chrooted_bootstrap(base: Path, ca_bundle: Path | None) -> Path:
         certs = root / "etc" / "pki" / "tls" / "certs"
         certs.mkdir(parents=True)
         shutil.copy(ca_bundle, certs / "ca-bundle.crt")
+    return root
+
+
+def chrooted_bootstrap(base: Path, ca_bundle: Path | None) -> Path:
+    """What the RIE starts: a host-side wrapper that runs the zip's bootstrap chrooted into make_root."""
+    root = make_root(base, ca_bundle)
     wrapper = base / "enter-root"
     wrapper.write_text(f'#!/bin/sh\nexec chroot "{root}" /var/task/bootstrap\n')
     wrapper.chmod(0o755)
