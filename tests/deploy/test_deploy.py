@@ -44,11 +44,13 @@ def moto():
     server.stop()
 
 
-def deploy_sh(moto_url: str, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
-    """tools/deploy.sh against moto with fake credentials, none of this machine's AWS settings."""
+def deploy_sh(moto_url: str | None, *arguments: str, **variables: str) -> subprocess.CompletedProcess:
+    """tools/deploy.sh against moto with fake credentials, none of this machine's AWS settings
+    (MOTO_URL None: the script sets up its own, as `rehearse` does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    if moto_url is not None:
+        env.update(AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     env.update(variables)
     return subprocess.run([str(REPO_ROOT / "tools/deploy.sh"), *arguments], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -263,9 +265,7 @@ def test_each_auth_mode_on_one_stack_and_invoke_remote_in_it(moto, stand_in):
 
 def test_make_rehearse_deploy_runs_its_own_moto_server():
     # The user's command: deploy.sh starts moto_server.py as a script, deploys, prints the stack.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    result = subprocess.run([str(REPO_ROOT / "tools/deploy.sh"), "rehearse"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = deploy_sh(None, "rehearse")
     assert result.returncode == 0, result.stderr[-4000:]
     lines = result.stdout.splitlines()
     assert "CREATE_COMPLETE" in lines, result.stdout  # describe-stacks: the stack's own status
