@@ -65,7 +65,7 @@ enum Failure: Error, Equatable {
         }
     }
 
-    /// `error.type` of an HTTP answer: stable, for programs.
+    /// `error_type` of an HTTP answer: stable, for programs.
     var type: String {
         switch self {
         case .methodNotAllowed: "MethodNotAllowed"
@@ -103,10 +103,20 @@ enum Failure: Error, Equatable {
         switch self {
         case .methodNotAllowed: [.init("Allow", HTTPFront.allowedMethods)]
         case .upstream(.throttling): [.init("Retry-After", "1")]
-        case .upstream(.modelNotReady): [.init("Retry-After", "10")]
+        case .upstream(.modelNotReady): [.init("Retry-After", String(Self.modelLoadingSeconds))]
         case .upstream(.serviceUnavailable): [.init("Retry-After", "2")]
         default: []
         }
+    }
+
+    /// How long a loading model is expected to take, as `Retry-After` and as the Hugging Face
+    /// Inference API's `estimated_time`: SageMaker does not say, and a container loads in seconds.
+    static let modelLoadingSeconds = 10
+
+    /// `estimated_time` of an HTTP answer: only for a model still loading.
+    var estimatedSeconds: Int? {
+        if case .upstream(.modelNotReady) = self { return Self.modelLoadingSeconds }
+        return nil
     }
 
     /// The model's own HTTP status, when it ran and failed.

@@ -10,6 +10,7 @@ struct HTTPFront {
     static let maximumMessageBytes = 1024
 
     var cors: CORSPolicy
+    var limits: RequestLimits = .default
 
     /// The payload the request carries, or why there is none.
     func payload(of event: HTTPEvent) throws(Failure) -> SummarizeRequest {
@@ -26,40 +27,69 @@ struct HTTPFront {
         switch format {
         case .json:
             do {
-                return try SummarizeRequest.decode(json: body)
+                return try SummarizeRequest.decode(json: body, limits: limits)
             } catch {
                 throw .invalidPayload(error)
             }
-        case .form where Self.isJSONObject(body):
-            do {
-                return try SummarizeRequest.decode(json: body)
-            } catch {
-                throw .invalidPayload(error)
+        case .form, .unlabelled:
+            // One rule for every front: a JSON object is the payload, whatever the label.
+            if let object = Self.jsonObject(body) {
+                do {
+                    return try SummarizeRequest.from(object, document: body, limits: limits)
+                } catch {
+                    throw .invalidPayload(error)
+                }
             }
-        case .text, .form:
-            // Validated, not decoded: `String(decoding:)` would put U+FFFD in place of bad bytes.
-            guard let text = String(validating: body, as: UTF8.self) else { throw .invalidText("the body is not valid UTF-8 text") }
-            guard !SummarizeRequest.isBlank(text) else { throw .invalidText("the body is empty: send the article text to summarise") }
-            return SummarizeRequest(inputs: .single(text))
+            if format == .form, let fields = FormFields(body) { return try formPayload(fields) }
+            return try textPayload(body)
+        case .text:
+            return try textPayload(body)
+        }
+    }
+
+    private func textPayload(_ body: [UInt8]) throws(Failure) -> SummarizeRequest {
+        // Validated, not decoded: `String(decoding:)` would put U+FFFD in place of bad bytes.
+        guard let text = String(validating: body, as: UTF8.self) else { throw .invalidText("the body is not valid UTF-8 text") }
+        guard !SummarizeRequest.isBlank(text) else { throw .invalidText("the body is empty: send the article text to summarise") }
+        return SummarizeRequest(inputs: .single(text))
+    }
+
+    /// An HTML form: `inputs` is the article, several `inputs` a list of articles.
+    private func formPayload(_ fields: FormFields) throws(Failure) -> SummarizeRequest {
+        var articles: [JSONValue] = []
+        for (name, value) in fields.pairs {
+            guard let name = String(validating: name, as: UTF8.self), let value = String(validating: value, as: UTF8.self) else {
+                throw .invalidText("the form is not valid UTF-8 once percent-decoded")
+            }
+            guard name == "inputs" else {
+                throw .invalidPayload(PayloadError(field: name, "is not a known form field; a form sends the article as \"inputs\""))
+            }
+            articles.append(.string(value))
+        }
+        guard !articles.isEmpty else {
+            throw .invalidPayload(PayloadError(field: "inputs", "is required: send the article as the form field \"inputs\""))
+        }
+        do {
+            return try SummarizeRequest.from(.object(["inputs": articles.count == 1 ? articles[0] : .array(articles)]), limits: limits)
+        } catch {
+            throw .invalidPayload(error)
         }
     }
 
     enum BodyFormat {
         case json
         case text
-        /// `application/x-www-form-urlencoded`: what `curl -d` labels anything it sends.
+        /// `application/x-www-form-urlencoded`: an HTML form's, and what `curl -d` labels anything it sends.
         case form
+        /// No `Content-Type` (the API Gateway console, some clients).
+        case unlabelled
     }
 
-    /// JSON for JSON media types, the raw article for `text/plain`. `curl -d` labels whatever it
-    /// sends as a form: a JSON object (`curl -d '{"inputs": ...}'`) is read as JSON, anything
-    /// else (`curl -d @article.txt`) as the article. Without a `Content-Type`, a body that starts
-    /// like JSON is JSON.
+    /// JSON for JSON media types, the raw article for `text/plain`. A form or an unlabelled body
+    /// that is a JSON object (`curl -d '{"inputs": ...}'`) is JSON; a form (`inputs=...`) is
+    /// decoded; anything else (`curl -d @article.txt`) is the article.
     private func bodyFormat(_ event: HTTPEvent) throws(Failure) -> BodyFormat {
-        guard let mediaType = event.mediaType else {
-            let first = event.body?.utf8.first(where: { $0 != 32 && $0 != 9 && $0 != 10 && $0 != 13 })
-            return first == UInt8(ascii: "{") || first == UInt8(ascii: "[") || event.isBase64Encoded ? .json : .text
-        }
+        guard let mediaType = event.mediaType else { return .unlabelled }
         if let charset = Self.charset(event.headers["content-type"] ?? ""), charset != "utf-8", charset != "utf8", charset != "us-ascii" {
             throw .unsupportedCharset(charset)
         }
@@ -77,10 +107,11 @@ struct HTTPFront {
         }
     }
 
-    /// Whether `body` is one JSON object (an article that merely starts with a brace is not).
-    private static func isJSONObject(_ body: [UInt8]) -> Bool {
-        guard body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{") else { return false }
-        return (try? JSONValue.validate(body)) != nil
+    /// `body` parsed, when it is one JSON object (an article that merely starts with a brace is not).
+    private static func jsonObject(_ body: [UInt8]) -> JSONValue? {
+        guard body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }) == UInt8(ascii: "{"),
+              let value = try? JSONValue(parsing: body), case .object = value else { return nil }
+        return value
     }
 
     private static func charset(_ contentType: String) -> String? {
@@ -106,19 +137,71 @@ struct HTTPFront {
             body: String(decoding: modelAnswer, as: UTF8.self))
     }
 
-    /// `{"error": {"type": …, "message": …}, "requestId": …}`: the Lambda request id lets a caller
-    /// quote the failure and an operator find it in the logs.
+    /// `{"error": "…", "error_type": "…", "requestId": "…"}`, the Hugging Face Inference API's
+    /// shape, which its clients read the message from; the Lambda request id lets a caller quote
+    /// the failure and an operator find it in the logs.
     func failure(_ failure: Failure, requestID: String, for event: HTTPEvent) -> HTTPEventResponse {
-        var error: [JSONKey: JSONValue] = [
-            "type": .string(failure.type), "message": .string(failure.message(for: .caller).cappedForJSON(Self.maximumMessageBytes)),
+        var fields: [JSONKey: JSONValue] = [
+            "error": .string(failure.message(for: .caller).cappedForJSON(Self.maximumMessageBytes)),
+            "error_type": .string(failure.type),
+            "requestId": .string(requestID),
         ]
-        if let modelStatusCode = failure.modelStatusCode { error["modelStatusCode"] = .int(modelStatusCode) }
-        let document = JSONValue.object(["error": .object(error), "requestId": .string(requestID)])
+        if let modelStatusCode = failure.modelStatusCode { fields["modelStatusCode"] = .int(modelStatusCode) }
+        if let seconds = failure.estimatedSeconds { fields["estimated_time"] = .double(Double(seconds)) }
+        let document = JSONValue.object(fields)
         let body = String(decoding: document.serialized(), as: UTF8.self)
         return HTTPEventResponse(
             status: failure.status,
             headers: [.init("Content-Type", "application/json")] + failure.headers + cors.responseHeaders(origin: event.headers["origin"]),
             body: body)
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body, percent-decoded: `name=value` pairs joined by
+/// `&`, `+` for a space. A body with a byte a form never has unencoded (a space, a line break, a
+/// control character) or a part without `=` is not a form but an article `curl -d` labelled one.
+struct FormFields {
+    var pairs: [(name: [UInt8], value: [UInt8])] = []
+
+    init?(_ body: [UInt8]) {
+        guard !body.isEmpty, !body.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
+        for part in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            guard let equals = part.firstIndex(of: UInt8(ascii: "=")), equals > part.startIndex,
+                  let name = Self.percentDecoded(part[..<equals]),
+                  let value = Self.percentDecoded(part[part.index(after: equals)...]) else { return nil }
+            pairs.append((name, value))
+        }
+        guard !pairs.isEmpty else { return nil }
+    }
+
+    private static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "+"):
+                output.append(0x20)
+            case UInt8(ascii: "%"):
+                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else { return nil }
+                output.append(high << 4 | low)
+                index += 2
+            default:
+                output.append(byte)
+            }
+            index += 1
+        }
+        return output
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 }
 

@@ -51,44 +51,59 @@ public struct SummarizeRequest: Sendable, Equatable {
 
     /// The fields a payload may have. Anything else is rejected, so a typo (`input`,
     /// `paramters`) is reported instead of silently ignored. `options` is what Hugging Face
-    /// Inference API clients send (`wait_for_model`, `use_cache`); the SageMaker container ignores
-    /// it, so it is checked to be an object and not sent on.
-    static let fields: Set<String> = ["inputs", "parameters", "options"]
+    /// Inference API clients send (`wait_for_model`, `use_cache`) and `stream` what
+    /// huggingface_hub's `text_generation()` sends; the SageMaker container ignores both, so they
+    /// are checked and not sent on.
+    static let fields: Set<String> = ["inputs", "parameters", "options", "stream"]
 
-    /// Decodes and checks a JSON payload. Every problem is reported with the field it concerns.
-    public static func decode(json: [UInt8]) throws(PayloadError) -> SummarizeRequest {
+    /// Decodes and checks a JSON payload against the parameter table and `limits`. Every problem
+    /// is reported with the field it concerns.
+    public static func decode(json: [UInt8], limits: RequestLimits = .default) throws(PayloadError) -> SummarizeRequest {
         let value: JSONValue
         do {
             value = try JSONValue(parsing: json)
         } catch {
             throw PayloadError.notJSON(error)
         }
-        return try from(value, document: json)
+        return try from(value, document: json, limits: limits)
     }
 
     /// `document`, when given, is the JSON `value` was parsed from.
-    public static func from(_ value: JSONValue, document: [UInt8]? = nil) throws(PayloadError) -> SummarizeRequest {
+    public static func from(
+        _ value: JSONValue, document: [UInt8]? = nil, limits: RequestLimits = .default
+    ) throws(PayloadError) -> SummarizeRequest {
         guard case .object(let object) = value else {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }
         if let unknown = object.keys.filter({ !fields.contains($0.text) }).sorted().first?.text {
-            throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\" and \"options\"")
+            throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\", \"options\" and \"stream\"")
+        }
+        switch object["stream"] {
+        case nil, .null?, .bool(false)?: break
+        case .bool(true)?: throw PayloadError(field: "stream", "is true, but streaming is not offered: send \"stream\": false or leave it out")
+        case let other?: throw PayloadError(field: "stream", "must be false, got \(other.typeName)")
         }
         switch object["options"] {
         case nil, .null?, .object?: break
         case let other?: throw PayloadError(field: "options", "must be an object, got \(other.typeName)")
         }
         let inputs = try decodeInputs(object["inputs"])
+        if case .batch(let articles) = inputs, articles.count > limits.batchArticles {
+            throw PayloadError(field: "inputs", "has \(articles.count) articles; this API summarises at most \(limits.batchArticles) per request (MAX_BATCH_ARTICLES)")
+        }
         let parameters: GenerationParameters?
         switch object["parameters"] {
         case nil, .null?: parameters = nil
-        case .object(let fields)?: parameters = try GenerationParameters(fields)
+        case .object(let fields)?: parameters = try GenerationParameters(fields, limits: limits)
         case let other?: throw PayloadError(field: "parameters", "must be an object, got \(other.typeName)")
         }
         var request = SummarizeRequest(inputs: inputs, parameters: parameters)
-        // A strictly parsed document with no other fields is the payload itself; with `options`
-        // or an explicit `"parameters": null` it is written anew from `jsonValue`.
-        if object["parameters"] != JSONValue.null, object["options"] == nil { request.document = document }
+        // A strictly parsed document of only `inputs` and parameters that went through unchanged
+        // is the payload itself; otherwise (`options`, `stream`, a `null`, an integral float,
+        // `generate_parameters`) it is written anew from `jsonValue`.
+        if object.count == (object["parameters"] == nil ? 1 : 2), parameters?.isAsSent ?? (object["parameters"] == nil) {
+            request.document = document
+        }
         return request
     }
 
@@ -116,120 +131,8 @@ public struct SummarizeRequest: Sendable, Equatable {
         }
     }
 
-    /// Refuses a request that asks for more than `limits` allow, naming the field and the limit.
-    /// Values that are not integers were already refused by `GenerationParameters`.
-    public func check(_ limits: RequestLimits) throws(PayloadError) {
-        if case .batch(let articles) = inputs, articles.count > limits.batchArticles {
-            throw PayloadError(field: "inputs", "has \(articles.count) articles; this API summarises at most \(limits.batchArticles) per request (MAX_BATCH_ARTICLES)")
-        }
-        guard let values = parameters?.values else { return }
-        let ceilings: [(names: [String], limit: Int, setting: String)] = [
-            (["num_return_sequences"], limits.returnSequences, "MAX_RETURN_SEQUENCES"),
-            (["num_beams", "num_beam_groups"], limits.beams, "MAX_NUM_BEAMS"),
-            (["max_length", "max_new_tokens", "min_length", "min_new_tokens"], limits.generationTokens, "MAX_GENERATION_TOKENS"),
-        ]
-        for ceiling in ceilings {
-            for name in ceiling.names {
-                if case .int(let value)? = values[JSONKey(name)], value > ceiling.limit {
-                    throw PayloadError(field: "parameters.\(name)", "must be at most \(ceiling.limit) on this API (\(ceiling.setting)), got \(value)")
-                }
-            }
-        }
-    }
-
     static func isBlank(_ text: String) -> Bool {
         text.unicodeScalars.allSatisfy { $0.properties.isWhitespace || $0 == "\0" }
-    }
-}
-
-/// Hugging Face generation parameters. The ones the model's `generate` checks are typed and
-/// range-checked here, so a caller learns of a mistake before paying for a model call; others
-/// are passed on unchanged.
-public struct GenerationParameters: Sendable, Equatable {
-    public var values: [JSONKey: JSONValue]
-
-    enum Kind {
-        case integer(ClosedRange<Int>)
-        case number(lowerBound: Double, inclusive: Bool)
-        case unboundedNumber
-        case boolean
-    }
-
-    static let known: [String: Kind] = [
-        "max_length": .integer(1...100_000),
-        "min_length": .integer(0...100_000),
-        "max_new_tokens": .integer(1...100_000),
-        "min_new_tokens": .integer(0...100_000),
-        "num_return_sequences": .integer(1...64),
-        "num_beams": .integer(1...64),
-        "num_beam_groups": .integer(1...64),
-        "top_k": .integer(0...100_000),
-        "no_repeat_ngram_size": .integer(0...100_000),
-        "temperature": .number(lowerBound: 0, inclusive: false),
-        "top_p": .number(lowerBound: 0, inclusive: false),
-        "repetition_penalty": .number(lowerBound: 0, inclusive: false),
-        "length_penalty": .unboundedNumber,
-        "diversity_penalty": .number(lowerBound: 0, inclusive: true),
-        "do_sample": .boolean,
-        "early_stopping": .boolean,
-        "clean_up_tokenization_spaces": .boolean,
-        "return_text": .boolean,
-        "return_tensors": .boolean,
-    ]
-
-    public init(_ values: [JSONKey: JSONValue]) throws(PayloadError) {
-        for (name, value) in values where value != .null {
-            guard let kind = Self.known[name.text] else { continue }
-            try Self.check(name.text, value, kind)
-        }
-        if case .int(let minimum)? = values["min_length"], case .int(let maximum)? = values["max_length"], minimum > maximum {
-            throw PayloadError(field: "parameters.min_length", "(\(minimum)) must not exceed parameters.max_length (\(maximum))")
-        }
-        if case .double(let topP)? = values["top_p"], topP > 1 {
-            throw PayloadError(field: "parameters.top_p", "must be at most 1, got \(topP)")
-        }
-        self.values = values
-    }
-
-    public var numReturnSequences: Int {
-        if case .int(let count)? = values["num_return_sequences"] { return count }
-        return 1
-    }
-
-    private static func check(_ name: String, _ value: JSONValue, _ kind: Kind) throws(PayloadError) {
-        var field: String { "parameters.\(name)" }
-        switch kind {
-        case .integer(let range):
-            guard case .int(let number) = value else {
-                throw PayloadError(field: field, "must be an integer, got \(value.typeName)")
-            }
-            guard range.contains(number) else {
-                throw PayloadError(field: field, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
-            }
-        case .number(let lowerBound, let inclusive):
-            guard let number = numericValue(value) else {
-                throw PayloadError(field: field, "must be a number, got \(value.typeName)")
-            }
-            guard inclusive ? number >= lowerBound : number > lowerBound, number.isFinite else {
-                throw PayloadError(field: field, "must be \(inclusive ? "at least" : "greater than") \(lowerBound), got \(number)")
-            }
-        case .unboundedNumber:
-            guard let number = numericValue(value), number.isFinite else {
-                throw PayloadError(field: field, "must be a number, got \(value.typeName)")
-            }
-        case .boolean:
-            guard case .bool = value else {
-                throw PayloadError(field: field, "must be true or false, got \(value.typeName)")
-            }
-        }
-    }
-
-    private static func numericValue(_ value: JSONValue) -> Double? {
-        switch value {
-        case .int(let number): Double(number)
-        case .double(let number): number
-        default: nil
-        }
     }
 }
 

@@ -33,7 +33,7 @@ public struct SummarizerHandler: LambdaHandler {
         } catch {
             throw FunctionError(.runtime, type: "InvalidConfiguration", message: "cannot create the SageMaker client: \(error)")
         }
-        front = HTTPFront(cors: configuration.cors)
+        front = HTTPFront(cors: configuration.cors, limits: configuration.limits)
     }
 
     /// The deployed function's configuration, or the init error that explains what to fix.
@@ -63,7 +63,7 @@ public struct SummarizerHandler: LambdaHandler {
             let result = Result { () throws(Failure) -> [UInt8] in
                 let request: SummarizeRequest
                 do throws(PayloadError) {
-                    request = try SummarizeRequest.from(value, document: invocation.event)
+                    request = try SummarizeRequest.from(value, document: invocation.event, limits: configuration.limits)
                 } catch {
                     throw .invalidPayload(error)
                 }
@@ -160,7 +160,6 @@ public struct SummarizerHandler: LambdaHandler {
         _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
         inferenceID: String? = nil
     ) throws(Failure) -> [UInt8] {
-        do throws(PayloadError) { try request.check(configuration.limits) } catch { throw .invalidPayload(error) }
         let body = request.body
         guard body.count <= Failure.maximumRequestBytes else { throw .payloadTooLarge(bytes: body.count) }
         if logger.isEnabled(.debug) {

@@ -8,8 +8,10 @@ import Testing
 @Suite struct HTTPFrontTests {
     let front = HTTPFront(cors: CORSPolicy())
 
-    func event(_ method: String = "POST", contentType: String? = "application/json", body: String?, base64: Bool = false) -> HTTPEvent {
-        HTTPEvent(kind: .httpAPI, method: method, headers: contentType.map { ["content-type": $0] } ?? [:],
+    func event(
+        _ method: String = "POST", kind: HTTPEvent.Kind = .httpAPI, contentType: String? = "application/json", body: String?, base64: Bool = false
+    ) -> HTTPEvent {
+        HTTPEvent(kind: kind, method: method, headers: contentType.map { ["content-type": $0] } ?? [:],
                   body: base64 ? body.map { Data($0.utf8).base64EncodedString() } : body, isBase64Encoded: base64)
     }
 
@@ -27,8 +29,37 @@ import Testing
         #expect(try front.payload(of: event(contentType: "text/plain; charset=utf-8", body: "An article.")).inputs == .single("An article."))
         #expect(try front.payload(of: event(body: #"{"inputs": ["a", "b"]}"#, base64: true)).inputs == .batch(["a", "b"]))
         #expect(try front.payload(of: event(contentType: "application/vnd.api+json", body: #"{"inputs": "x"}"#)).inputs == .single("x"))
-        #expect(try front.payload(of: event(contentType: nil, body: #" {"inputs": "x"}"#)).inputs == .single("x"), "no type: looks like JSON")
-        #expect(try front.payload(of: event(contentType: nil, body: "Plain words.")).inputs == .single("Plain words."))
+    }
+
+    /// Without a `Content-Type`, a JSON object is the payload and anything else the article,
+    /// through every front alike.
+    @Test(arguments: [HTTPEvent.Kind.restAPI, .httpAPI, .applicationLoadBalancer])
+    func anUnlabelledBodyIsJSONWhenItIsAJSONObject(kind: HTTPEvent.Kind) throws {
+        func payload(_ body: String, base64: Bool = false) throws -> SummarizeRequest {
+            try front.payload(of: event(kind: kind, contentType: nil, body: body, base64: base64))
+        }
+        #expect(try payload(#" {"inputs": "x", "parameters": {"max_length": 60}}"#).parameters?.values["max_length"] == .int(60))
+        #expect(try payload(#"{"inputs": "x"}"#, base64: true).inputs == .single("x"))
+        #expect(try payload("Plain words.").inputs == .single("Plain words."))
+        #expect(try payload("[1, 2] is a list").inputs == .single("[1, 2] is a list"))
+        #expect(try payload("{not json").inputs == .single("{not json"))
+        #expect(failure(event(kind: kind, contentType: nil, body: #"{"inputs": 42}"#)).map(\.type) == "InvalidRequest")
+        #expect(failure(event(kind: kind, contentType: nil, body: "  ")).map(\.type) == "InvalidRequest")
+    }
+
+    /// An HTML form: `inputs` is the article, several make a list.
+    @Test func formsAreDecoded() throws {
+        let form = "application/x-www-form-urlencoded"
+        #expect(try front.payload(of: event(contentType: form, body: "inputs=Shares+rose+5%25%2C+%22a+lot%22.%0AThen+fell.")).inputs
+            == .single("Shares rose 5%, \"a lot\".\nThen fell."))
+        #expect(try front.payload(of: event(contentType: form, body: "inputs=One.&inputs=Two%C3%A9.")).inputs == .batch(["One.", "Twoé."]))
+        #expect(try front.payload(of: event(contentType: form + "; charset=UTF-8", body: "inputs=x", base64: true)).inputs == .single("x"))
+        #expect(failure(event(contentType: form, body: "inputs=x&submit=Go")) == .invalidPayload(PayloadError(field: "submit", "is not a known form field; a form sends the article as \"inputs\"")))
+        #expect(failure(event(contentType: form, body: "text=x")).map(\.type) == "InvalidRequest")
+        #expect(failure(event(contentType: form, body: "inputs=")) == .invalidPayload(PayloadError(field: "inputs", "is empty: send the article text to summarise")))
+        #expect(failure(event(contentType: form, body: "inputs=%FF")) == .invalidText("the form is not valid UTF-8 once percent-decoded"))
+        let many = Array(repeating: "inputs=a", count: RequestLimits.default.batchArticles + 1).joined(separator: "&")
+        #expect(failure(event(contentType: form, body: many)).map(\.type) == "InvalidRequest", "the batch cap holds for forms")
     }
 
     /// `curl -d` labels everything a form: a JSON object is JSON, anything else is the article.
@@ -39,6 +70,7 @@ import Testing
         #expect(json.parameters?.values["max_length"] == .int(60))
         #expect(try front.payload(of: event(contentType: form, body: "Shares rose {sharply}.")).inputs == .single("Shares rose {sharply}."))
         #expect(try front.payload(of: event(contentType: form, body: "{not json at all")).inputs == .single("{not json at all"))
+        #expect(try front.payload(of: event(contentType: form, body: "Up 5% on the day & more")).inputs == .single("Up 5% on the day & more"))
         #expect(failure(event(contentType: form, body: #"{"inputs": 42}"#)) == .invalidPayload(PayloadError(field: "inputs", "must be a string or a list of strings, got a number")))
     }
 
@@ -59,8 +91,25 @@ import Testing
         #expect(response.status == 405)
         #expect(response.headers.map(\.name) == ["Content-Type", "Allow"])
         let document = try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+        #expect(document.count == 3)
         #expect(document["requestId"] as? String == "req-9")
-        #expect((document["error"] as? [String: Any])?["type"] as? String == "MethodNotAllowed")
+        #expect(document["error_type"] as? String == "MethodNotAllowed")
+        #expect(document["error"] as? String == "PUT is not supported: send the article with POST")
+    }
+
+    /// The Hugging Face Inference API's extras: `estimated_time` while the model loads.
+    @Test func failuresCarryTheirExtras() throws {
+        func document(_ failure: Failure) throws -> [String: Any] {
+            let response = front.failure(failure, requestID: "r", for: event(body: nil))
+            return try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+        }
+        let loading = try document(.upstream(.modelNotReady(message: "loading")))
+        #expect(loading["estimated_time"] as? Double == 10)
+        #expect(loading["error_type"] as? String == "ModelNotReady")
+        let model = try document(.upstream(.modelError(message: "x", originalStatusCode: 400, originalMessage: nil, logStreamARN: nil)))
+        #expect(model["modelStatusCode"] as? Int == 400)
+        #expect(model["estimated_time"] == nil)
+        #expect(try document(.upstream(.throttling(message: "x"))).count == 3)
     }
 }
 

@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func aPayloadGoesToTheModelAsItCame() throws {
-        let json = "{\n  \"parameters\": {\"max_length\": 60, \"custom\": [1.50, \"\\u00e9\"]},\n  \"inputs\": [\"One.\", \"Two.\"]\n}"
+        let json = "{\n  \"parameters\": {\"max_length\": 60, \"temperature\": 1.50, \"truncation\": \"only_\\u0066irst\"},\n  \"inputs\": [\"One.\", \"Tw\\u00f6.\"]\n}"
         #expect(try decode(json).body == Array(json.utf8))
     }
 
@@ -47,19 +47,9 @@ import Testing
         #expect(try decode(#"{"inputs":"a"}"#) != SummarizeRequest(inputs: .batch(["a"])))
     }
 
-    @Test func unknownParametersPassThroughUnchanged() throws {
-        let request = try decode(#"{"inputs": "x", "parameters": {"custom": {"a": [1, 2.5, "z", null, true]}, "max_length": 60}}"#)
-        let encoded = request.jsonValue.serialized()
-        let object = try JSONSerialization.jsonObject(with: Data(encoded)) as! [String: Any]
-        let parameters = object["parameters"] as! [String: Any]
-        #expect(parameters["max_length"] as? Int == 60)
-        let custom = parameters["custom"] as! [String: Any]
-        let list = custom["a"] as! [Any]
-        #expect(list.count == 5)
-        #expect(list[1] as? Double == 2.5)
-        #expect(list[2] as? String == "z")
-        #expect(list[3] is NSNull)
-        #expect(object["inputs"] as? String == "x")
+    @Test func onlyTheCheckedPayloadIsSent() throws {
+        let request = try decode(#"{"inputs": "x", "parameters": {"max_length": 60, "top_p": 0.9}, "options": {"use_cache": false}, "stream": false}"#)
+        #expect(String(decoding: request.body, as: UTF8.self) == #"{"inputs":"x","parameters":{"max_length":60,"top_p":0.9}}"#)
     }
 
     @Test(arguments: [
@@ -77,15 +67,19 @@ import Testing
         (#"{"inputs": ["ok", 3]}"#, "inputs[1]", "must be a string, got a number"),
         (#"{"inputs": ["ok", ""]}"#, "inputs[1]", "is empty"),
         (#"{"input": "typo"}"#, "input", "is not a known field"),
+        (#"{"inputs": "x", "stream": true}"#, "stream", "streaming is not offered"),
+        (#"{"inputs": "x", "stream": "no"}"#, "stream", "must be false, got a string"),
+        (#"{"inputs": "x", "parameters": {"custom": 1}}"#, "parameters.custom", "is not accepted"),
         (#"{"inputs": "x", "parameters": []}"#, "parameters", "must be an object, got an array"),
-        (#"{"inputs": "x", "parameters": {"num_return_sequences": "5"}}"#, "parameters.num_return_sequences", "must be an integer, got a string"),
-        (#"{"inputs": "x", "parameters": {"num_return_sequences": 0}}"#, "parameters.num_return_sequences", "between 1 and 64"),
+        (#"{"inputs": "x", "parameters": {"num_return_sequences": "5"}}"#, "parameters.num_return_sequences", #"must be an integer from 1 to 8 (MAX_RETURN_SEQUENCES), got "5""#),
+        (#"{"inputs": "x", "parameters": {"num_return_sequences": 0}}"#, "parameters.num_return_sequences", "from 1 to 8 (MAX_RETURN_SEQUENCES), got 0"),
         (#"{"inputs": "x", "parameters": {"num_return_sequences": 2.5}}"#, "parameters.num_return_sequences", "must be an integer"),
-        (#"{"inputs": "x", "parameters": {"temperature": 0}}"#, "parameters.temperature", "greater than 0"),
+        (#"{"inputs": "x", "parameters": {"temperature": 0}}"#, "parameters.temperature", "greater than 0, got 0"),
         (#"{"inputs": "x", "parameters": {"temperature": "hot"}}"#, "parameters.temperature", "must be a number"),
-        (#"{"inputs": "x", "parameters": {"top_p": 1.5}}"#, "parameters.top_p", "at most 1"),
+        (#"{"inputs": "x", "parameters": {"top_p": 1.5}}"#, "parameters.top_p", "at most 1, got 1.5"),
         (#"{"inputs": "x", "parameters": {"do_sample": "yes"}}"#, "parameters.do_sample", "true or false"),
         (#"{"inputs": "x", "parameters": {"min_length": 80, "max_length": 40}}"#, "parameters.min_length", "must not exceed"),
+        (#"{"inputs": "x", "parameters": {"max_length": null}}"#, "parameters.max_length", "got null"),
     ])
     func rejectsWithTheFieldAtFault(json: String, field: String?, fragment: String) {
         let error = problem(json)
@@ -115,9 +109,8 @@ import Testing
     let limits = RequestLimits.default
 
     func refusal(_ json: String, _ limits: RequestLimits = .default) throws -> PayloadError? {
-        let request = try SummarizeRequest.decode(json: Array(json.utf8))
         do {
-            try request.check(limits)
+            _ = try SummarizeRequest.decode(json: Array(json.utf8), limits: limits)
             return nil
         } catch {
             return error
@@ -128,22 +121,21 @@ import Testing
         #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 8, "num_return_sequences": 8, "max_length": 1024, "max_new_tokens": 1024}}"#) == nil)
         let batch = "[" + Array(repeating: "\"a\"", count: 32).joined(separator: ",") + "]"
         #expect(try refusal(#"{"inputs": \#(batch)}"#) == nil)
-        #expect(try refusal(#"{"inputs": "x", "parameters": {"custom": 100000}}"#) == nil)
     }
 
     @Test func eachCeilingNamesTheFieldAndTheLimit() throws {
         let cases: [(String, String, String)] = [
-            (#""num_return_sequences": 9"#, "parameters.num_return_sequences", "at most 8"),
-            (#""num_beams": 64"#, "parameters.num_beams", "at most 8"),
-            (#""num_beam_groups": 9"#, "parameters.num_beam_groups", "at most 8"),
-            (#""max_length": 100000"#, "parameters.max_length", "at most 1024"),
-            (#""max_new_tokens": 1025"#, "parameters.max_new_tokens", "at most 1024"),
-            (#""min_length": 5000, "max_length": 6000"#, "parameters.max_length", "at most 1024"),
-            (#""min_new_tokens": 2048"#, "parameters.min_new_tokens", "at most 1024"),
+            (#""num_return_sequences": 9"#, "parameters.num_return_sequences", "to 8"),
+            (#""num_beams": 64"#, "parameters.num_beams", "to 8"),
+            (#""num_beam_groups": 9"#, "parameters.num_beam_groups", "to 8"),
+            (#""max_length": 100000"#, "parameters.max_length", "to 1024"),
+            (#""max_new_tokens": 1025"#, "parameters.max_new_tokens", "to 1024"),
+            (#""min_length": 5000, "max_length": 6000"#, "parameters.max_length", "to 1024"),
+            (#""min_new_tokens": 2048"#, "parameters.min_new_tokens", "to 1024"),
         ]
         for (parameters, field, limit) in cases {
             let error = try #require(try refusal(#"{"inputs": "x", "parameters": {\#(parameters)}}"#), "\(parameters)")
-            #expect(error.field == field)
+            #expect(error.field?.hasPrefix(field) == true)
             #expect(error.description.contains(limit), "\(error)")
         }
     }
@@ -161,7 +153,7 @@ import Testing
         #expect(try refusal(#"{"inputs": "x", "parameters": {"num_return_sequences": 2}}"#, tight)?.field == "parameters.num_return_sequences")
         #expect(try refusal(#"{"inputs": "x", "parameters": {"max_length": 101}}"#, tight)?.field == "parameters.max_length")
         #expect(try refusal(#"{"inputs": ["a", "b", "c"]}"#, tight)?.field == "inputs")
-        #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 2, "max_length": 100}}"#, tight) == nil)
+        #expect(try refusal(#"{"inputs": "x", "parameters": {"num_beams": 2, "max_length": 100, "num_return_sequences": 1}}"#, tight) == nil)
     }
 }
 
