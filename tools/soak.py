@@ -60,7 +60,7 @@ class Expect:
     """What one invocation must answer: for ``kind`` "direct" the model's JSON or a Lambda error
     document, for "http" an API Gateway / ALB response object.  With ``answer``: a success with
     exactly this model answer.  Otherwise an error of ``error_type`` (errorType, or the HTTP
-    body's error.type) whose message holds ``fragment``, and for http the ``status``,
+    body's error_type) whose message holds ``fragment``, and for http the ``status``,
     ``headers`` and the error's ``model_status`` (modelStatusCode).  Neither: a CORS preflight."""
 
     kind: str
@@ -96,7 +96,8 @@ def check(expect: Expect, rie_status: int, body: bytes) -> str | None:
             document = json.loads(document.get("body") or "null")
         except ValueError:
             return "body is not JSON"
-        error = document.get("error") if isinstance(document, dict) else None
+        error = ({"type": document["error_type"], "message": document.get("error"), "modelStatusCode": document.get("modelStatusCode")}
+                 if isinstance(document, dict) and "error_type" in document else None)
     elif isinstance(document, dict) and "errorType" in document:
         error = {"type": document["errorType"], "message": document.get("errorMessage")}
     else:
@@ -190,7 +191,7 @@ DIRECT_INVALID = [
     ({"inputs": ["fine", 7]}, '"inputs[1]" must be a string'),
     ({"inputs": "x", "parameters": {"num_return_sequences": "five"}}, '"parameters.num_return_sequences" must be an integer'),
     ({"inputs": "x", "parameters": "fast"}, '"parameters" must be an object'),
-    ({"inputs": "x", "parameters": {"num_return_sequences": 0}}, '"parameters.num_return_sequences" must be between'),
+    ({"inputs": "x", "parameters": {"num_return_sequences": 0}}, '"parameters.num_return_sequences" must be an integer from 1 to'),
     ({"inputs": "x", "parameters": {"min_length": 50, "max_length": 10}}, '"parameters.min_length"'),
     ({"inputs": {"text": "x"}}, '"inputs" must be a string or a list of strings'),
     ({"inputs": ""}, '"inputs" is empty'),

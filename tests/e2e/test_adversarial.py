@@ -41,6 +41,10 @@ HTTP_CASES = {
     "100000-empty-strings": (proxy(json.dumps({"inputs": [""] * 100_000})), 400),
     "parameters-wrong-types": (proxy(json.dumps({"inputs": "x", "parameters": {"num_beams": [1], "do_sample": 1}})), 400),
     "parameters-not-object": (proxy(json.dumps({"inputs": "x", "parameters": "fast"})), 400),
+    "remote-code": (proxy(json.dumps({"inputs": "x", "parameters": {"custom_generate": "org/repo", "trust_remote_code": True}})), 400),
+    "forked-workers": (proxy(json.dumps({"inputs": ["a", "b"], "parameters": {"num_workers": 64, "batch_size": 64}})), 400),
+    "contrastive-search": (proxy(json.dumps({"inputs": "x", "parameters": {"penalty_alpha": 0.6, "top_k": 100000}})), 400),
+    "nested-generation-config": (proxy(json.dumps({"inputs": "x", "parameters": {"generate_parameters": {"generation_config": {}}}})), 400),
     "invalid-base64": (proxy("!!!!", base64_body=True), 400),
     "headers-null-body-null": (proxy(None, None), 400),
     "odd-content-type": (proxy('{"inputs": 5}', "APPLICATION/JSON ; Charset=\"UTF-8\" ; boundary=x"), 400),
@@ -55,8 +59,8 @@ def test_hostile_http_requests_get_a_clear_4xx(function, standin, case):
     event, status = HTTP_CASES[case]
     response = invoke_json(function, event)
     assert response["statusCode"] == status, response
-    error = json.loads(response["body"])["error"]
-    assert error["type"] and error["message"]
+    document = json.loads(response["body"])
+    assert document["error_type"] and isinstance(document["error"], str) and document["error"]
     assert standin.stats()["invocations"] == 0
 
 
@@ -83,7 +87,11 @@ DIRECT_CASES = {  # what the invoker's error message says
     "empty-strings": (json.dumps({"inputs": [""] * 100_000}), '"inputs[0]" is empty'),
     "not-a-string": ('{"inputs": ["fine", 7]}', '"inputs[1]" must be a string'),
     "parameter-type": ('{"inputs": "x", "parameters": {"num_return_sequences": "five"}}',
-                       '"parameters.num_return_sequences" must be an integer'),
+                       '"parameters.num_return_sequences" must be an integer from 1 to 8 (MAX_RETURN_SEQUENCES), got "five"'),
+    "remote-code": ('{"inputs": "x", "parameters": {"trust_remote_code": true, "device_map": "auto"}}',
+                    '"parameters.device_map" is not accepted'),
+    "nested-caps": ('{"inputs": "x", "parameters": {"generate_parameters": {"num_return_sequences": 50}}}',
+                    '"parameters.generate_parameters.num_return_sequences" must be an integer from 1 to 8'),
     "nested": (DEEP, "not valid JSON: nested deeper than 512 levels"),
     "huge-number": (HUGE_NUMBER, "is out of range"),
     "not-json": ("<xml/>", "not valid JSON"),

@@ -31,7 +31,7 @@ def test_throttled_twice_then_ok_after_three_attempts(make_lambda, standin, shap
     if shape == "http":
         assert invoke_proxy(function)[0]["statusCode"] == 200
     else:
-        assert invoke_json(function, PAYLOAD)[0]["generated_text"] == "Copper hit a record high."
+        assert invoke_json(function, PAYLOAD)[0]["summary_text"] == "Copper hit a record high."
     assert standin.stats()["invocations"] == 3
     function.wait_for_output("attempts=3")
 
@@ -58,7 +58,7 @@ def test_slower_than_the_timeout_is_504_within_the_timeout_plus_200ms(make_lambd
     standin.faults(mode="slow", delay_ms=5000)
     response, elapsed = invoke_proxy(function)
     assert response["statusCode"] == 504
-    assert json.loads(response["body"])["error"]["type"] == "Timeout"
+    assert json.loads(response["body"])["error_type"] == "Timeout"
     assert 1.0 <= elapsed < 1.2, elapsed
 
 
@@ -110,11 +110,11 @@ def test_unreachable_endpoint_is_502_after_three_attempts(make_lambda, listening
                                SAGEMAKER_CONNECT_TIMEOUT_MS="300")
         response, elapsed = invoke_proxy(function)
     assert response["statusCode"] == 502, response
-    error = json.loads(response["body"])["error"]
-    assert error["type"] == "UpstreamUnreachable"
+    error = json.loads(response["body"])
+    assert error["error_type"] == "UpstreamUnreachable"
     function.wait_for_output("attempts=3")
     if listening:
-        assert "timed out connecting" in error["message"]
+        assert "timed out connecting" in error["error"]
         assert 0.9 <= elapsed < 3, elapsed
 
 
@@ -182,4 +182,4 @@ def test_sigterm_during_an_invocation_finishes_it_first(fake, standin):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert [post["path"] for post in runtime.posts] == [f"/2018-06-01/runtime/invocation/{request_id}/response"]
-    assert json.loads(runtime.posts[0]["body"])[0]["generated_text"] == "Copper hit a record high."
+    assert json.loads(runtime.posts[0]["body"])[0]["summary_text"] == "Copper hit a record high."

@@ -14,7 +14,7 @@ from conftest import FAKE_SAGEMAKER_TIMEOUT_MS
 from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
-ANSWER = [{"generated_text": "Copper hit a record high."}]
+ANSWER = [{"summary_text": "Copper hit a record high."}]
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 PEAK_RSS_LIMIT_KIB = 64 * 1024
 
@@ -68,8 +68,7 @@ def test_refusal_is_the_fixed_sentence_and_the_log_keeps_no_secret(fake, standin
         status, body = http_answer(post)
         assert status == 500
         assert body == {
-            "error": {"type": "UpstreamAccessDenied", "message": harness.ACCESS_DENIED_MESSAGE},
-            "requestId": request_id,
+            "error": harness.ACCESS_DENIED_MESSAGE, "error_type": "UpstreamAccessDenied", "requestId": request_id,
         }
     else:
         error = function_error(post)
@@ -107,7 +106,7 @@ def test_too_large_an_answer_is_cut_off_and_the_process_lives_on(fake, standin, 
     elapsed = time.monotonic() - started
     if shape == "http":
         status, body = http_answer(post)
-        assert (status, body["error"]["type"], body["requestId"]) == (502, "ResponseTooLarge", request_id)
+        assert (status, body["error_type"], body["requestId"]) == (502, "ResponseTooLarge", request_id)
     else:
         assert function_error(post)["errorType"] == "ResponseTooLarge"
     # Cut off just above 6 MiB: no reason to wait for the SageMaker timeout.

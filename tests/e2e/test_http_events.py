@@ -30,11 +30,20 @@ def alb(body=PAYLOAD, multi=False):
     return proxy_events.alb(body, multi)
 
 
+def alb_form(body):
+    event = alb(body)
+    event["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    return event
+
+
 def error_of(response):
+    """The error body, in the Hugging Face Inference API's shape, with the Lambda request id."""
     document = json.loads(response["body"])
-    assert set(document) == {"error", "requestId"}, document
+    assert {"error", "error_type", "requestId"} <= set(document) <= {
+        "error", "error_type", "requestId", "estimated_time", "modelStatusCode"}, document
+    assert isinstance(document["error"], str) and document["error"]
     assert len(document["requestId"]) == 36
-    return document["error"]
+    return document
 
 
 def summaries(response):
@@ -64,7 +73,7 @@ def test_every_event_shape_round_trips(function, standin, shape):
     assert set(response) == keys
     assert response["isBase64Encoded"] is False
     answer = summaries(response)
-    assert isinstance(answer, list) and answer and "generated_text" in answer[0]
+    assert isinstance(answer, list) and answer and "summary_text" in answer[0]
     if "alb" in shape:
         assert response["statusDescription"] == "200 OK"
     assert standin.stats()["invocations"] == 1
@@ -72,7 +81,7 @@ def test_every_event_shape_round_trips(function, standin, shape):
 
 def test_plain_text_body_is_the_article(function, standin):
     response = invoke_json(function, rest_v1(body=ARTICLE, headers={"Content-Type": "text/plain; charset=utf-8"}))
-    assert summaries(response)[0]["generated_text"].startswith("Northwind Semiconductor raised")
+    assert summaries(response)[0]["summary_text"].startswith("Northwind Semiconductor raised")
     sent = standin.stats()["last_request"]
     assert sent["body_bytes"] > len(ARTICLE)
 
@@ -91,7 +100,15 @@ BAD_REQUESTS = {
     "invalid-base64": (lambda: dict(http_v2(), body="%%%not-base64%%%", isBase64Encoded=True), 400, "InvalidBase64", "base64"),
     "invalid-utf8": (lambda: rest_v1(body=b"\xff\xfe\xfa article", headers={"Content-Type": "text/plain"}), 400, "InvalidRequest", "UTF-8"),
     # Cost caps (MAX_NUM_BEAMS, MAX_BATCH_ARTICLES, ... at their defaults): refused before SageMaker.
-    "over-beam-limit": (lambda: http_v2(body='{"inputs": "x", "parameters": {"num_beams": 64, "max_length": 100000}}'), 400, "InvalidRequest", '"parameters.num_beams" must be at most 8'),
+    "over-beam-limit": (lambda: http_v2(body='{"inputs": "x", "parameters": {"num_beams": 64, "max_length": 100000}}'), 400, "InvalidRequest", '"parameters.max_length" must be an integer from 1 to 1024 (MAX_GENERATION_TOKENS), got 100000'),
+    "over-beam-limit-nested": (lambda: alb(body='{"inputs": "x", "parameters": {"generate_parameters": {"num_beams": 64}}}'), 400, "InvalidRequest", '"parameters.generate_parameters.num_beams" must be an integer from 1 to 8 (MAX_NUM_BEAMS), got 64'),
+    # Keys that would load code in the endpoint or fork processes there: refused by name.
+    "custom-generate": (lambda: rest_v1(body='{"inputs": "x", "parameters": {"custom_generate": "org/repo", "trust_remote_code": true}}'), 400, "InvalidRequest", '"parameters.custom_generate" is not accepted'),
+    "num-workers": (lambda: http_v2(body='{"inputs": ["a", "b"], "parameters": {"num_workers": 64}}'), 400, "InvalidRequest", "docs/openapi.json"),
+    "generation-config": (lambda: http_v2(body='{"inputs": "x", "parameters": {"generation_config": {"num_beams": 64}}}'), 400, "InvalidRequest", '"parameters.generation_config"'),
+    "inconsistent": (lambda: rest_v1(body='{"inputs": "x", "parameters": {"num_beams": 2, "num_return_sequences": 4}}'), 400, "InvalidRequest", '"parameters.num_return_sequences" (4) must not exceed'),
+    "stream": (lambda: http_v2(body='{"inputs": "x", "stream": true}'), 400, "InvalidRequest", "streaming is not offered"),
+    "form-without-inputs": (lambda: alb_form("text=Shares+rose."), 400, "InvalidRequest", '"text" is not a known form field'),
     "over-batch-limit": (lambda: rest_v1(body=json.dumps({"inputs": ["An article."] * 33})), 400, "InvalidRequest", "at most 32 per request (MAX_BATCH_ARTICLES)"),
     # Lambda itself refuses events over 6 MB, but a 3.3 MB article of quotes becomes 6.6 MB of JSON.
     "too-large": (lambda: http_v2(body=b'"' * 3_300_000, headers={"content-type": "text/plain"}), 413, "PayloadTooLarge", "6291456"),
@@ -104,8 +121,8 @@ def test_bad_requests_get_4xx_with_a_json_error_and_never_reach_sagemaker(functi
     response = invoke_json(function, make_event())
     assert response["statusCode"] == status, response
     error = error_of(response)
-    assert error["type"] == error_type
-    assert fragment in error["message"], error
+    assert error["error_type"] == error_type
+    assert fragment in error["error"], error
     headers = response.get("headers") or {}
     assert headers.get("Content-Type") == "application/json"
     if status == 405:
@@ -145,8 +162,10 @@ def test_upstream_failures_map_to_http(function, standin, case):
     standin.faults(**plan)
     response = invoke_json(function, http_v2())
     assert response["statusCode"] == status, response
-    assert error_of(response)["type"] == error_type
+    error = error_of(response)
+    assert error["error_type"] == error_type
     assert response["headers"].get("Retry-After") == retry_after
+    assert error.get("estimated_time") == (10.0 if error_type == "ModelNotReady" else None)
 
 
 def test_unknown_endpoint_is_502_with_sagemakers_words(make_lambda):
@@ -154,8 +173,8 @@ def test_unknown_endpoint_is_502_with_sagemakers_words(make_lambda):
     response = invoke_json(function, http_v2())
     assert response["statusCode"] == 502
     error = error_of(response)
-    assert error["type"] == "EndpointValidationError"
-    assert "summarizer-typo" in error["message"]
+    assert error["error_type"] == "EndpointValidationError"
+    assert "summarizer-typo" in error["error"]
     error = invoke_json(function, {"inputs": "Anything."})  # direct: a function error
     assert error["errorType"] == "EndpointValidationError"
     assert "Endpoint summarizer-typo of account" in error["errorMessage"]
@@ -166,12 +185,12 @@ def test_cost_caps_come_from_the_environment(make_lambda, standin):
     function = make_lambda(MAX_GENERATION_TOKENS="100", MAX_RETURN_SEQUENCES="1")
     response = invoke_json(function, http_v2(body='{"inputs": "x", "parameters": {"max_new_tokens": 101}}'))
     assert response["statusCode"] == 400
-    assert error_of(response)["message"] == (
-        '"parameters.max_new_tokens" must be at most 100 on this API (MAX_GENERATION_TOKENS), got 101')
+    assert error_of(response)["error"] == (
+        '"parameters.max_new_tokens" must be an integer from 1 to 100 (MAX_GENERATION_TOKENS), got 101')
     status, _, body = function.invoke({"inputs": "x", "parameters": {"num_return_sequences": 2}})
     error = json.loads(body)
     assert error["errorType"] == "InvalidPayload", error
-    assert '"parameters.num_return_sequences" must be at most 1' in error["errorMessage"]
+    assert '"parameters.num_return_sequences" must be an integer from 1 to 1' in error["errorMessage"]
     assert "MAX_RETURN_SEQUENCES" in error["errorMessage"]
     assert standin.stats()["invocations"] == 0
     # Within the caps, the request goes through.
@@ -184,11 +203,11 @@ def test_curl_d_json_labelled_as_a_form_is_read_as_json(function, standin):
     body = json.dumps({"inputs": "Copper hit a record high. Miners rallied."})
     response = invoke_json(function, http_v2(body, headers={"content-type": "application/x-www-form-urlencoded"}))
     assert response["statusCode"] == 200, response["body"]
-    assert json.loads(response["body"]) == [{"generated_text": "Copper hit a record high."}]
+    assert json.loads(response["body"]) == [{"summary_text": "Copper hit a record high."}]
     # An article file sent the same way (`curl -d @article.txt`) is still the article.
     response = invoke_json(function, rest_v1("Shares rose {sharply} today. Then fell.",
                                       headers={"Content-Type": "application/x-www-form-urlencoded"}))
-    assert json.loads(response["body"]) == [{"generated_text": "Shares rose {sharply} today."}]
+    assert json.loads(response["body"]) == [{"summary_text": "Shares rose {sharply} today."}]
 
 
 def test_hugging_face_inference_api_options_are_accepted_and_not_sent_on(function, standin):
@@ -199,4 +218,44 @@ def test_hugging_face_inference_api_options_are_accepted_and_not_sent_on(functio
     assert standin.stats()["last_request"]["body_bytes"] == len(json.dumps({"inputs": "Copper hit a record high. Miners rallied."}, separators=(",", ":")))
     response = invoke_json(function, http_v2(json.dumps({"inputs": "x", "options": 1})))
     assert response["statusCode"] == 400
-    assert error_of(response)["message"] == '"options" must be an object, got a number'
+    assert error_of(response)["error"] == '"options" must be an object, got a number'
+
+
+def test_one_body_rule_on_every_front(function, standin):
+    """No Content-Type: a JSON object is the payload, anything else the article, through REST v1,
+    HTTP API v2, a function URL and an ALB alike."""
+    payload = json.dumps({"inputs": "Copper hit a record high. Miners rallied.", "parameters": {"max_length": 60}})
+    article = "Shares rose {sharply} today. Then fell."
+    unlabelled = [
+        lambda body: rest_v1(body, headers={}),
+        lambda body: http_v2(body, headers={}),
+        lambda body: http_v2(body, headers={}, name="lambda_function_url_request.json"),
+        lambda body: dict(alb(body), headers={"host": "lambda-alb-123578498.us-east-1.elb.amazonaws.com"}),
+    ]
+    for make in unlabelled:
+        assert summaries(invoke_json(function, make(payload))) == [{"summary_text": "Copper hit a record high."}]
+        assert standin.stats()["last_request"]["body_bytes"] == len(payload), "the payload went as it came"
+        assert summaries(invoke_json(function, make(article))) == [{"summary_text": "Shares rose {sharply} today."}]
+    assert standin.stats()["invocations"] == 2 * len(unlabelled)
+
+
+def test_an_html_form_is_decoded(function, standin):
+    """<form method=post>: `inputs` is the article, percent-decoded; repeated, a list."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    response = invoke_json(function, http_v2("inputs=Copper+hit+a+%22record%22+high.+Miners+rallied%21", headers=form))
+    assert summaries(response) == [{"summary_text": 'Copper hit a "record" high.'}]
+    response = invoke_json(function, alb_form("inputs=One+article.&inputs=Another%2C+second."))
+    assert summaries(response) == [{"summary_text": "One article."}, {"summary_text": "Another, second."}]
+    assert standin.stats()["invocations"] == 2
+
+
+def test_generation_parameters_reach_the_model_checked_and_flattened(function, standin):
+    """generate_parameters is flattened, an integral float goes as an integer, options and
+    stream: false are dropped."""
+    body = json.dumps({"inputs": "Copper hit a record high. Miners rallied.", "stream": False, "options": {"use_cache": False},
+                       "parameters": {"truncation": "only_first", "generate_parameters": {"max_length": 130.0, "early_stopping": "never"}}})
+    response = invoke_json(function, rest_v1(body))
+    assert summaries(response) == [{"summary_text": "Copper hit a record high."}]
+    sent = {"inputs": "Copper hit a record high. Miners rallied.",
+            "parameters": {"early_stopping": "never", "max_length": 130, "truncation": "only_first"}}
+    assert standin.stats()["last_request"]["body_bytes"] == len(json.dumps(sent, separators=(",", ":")))

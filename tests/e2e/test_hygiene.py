@@ -42,8 +42,8 @@ def test_what_helps_the_caller_stays(make_lambda, standin):
     standin.faults(mode="model_error", status=400, message="Input is too long for the tokenizer (1300 > 1024 tokens)")
     status, body = http_answer(function, http_v2(json.dumps(PAYLOAD)))
     assert status == 502
-    assert body["error"]["message"] == "the model failed with status 400: Input is too long for the tokenizer (1300 > 1024 tokens)"
-    assert body["error"]["modelStatusCode"] == 400
+    assert body["error"] == "the model failed with status 400: Input is too long for the tokenizer (1300 > 1024 tokens)"
+    assert body["modelStatusCode"] == 400
 
     # A direct invoker holds IAM rights in the account: it is told where the model's logs are.
     standin.faults(mode="model_error", status=400, message="Input is too long")
@@ -61,8 +61,8 @@ def test_upstream_text_is_capped_in_bodies_and_log_lines(make_lambda, standin, l
     huge = "the model says \"no\" \u0007 " * 20_000  # ~480 KB, quotes and a control character to escape
     standin.faults(mode="model_error", status=400, message=huge)
     _, body = http_answer(function, http_v2(json.dumps(PAYLOAD)))
-    assert len(json.dumps(body["error"]["message"], ensure_ascii=False).encode()) - 2 <= 1024
-    assert body["error"]["message"].startswith("the model failed with status 400: the model says")
+    assert len(json.dumps(body["error"], ensure_ascii=False).encode()) - 2 <= 1024
+    assert body["error"].startswith("the model failed with status 400: the model says")
 
     _, _, raw = function.invoke(PAYLOAD)
     error = json.loads(raw)
@@ -90,11 +90,11 @@ def test_an_answer_that_fits_sagemaker_but_not_lambda_is_a_502_and_the_process_g
     standin.faults(mode="oversized", size_bytes=size, count=1)
     status, body = http_answer(function, http_v2(json.dumps(PAYLOAD)))
     assert status == 502
-    assert body["error"]["type"] == "ResponseTooLarge"
+    assert body["error_type"] == "ResponseTooLarge"
     assert body["requestId"]
 
     status, body = http_answer(function, http_v2(json.dumps(PAYLOAD)))
-    assert status == 200 and body == [{"generated_text": "Copper hit a record high."}]
+    assert status == 200 and body == [{"summary_text": "Copper hit a record high."}]
     assert function.bootstrap_pids() == pids
     assert "status=ResponseTooLarge" not in function.output(), "answered as a 502, not refused by Lambda"
 
@@ -121,8 +121,8 @@ def test_header_spellings_are_read_the_same_way_in_every_fresh_process(standin):
             runtime.enqueue(event)
             post = runtime.wait_for_posts(1)[0]
         response = json.loads(post["body"])
-        error = json.loads(response["body"]).get("error", {})
-        answers.add((response["statusCode"], error.get("type"), error.get("message")))
+        error = json.loads(response["body"])
+        answers.add((response["statusCode"], error.get("error_type"), error.get("error")))
     assert len(answers) == 1, answers
     status, _, message = answers.pop()
     # Two media types at once is no media type: the caller is told, whichever process answers.

@@ -63,8 +63,8 @@ def test_wrong_secret_is_access_denied_and_echoed_nowhere(make_lambda):
     _, _, http = function.invoke(rest_v1(json.dumps({"inputs": ARTICLE})))
     response = json.loads(http)
     assert response["statusCode"] == 500
-    assert json.loads(response["body"])["error"] == {"type": "UpstreamAccessDenied",
-                                                     "message": harness.ACCESS_DENIED_MESSAGE}
+    document = json.loads(response["body"])
+    assert (document["error_type"], document["error"]) == ("UpstreamAccessDenied", harness.ACCESS_DENIED_MESSAGE)
     output = function.wait_for_output(harness.INVOCATION_LINE, count=2)
     assert "InvalidSignatureException" in output and "sagemaker:InvokeEndpoint" in output
     for text in (direct.decode(), http.decode(), output):

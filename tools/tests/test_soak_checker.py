@@ -9,8 +9,8 @@ import soak
 
 ANSWER = [{"generated_text": "Copper rose."}]
 JSON = {"Content-Type": "application/json"}
-MODEL_ERROR = {"error": {"type": "ModelError", "message": "x", "modelStatusCode": 400}, "requestId": "r"}
-THROTTLED = {"error": {"type": "Throttled", "message": "x"}, "requestId": "r"}
+MODEL_ERROR = {"error": "x", "error_type": "ModelError", "modelStatusCode": 400, "requestId": "r"}
+THROTTLED = {"error": "x", "error_type": "Throttled", "requestId": "r"}
 
 
 def http_answer(status, body, headers=JSON, multi=False):
@@ -54,7 +54,7 @@ PREFLIGHT = soak.Expect("http", status=204, headers=soak.ALLOW)
     (HTTP_OK, http_answer(200, ANSWER, {"Content-Type": "text/plain"}), "Content-Type"),
     (HTTP_OK, http_answer(502, MODEL_ERROR), "statusCode 502"),
     (HTTP_MODEL_ERROR, http_answer(502, MODEL_ERROR), None),
-    (HTTP_MODEL_ERROR, http_answer(502, dict(MODEL_ERROR, error=dict(MODEL_ERROR["error"], modelStatusCode=500))),
+    (HTTP_MODEL_ERROR, http_answer(502, dict(MODEL_ERROR, modelStatusCode=500)),
      "modelStatusCode"),
     (HTTP_MODEL_ERROR, http_answer(504, MODEL_ERROR), "statusCode 504"),
     (HTTP_THROTTLED, http_answer(429, THROTTLED, dict(JSON, **{"Retry-After": "1"})), None),
