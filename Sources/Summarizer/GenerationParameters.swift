@@ -223,7 +223,8 @@ public struct GenerationParameters: Sendable, Equatable {
             let unknown = object.keys.filter { rules[$0] == nil && !(isTop && $0 == nestedKey) }.sorted()
             // The last sentence is transformers' own for a keyword `generate` does not take:
             // huggingface_hub's `text_generation()` reads it and retries without those keys.
-            let list = unknown.map { "'\($0.text)'" }.joined(separator: ", ")
+            // At most 32 named: a client that retries without them learns of the rest next time.
+            let list = unknown.prefix(32).map { "'\($0.text)'" }.joined(separator: ", ")
             throw PayloadError(field: "\(prefix).\(unknown[0].text)",
                                "is not accepted; \(whereListed). The following `model_kwargs` are not used by the model: [\(list)]")
         }
