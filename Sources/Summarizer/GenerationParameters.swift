@@ -21,6 +21,14 @@ public struct ParameterRule: Sendable {
         case returnSequences = "MAX_RETURN_SEQUENCES"
         case beams = "MAX_NUM_BEAMS"
         case generationTokens = "MAX_GENERATION_TOKENS"
+
+        /// The most a deployment may set the cap to: its row's `maximum`.
+        public var ceiling: Int {
+            switch self {
+            case .returnSequences, .beams: 64
+            case .generationTokens: 100_000
+            }
+        }
     }
 
     public let name: String
@@ -189,37 +197,56 @@ public struct GenerationParameters: Sendable, Equatable {
     static let whereListed = "the accepted parameters are listed in README.md (\"Generation parameters\") and docs/openapi.json"
 
     public init(_ object: [JSONKey: JSONValue], limits: RequestLimits = .default) throws(PayloadError) {
-        var values: [JSONKey: JSONValue] = [:]
-        values.reserveCapacity(object.count)
+        // The caller's object itself until a value changes: most requests change nothing, and
+        // then nothing is copied.
+        var values = object
         var isAsSent = true
-        try Self.merge(object, prefix: "parameters", into: &values, isAsSent: &isAsSent, limits)
+        try Self.merge(object, prefix: "parameters", into: &values, copying: false, isAsSent: &isAsSent, limits)
         switch object[Self.nestedKey] {
         case nil:
             break
         case .null?:
             isAsSent = false
+            values[Self.nestedKey] = nil
         case .object(let nested)?:
             isAsSent = false
+            values[Self.nestedKey] = nil
             for key in nested.keys where object[key] != nil {
                 throw PayloadError(field: "parameters.generate_parameters.\(key.text)",
                                    "is also given as \"parameters.\(key.text)\": give it once")
             }
-            try Self.merge(nested, prefix: "parameters.generate_parameters", into: &values, isAsSent: &isAsSent, limits)
+            try Self.merge(nested, prefix: "parameters.generate_parameters", into: &values, copying: true, isAsSent: &isAsSent, limits)
         case let other?:
             throw PayloadError(field: "parameters.generate_parameters", "must be an object, got \(other.typeName)")
         }
-        try Self.checkConsistency(values)
+        if !values.isEmpty { try Self.checkConsistency(values) }
         self.values = values
         self.isAsSent = isAsSent
     }
 
-    /// Checks every key of `object` but `generate_parameters` into `values`.
+    /// Checks every key of `object` but `generate_parameters`; puts into `values` those whose
+    /// value changed, or all of them when `copying`.
     private static func merge(
-        _ object: [JSONKey: JSONValue], prefix: String, into values: inout [JSONKey: JSONValue],
+        _ object: [JSONKey: JSONValue], prefix: String, into values: inout [JSONKey: JSONValue], copying: Bool,
         isAsSent: inout Bool, _ limits: RequestLimits
     ) throws(PayloadError) {
-        let isTop = prefix == "parameters"
-        if object.keys.contains(where: { rules[$0] == nil && !(isTop && $0 == nestedKey) }) {
+        let isTop = !copying
+        var hasUnknown = false
+        var hasFault = false
+        for (key, value) in object {
+            guard let rule = rules[key] else {
+                if !(isTop && key == nestedKey) { hasUnknown = true }
+                continue
+            }
+            do {
+                let checked = try rule.check(value, field: "", limits)
+                if checked != value { isAsSent = false }
+                if copying || checked != value { values[key] = checked }
+            } catch {
+                hasFault = true
+            }
+        }
+        if hasUnknown {
             let unknown = object.keys.filter { rules[$0] == nil && !(isTop && $0 == nestedKey) }.sorted()
             // The last sentence is transformers' own for a keyword `generate` does not take:
             // huggingface_hub's `text_generation()` reads it and retries without those keys.
@@ -228,13 +255,10 @@ public struct GenerationParameters: Sendable, Equatable {
             throw PayloadError(field: "\(prefix).\(unknown[0].text)",
                                "is not accepted; \(whereListed). The following `model_kwargs` are not used by the model: [\(list)]")
         }
-        // In the table's order, so that of several faults the same one is reported every time.
+        guard hasFault else { return }
+        // Of several faults, the first in the table's order, so that every process reports the same one.
         for rule in table {
-            let key = JSONKey(rule.name)
-            guard let value = object[key] else { continue }
-            let checked = try rule.check(value, field: "\(prefix).\(key.text)", limits)
-            if checked != value { isAsSent = false }
-            values[key] = checked
+            if let value = object[JSONKey(rule.name)] { _ = try rule.check(value, field: "\(prefix).\(rule.name)", limits) }
         }
     }
 
@@ -245,11 +269,13 @@ public struct GenerationParameters: Sendable, Equatable {
             if case .int(let number)? = values[key] { return number }
             return nil
         }
-        for (low, high) in [("min_length", "max_length"), ("min_new_tokens", "max_new_tokens")] {
-            if let minimum = integer(JSONKey(low)), let maximum = integer(JSONKey(high)), minimum > maximum {
+        func ordered(_ low: JSONKey, _ high: JSONKey) throws(PayloadError) {
+            if let minimum = integer(low), let maximum = integer(high), minimum > maximum {
                 throw PayloadError(field: "parameters.\(low)", "(\(minimum)) must not exceed \"parameters.\(high)\" (\(maximum))")
             }
         }
+        try ordered("min_length", "max_length")
+        try ordered("min_new_tokens", "max_new_tokens")
         let sampling = values["do_sample"] == .bool(true)
         if let beams = integer("num_beams"), let sequences = integer("num_return_sequences"), sequences > beams, !sampling {
             throw PayloadError(field: "parameters.num_return_sequences",

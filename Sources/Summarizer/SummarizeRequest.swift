@@ -75,7 +75,8 @@ public struct SummarizeRequest: Sendable, Equatable {
         guard case .object(let object) = value else {
             throw PayloadError(field: nil, "the payload must be a JSON object like {\"inputs\": \"article text\"}, got \(value.typeName)")
         }
-        if let unknown = object.keys.filter({ !fields.contains($0.text) }).sorted().first?.text {
+        if object.keys.contains(where: { !fields.contains($0.text) }),
+           let unknown = object.keys.filter({ !fields.contains($0.text) }).sorted().first?.text {
             throw PayloadError(field: unknown, "is not a known field; a payload has \"inputs\" and optionally \"parameters\", \"options\" and \"stream\"")
         }
         switch object["stream"] {

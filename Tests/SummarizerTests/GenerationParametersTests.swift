@@ -75,6 +75,22 @@ import Testing
         #expect(problem(#""\#(name)": 5"#, RequestLimits(returnSequences: 5, beams: 5, generationTokens: 5, batchArticles: 5)) == nil)
     }
 
+    /// A capped row's maximum is the most its variable may be set to, and the configuration agrees.
+    @Test(arguments: GenerationParameters.table.filter { $0.cap != nil }.map(\.name))
+    func cappedRowsEndAtTheirCapsCeiling(name: String) throws {
+        let rule = try #require(GenerationParameters.rules[JSONKey(name)])
+        let cap = try #require(rule.cap)
+        guard case .integer(_, let maximum) = rule.kind else { Issue.record("\(name) is capped but not an integer"); return }
+        #expect(maximum == cap.ceiling)
+        let environment = ["ENDPOINT_NAME": "e", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+                           "AWS_SECRET_ACCESS_KEY": "secret", "AWS_ENDPOINT_URL": "http://127.0.0.1:1"]
+        let highest = try Configuration.fromEnvironment(environment.merging([cap.rawValue: String(maximum)]) { $1 }) { _ in false }
+        #expect(highest.limits[cap] == maximum)
+        #expect(throws: ConfigurationError.self) {
+            try Configuration.fromEnvironment(environment.merging([cap.rawValue: String(maximum + 1)]) { $1 }) { _ in false }
+        }
+    }
+
     @Test func theDefaultCapsAreEightEightAnd1024() {
         #expect(problem(#""num_beams": 64"#)?.description == #""parameters.num_beams" must be an integer from 1 to 8 (MAX_NUM_BEAMS), got 64"#)
         #expect(problem(#""num_return_sequences": 9, "num_beams": 8"#)?.description.contains("from 1 to 8 (MAX_RETURN_SEQUENCES)") == true)
@@ -96,6 +112,12 @@ import Testing
             #expect(error.field?.hasSuffix("." + key) == true, "\(error)")
             #expect(error.description.contains("README.md") && error.description.contains("docs/openapi.json"), "\(error)")
         }
+    }
+
+    /// Swift seeds its hashing per process: of several faults, the table's first is reported.
+    @Test func ofSeveralFaultsTheFirstInTheTableIsReported() {
+        #expect(problem(#""clean_up_tokenization_spaces": 1, "top_p": 2, "max_length": 0, "num_beams": 99"#)?.field == "parameters.max_length")
+        #expect(problem(#""max_length": 0, "zzz": 1, "aaa": 2"#)?.field == "parameters.aaa", "unknown keys first, sorted")
     }
 
     @Test func contrastiveSearchIsRefusedEvenWithALowTopK() {
@@ -173,6 +195,7 @@ import Testing
         (#""num_beams": 6, "num_beam_groups": 4, "diversity_penalty": 0.5"#, "parameters.num_beams", "divisible"),
         (#""num_beams": 4, "num_beam_groups": 2, "do_sample": true, "diversity_penalty": 0.5"#, "parameters.num_beam_groups", "do_sample"),
         (#""num_beams": 4, "num_beam_groups": 2"#, "parameters.num_beam_groups", "diversity_penalty"),
+        (#""num_beam_groups": 2"#, "parameters.num_beam_groups", "diversity_penalty"),
         (#""num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 0"#, "parameters.num_beam_groups", "diversity_penalty"),
     ])
     func inconsistentCombinationsAreRefused(parameters: String, field: String, fragment: String) throws {
