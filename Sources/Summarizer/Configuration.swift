@@ -67,9 +67,9 @@ public struct Configuration: Sendable {
             caBundlePath: caBundlePath,
             cors: CORSPolicy(configuration: environment["CORS_ALLOWED_ORIGINS"]),
             limits: RequestLimits(
-                returnSequences: try integer(environment, "MAX_RETURN_SEQUENCES", default: RequestLimits.default.returnSequences, in: 1...64),
-                beams: try integer(environment, "MAX_NUM_BEAMS", default: RequestLimits.default.beams, in: 1...64),
-                generationTokens: try integer(environment, "MAX_GENERATION_TOKENS", default: RequestLimits.default.generationTokens, in: 1...100_000),
+                returnSequences: try integer(environment, "MAX_RETURN_SEQUENCES", default: RequestLimits.default.returnSequences, in: 1...ParameterRule.Cap.returnSequences.ceiling),
+                beams: try integer(environment, "MAX_NUM_BEAMS", default: RequestLimits.default.beams, in: 1...ParameterRule.Cap.beams.ceiling),
+                generationTokens: try integer(environment, "MAX_GENERATION_TOKENS", default: RequestLimits.default.generationTokens, in: 1...ParameterRule.Cap.generationTokens.ceiling),
                 batchArticles: try integer(environment, "MAX_BATCH_ARTICLES", default: RequestLimits.default.batchArticles, in: 1...10_000)))
     }
 
