@@ -158,12 +158,14 @@ struct HTTPFront {
 }
 
 /// An `application/x-www-form-urlencoded` body, percent-decoded: `name=value` pairs joined by
-/// `&`, `+` for a space. A body with a byte a form never has unencoded (a space, a line break, a
-/// control character) or a part without `=` is not a form but an article `curl -d` labelled one.
+/// `&`, `+` for a space. A body with a byte a form never has unencoded (a space, a line break
+/// other than a final one a file may end with, a control character) or a part without `=` is not
+/// a form but an article `curl -d` labelled one.
 struct FormFields {
     var pairs: [(name: [UInt8], value: [UInt8])] = []
 
-    init?(_ body: [UInt8]) {
+    init?(_ whole: [UInt8]) {
+        let body = whole[..<(whole.lastIndex { $0 != 0x0A && $0 != 0x0D }.map { $0 + 1 } ?? 0)]
         guard !body.isEmpty, !body.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
         for part in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             guard let equals = part.firstIndex(of: UInt8(ascii: "=")), equals > part.startIndex,

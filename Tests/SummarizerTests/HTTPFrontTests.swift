@@ -53,6 +53,7 @@ import Testing
         #expect(try front.payload(of: event(contentType: form, body: "inputs=Shares+rose+5%25%2C+%22a+lot%22.%0AThen+fell.")).inputs
             == .single("Shares rose 5%, \"a lot\".\nThen fell."))
         #expect(try front.payload(of: event(contentType: form, body: "inputs=One.&inputs=Two%C3%A9.")).inputs == .batch(["One.", "Twoé."]))
+        #expect(try front.payload(of: event(contentType: form, body: "inputs=A+file.\r\n")).inputs == .single("A file."), "curl --data-binary @file")
         #expect(try front.payload(of: event(contentType: form + "; charset=UTF-8", body: "inputs=x", base64: true)).inputs == .single("x"))
         #expect(failure(event(contentType: form, body: "inputs=x&submit=Go")) == .invalidPayload(PayloadError(field: "submit", "is not a known form field; a form sends the article as \"inputs\"")))
         #expect(failure(event(contentType: form, body: "text=x")).map(\.type) == "InvalidRequest")
