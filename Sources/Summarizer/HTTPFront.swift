@@ -61,6 +61,7 @@ struct HTTPFront {
             guard let name = String(validating: name, as: UTF8.self), let value = String(validating: value, as: UTF8.self) else {
                 throw .invalidText("the form is not valid UTF-8 once percent-decoded")
             }
+            guard !name.isEmpty else { throw .invalidText("the form has a field without a name: send the article as inputs=...") }
             guard name == "inputs" else {
                 throw .invalidPayload(PayloadError(field: name, "is not a known form field; a form sends the article as \"inputs\""))
             }
@@ -157,39 +158,37 @@ struct HTTPFront {
     }
 }
 
-/// An `application/x-www-form-urlencoded` body, percent-decoded: `name=value` pairs joined by
-/// `&`, `+` for a space. A body with a byte a form never has unencoded (a space, a line break
-/// other than a final one a file may end with, a control character) or a part without `=` is not
+/// An `application/x-www-form-urlencoded` body, decoded as browsers encode it (WHATWG URL):
+/// `name=value` pairs joined by `&`, `+` for a space, `%XX` for a byte, a `%` without two hex
+/// digits kept as it is. A body with a byte a form never has unencoded (a space, a line break
+/// other than a final one a file may end with, a control character), or without any `=`, is not
 /// a form but an article `curl -d` labelled one.
 struct FormFields {
     var pairs: [(name: [UInt8], value: [UInt8])] = []
 
     init?(_ whole: [UInt8]) {
         let body = whole[..<(whole.lastIndex { $0 != 0x0A && $0 != 0x0D }.map { $0 + 1 } ?? 0)]
-        guard !body.isEmpty, !body.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
+        guard body.contains(UInt8(ascii: "=")), !body.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else { return nil }
         for part in body.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
-            guard let equals = part.firstIndex(of: UInt8(ascii: "=")), equals > part.startIndex,
-                  let name = Self.percentDecoded(part[..<equals]),
-                  let value = Self.percentDecoded(part[part.index(after: equals)...]) else { return nil }
-            pairs.append((name, value))
+            let equals = part.firstIndex(of: UInt8(ascii: "=")) ?? part.endIndex
+            let value = equals < part.endIndex ? part[part.index(after: equals)...] : []
+            pairs.append((Self.percentDecoded(part[..<equals]), Self.percentDecoded(value)))
         }
-        guard !pairs.isEmpty else { return nil }
     }
 
-    private static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8]? {
+    private static func percentDecoded(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = bytes.startIndex
         while index < bytes.endIndex {
             let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "+"):
+            if byte == UInt8(ascii: "+") {
                 output.append(0x20)
-            case UInt8(ascii: "%"):
-                guard index + 2 < bytes.endIndex, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) else { return nil }
+            } else if byte == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
+                      let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
                 output.append(high << 4 | low)
                 index += 2
-            default:
+            } else {
                 output.append(byte)
             }
             index += 1

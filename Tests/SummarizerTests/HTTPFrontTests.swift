@@ -59,6 +59,10 @@ import Testing
         #expect(failure(event(contentType: form, body: "text=x")).map(\.type) == "InvalidRequest")
         #expect(failure(event(contentType: form, body: "inputs=")) == .invalidPayload(PayloadError(field: "inputs", "is empty: send the article text to summarise")))
         #expect(failure(event(contentType: form, body: "inputs=%FF")) == .invalidText("the form is not valid UTF-8 once percent-decoded"))
+        #expect(try front.payload(of: event(contentType: form, body: "inputs=Up+100%+or+%2")).inputs == .single("Up 100% or %2"), "a stray % is kept")
+        #expect(failure(event(contentType: form, body: "=null")) == .invalidText("the form has a field without a name: send the article as inputs=..."))
+        #expect(failure(event(contentType: form, body: "inputs&inputs=x")) == .invalidPayload(PayloadError(field: "inputs[0]", "is empty")))
+        #expect(try front.payload(of: event(contentType: form, body: "NoSpacesNoEquals.")).inputs == .single("NoSpacesNoEquals."))
         let many = Array(repeating: "inputs=a", count: RequestLimits.default.batchArticles + 1).joined(separator: "&")
         #expect(failure(event(contentType: form, body: many)).map(\.type) == "InvalidRequest", "the batch cap holds for forms")
     }

@@ -48,7 +48,7 @@ import Testing
         var description = "Generation settings: only these keys are accepted; any other is refused with a 400 that names it."
         if !nested {
             properties["generate_parameters"] = .object([
-                "$ref": .string("#/components/schemas/GenerateParameters"),
+                "oneOf": .array([.object(["$ref": .string("#/components/schemas/GenerateParameters")]), .object(["type": .string("null")])]),
                 "description": .string("The Hugging Face Inference API's nesting (InferenceClient.summarization(generate_parameters=...)): the same keys, flattened into parameters; a key given at both levels is refused"),
             ])
             description += " transformers' rules between them are checked too: min_length <= max_length, min_new_tokens <= max_new_tokens, "
