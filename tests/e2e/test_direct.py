@@ -24,7 +24,7 @@ def test_event_files_get_the_models_summaries_signed_with_the_session_token(make
     function = make_lambda()
     answer = invoke_json(function, json.loads((EVENTS / name).read_text()))
     assert isinstance(answer, list) and len(answer) == count
-    assert answer[index]["generated_text"].startswith(summary)
+    assert answer[index]["summary_text"].startswith(summary)
     stats = standin.stats()
     assert stats["invocations"] == 1 and stats["succeeded"] == 1
     sent = stats["last_request"]

@@ -31,7 +31,7 @@ def test_throttled_twice_then_ok_after_three_attempts(make_lambda, standin, shap
     if shape == "http":
         assert invoke_proxy(function)[0]["statusCode"] == 200
     else:
-        assert invoke_json(function, PAYLOAD)[0]["generated_text"] == "Copper hit a record high."
+        assert invoke_json(function, PAYLOAD)[0]["summary_text"] == "Copper hit a record high."
     assert standin.stats()["invocations"] == 3
     function.wait_for_output("attempts=3")
 
@@ -182,4 +182,4 @@ def test_sigterm_during_an_invocation_finishes_it_first(fake, standin):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert [post["path"] for post in runtime.posts] == [f"/2018-06-01/runtime/invocation/{request_id}/response"]
-    assert json.loads(runtime.posts[0]["body"])[0]["generated_text"] == "Copper hit a record high."
+    assert json.loads(runtime.posts[0]["body"])[0]["summary_text"] == "Copper hit a record high."

@@ -14,7 +14,7 @@ from conftest import FAKE_SAGEMAKER_TIMEOUT_MS
 from proxy_events import ALB_TRACE_ID, alb, http_v2, rest_v1
 
 PAYLOAD = {"inputs": "Copper hit a record high. Miners rallied."}
-ANSWER = [{"generated_text": "Copper hit a record high."}]
+ANSWER = [{"summary_text": "Copper hit a record high."}]
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 PEAK_RSS_LIMIT_KIB = 64 * 1024
 

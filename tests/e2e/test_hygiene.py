@@ -94,7 +94,7 @@ def test_an_answer_that_fits_sagemaker_but_not_lambda_is_a_502_and_the_process_g
     assert body["requestId"]
 
     status, body = http_answer(function, http_v2(json.dumps(PAYLOAD)))
-    assert status == 200 and body == [{"generated_text": "Copper hit a record high."}]
+    assert status == 200 and body == [{"summary_text": "Copper hit a record high."}]
     assert function.bootstrap_pids() == pids
     assert "status=ResponseTooLarge" not in function.output(), "answered as a 502, not refused by Lambda"
 

@@ -85,7 +85,7 @@ def test_post_gets_the_models_json(real, body):
     assert status == 200, answer
     assert headers["content-type"] == "application/json"
     summaries = json.loads(answer)
-    assert summaries[0]["generated_text"].startswith("Northwind Semiconductor raised its full-year revenue")
+    assert summaries[0]["summary_text"].startswith("Northwind Semiconductor raised its full-year revenue")
     assert headers["content-length"] == str(len(answer))
     assert headers["vary"] == "Origin" and "access-control-allow-origin" not in headers  # no Origin sent
     assert_request_id(headers, real.api_format)
