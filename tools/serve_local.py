@@ -167,7 +167,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             answer = code, [("Content-Type", "application/json")], document
         self._answer(request_id, *answer)
 
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST
+    def __getattr__(self, name: str):
+        # Every method, TRACE and made-up ones included, goes to the function, which answers 405
+        # to those it does not take; http.server alone would answer 501 with an HTML page.
+        if name.startswith("do_"):
+            return self.do_POST
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes | None:
         """The request body, sent with a Content-Length or chunked; None when it is over

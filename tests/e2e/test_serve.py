@@ -104,7 +104,9 @@ def test_post_gets_the_models_json(real, body):
     (("-H", "Content-Type: application/xml", "--data-binary", "<article>Stocks rose.</article>"), 415,
      "UnsupportedMediaType"),
     ((), 405, "MethodNotAllowed"),  # a GET
-], ids=["invalid-json", "invalid-request", "xml", "get"])
+    (("-X", "TRACE"), 405, "MethodNotAllowed"),
+    (("-X", "BREW"), 405, "MethodNotAllowed"),
+], ids=["invalid-json", "invalid-request", "xml", "get", "trace", "made-up-method"])
 def test_error_answers_pass_through(real, args, status, error_type):
     got, headers, answer = curl(f"{real.url}/summarize", *args)
     assert got == status and headers["content-type"] == "application/json"
