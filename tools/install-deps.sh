@@ -2,7 +2,8 @@
 # tools/install-deps.sh [build|test]: install what a fresh Debian 12 machine with Swift needs.
 #   build  the C libraries the binary links, and nothing else (`make build`).
 #   test   (default) the above, plus what running and testing need: the pinned Python tooling,
-#          checkov in its own venv, AWS's Runtime Interface Emulator and the tools the tests call.
+#          checkov, two huggingface_hub versions and schemathesis in venvs of their own, AWS's
+#          Runtime Interface Emulator and the tools the tests call.
 # Idempotent and quiet when everything is already there.
 #
 # Python packages come from lock files that pin every direct and transitive dependency with the
@@ -30,15 +31,24 @@ pip_install() {
 }
 pip_install python3 -r requirements-dev.lock
 
-# checkov's own venv, rebuilt when its lock file changes (the stamp is the lock's checksum).
-checkov_venv=.tools/checkov
-stamp=$(sha256sum requirements-checkov.lock | cut -d' ' -f1)
-if [[ "$(cat "$checkov_venv/.lock-sha256" 2>/dev/null)" != "$stamp" || ! -x "$checkov_venv/bin/checkov" ]]; then
-    echo "install-deps: checkov into $checkov_venv" >&2
-    rm -rf "$checkov_venv"
-    python3 -m venv "$checkov_venv"
-    pip_install "$checkov_venv/bin/python" -r requirements-checkov.lock
-    echo "$stamp" >"$checkov_venv/.lock-sha256"
-fi
+# Tools whose pins clash with requirements-dev.lock, or with each other, each in its own venv
+# (.tools/NAME from requirements-NAME.lock), rebuilt when the lock file changes (the stamp is the
+# lock's checksum).
+lock_venv() {
+    local name=$1 venv=.tools/$1 lock=requirements-$1.lock stamp
+    stamp=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [[ "$(cat "$venv/.lock-sha256" 2>/dev/null)" != "$stamp" || ! -x "$venv/bin/python" ]]; then
+        echo "install-deps: $name into $venv" >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        pip_install "$venv/bin/python" -r "$lock"
+        echo "$stamp" >"$venv/.lock-sha256"
+    fi
+}
+lock_venv checkov
+# huggingface_hub's InferenceClient, current and 0.27, and schemathesis: tests/e2e.
+lock_venv hf-hub-2
+lock_venv hf-hub-0.27
+lock_venv schemathesis
 
 tools/fetch-rie.sh >/dev/null

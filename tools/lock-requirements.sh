@@ -3,6 +3,9 @@
 #   requirements-dev.txt      -> requirements-dev.lock      (test, local-run and deploy tooling)
 #   requirements-checkov.txt  -> requirements-checkov.lock  (checkov, in its own venv: its pins of
 #                                                            boto3/botocore clash with awscli's)
+#   requirements-hf-hub-2.txt, requirements-hf-hub-0.27.txt  (huggingface_hub clients, a venv each)
+#   requirements-schemathesis.txt                            (schemathesis, in its own venv)
+# With file names as arguments, only those inputs are locked again.
 # Every direct and transitive dependency is pinned with the sha256 of each of its files on PyPI, and
 # tools/install-deps.sh installs with --require-hashes: a changed or substituted file fails the install.
 # Uses pip-tools from a throw-away venv; needs PyPI. Review the diff of the lock files before committing.
@@ -13,7 +16,10 @@ tools=$(mktemp -d)
 trap 'rm -rf "$tools"' EXIT
 python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check pip-tools==7.7.0
-for input in requirements-dev.txt requirements-checkov.txt; do
+inputs=("$@")
+[ ${#inputs[@]} -gt 0 ] || inputs=(requirements-dev.txt requirements-checkov.txt requirements-hf-hub-2.txt
+                                   requirements-hf-hub-0.27.txt requirements-schemathesis.txt)
+for input in "${inputs[@]}"; do
     lock=${input%.txt}.lock
     # --find-links from a machine's pip.conf would end up in the lock: --no-emit-find-links.
     "$tools/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \

@@ -39,7 +39,10 @@ from harness import ACCESS_KEY, SECRET_KEY  # the only credentials accepted
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 ENDPOINT = "financial-summarizer"  # the one endpoint that exists
-RESULT_KEY = "generated_text"  # a text2text-generation pipeline's answer key
+# The answer key of each transformers pipeline task the template offers (HuggingFaceTask). The
+# Hugging Face container takes its task from HF_TASK; the template's default is summarization.
+RESULT_KEYS = {"summarization": "summary_text", "text2text-generation": "generated_text"}
+DEFAULT_TASK = "summarization"
 SERVICE = "sagemaker"  # SigV4 signing name of SageMaker Runtime
 MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's documented body limit
 # Bodies above MAX_PAYLOAD are still read (so the signature can be checked and
@@ -131,7 +134,7 @@ MAX_OVERSIZED_BYTES = 512 * 1024 * 1024
 STREAM_CHUNK = 64 * 1024
 _FILLER_SENTENCE = b"Revenue rose again in the quarter and margins held. "
 FILLER = (_FILLER_SENTENCE * (STREAM_CHUNK // len(_FILLER_SENTENCE) + 1))[:STREAM_CHUNK]
-ANSWER_START, ANSWER_END = b'[{"%s": "' % RESULT_KEY.encode(), b'"}]'
+ANSWER_END = b'"}]'
 DEFAULT_MODEL_ERROR_MESSAGE = (
     "CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 22.20 GiB total "
     "capacity; 21.13 GiB already allocated)"
@@ -193,13 +196,27 @@ def summarize(text: str, count: int) -> list[str]:
     return [" ".join(sentences[: i + 1]) for i in range(count)]
 
 
+def task_from_env() -> str:
+    """The pipeline task the container runs: HF_TASK, else the template's default."""
+    task = os.environ.get("HF_TASK") or DEFAULT_TASK
+    if task not in RESULT_KEYS:
+        raise ValueError(f"HF_TASK={task!r}: the stand-in models {' and '.join(RESULT_KEYS)}")
+    return task
+
+
+def answer_start(task: str) -> bytes:
+    """How an answer of one summary begins, up to the text."""
+    return b'[{"%s": "' % RESULT_KEYS[task].encode()
+
+
 class _ContainerError(Exception):
     """A non-2xx answer from the model container: args are (status, message)."""
 
 
-def run_model(content_type: str | None, body: bytes) -> Any:
-    """The JSON document (answers under RESULT_KEY) a Hugging Face container running a summarisation
-    pipeline answers, or _ContainerError with the status and message it would refuse with."""
+def run_model(content_type: str | None, body: bytes, task: str | None = None) -> Any:
+    """The JSON document a Hugging Face container running TASK's pipeline (default: HF_TASK's)
+    answers, or _ContainerError with the status and message it would refuse with."""
+    key = RESULT_KEYS[task or task_from_env()]
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise _ContainerError(
@@ -226,7 +243,7 @@ def run_model(content_type: str | None, body: bytes) -> Any:
     count = max(1, min(MAX_RETURN_SEQUENCES, count))
 
     def one(text: str) -> list[dict[str, str]]:
-        return [{RESULT_KEY: summary} for summary in summarize(text, count)]
+        return [{key: summary} for summary in summarize(text, count)]
 
     if isinstance(inputs, str):
         return one(inputs)
@@ -552,6 +569,7 @@ class StandinServer(http.server.ThreadingHTTPServer):
         self.session_token = args.session_token
         self.idle_timeout_s = args.idle_timeout_ms / 1000
         self.state = State(service_ms=args.service_ms, default_service_ms=args.service_ms)
+        self.task = args.task
         # Set on shutdown so that handlers sleeping in "hang" return early.
         self.stopping = threading.Event()
 
@@ -748,7 +766,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
             return
 
         try:
-            result = run_model(self.headers.get("Content-Type"), body)
+            result = run_model(self.headers.get("Content-Type"), body, self.server.task)
         except _ContainerError as exc:
             status, message = exc.args
             raise model_error(endpoint, status, _hf_error(status, message)) from None
@@ -838,12 +856,13 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
     def _send_oversized(self, size: int, extra_headers: dict[str, str]) -> None:
         """A valid answer of exactly SIZE bytes, written a chunk at a time so
         512 MiB costs this process 64 KiB."""
-        size = max(size, len(ANSWER_START) + len(ANSWER_END))
+        start = answer_start(self.server.task)
+        size = max(size, len(start) + len(ANSWER_END))
         self._stream_head(extra_headers, ("Content-Length", str(size)))
-        filler = size - len(ANSWER_START) - len(ANSWER_END)
+        filler = size - len(start) - len(ANSWER_END)
         chunks = itertools.repeat(FILLER, filler // STREAM_CHUNK)
         last = FILLER[: filler % STREAM_CHUNK]
-        for piece in itertools.chain([ANSWER_START], chunks, [last, ANSWER_END]):
+        for piece in itertools.chain([start], chunks, [last, ANSWER_END]):
             if not self._write_quietly(piece):
                 return
 
@@ -852,7 +871,7 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
         is dropped without the last chunk, so even then it is not complete."""
         self._stream_head(extra_headers, ("Transfer-Encoding", "chunked"))
         give_up = time.monotonic() + limit_s
-        for piece in itertools.chain([ANSWER_START], itertools.repeat(FILLER)):
+        for piece in itertools.chain([answer_start(self.server.task)], itertools.repeat(FILLER)):
             chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
             if time.monotonic() >= give_up or not self._write_quietly(chunk):
                 return
@@ -904,7 +923,9 @@ class StandinHandler(http.server.BaseHTTPRequestHandler):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="Local stand-in for SageMaker Runtime InvokeEndpoint."
+        description="Local stand-in for SageMaker Runtime InvokeEndpoint.",
+        epilog=f"HF_TASK in the environment picks the pipeline task, as in the Hugging Face container: "
+        f"{', '.join(f'{t} answers {k!r}' for t, k in RESULT_KEYS.items())} (default: {DEFAULT_TASK}).",
     )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", help="write the bound port to this file")
@@ -933,6 +954,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--service-ms must be between 0 and 600000")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
+    try:
+        args.task = task_from_env()  # from the environment, as the container takes it
+    except ValueError as problem:
+        parser.error(str(problem))
     return args
 
 

@@ -13,6 +13,8 @@ import binascii
 import http.server
 import ipaddress
 import json
+import os
+import re
 import secrets
 import sys
 import threading
@@ -32,6 +34,13 @@ GATEWAY_ERRORS = {
     "v2": (500, b'{"message":"Internal Server Error"}'),
 }
 TOO_LARGE = (413, b'{"message":"Request Too Long"}')
+# Lambda's limit for one synchronous invocation's event. An event over it never reaches the
+# function (the RIE would cut it short); the caller gets the 413 the function gives a body it
+# cannot take, in its error shape.
+MAX_EVENT = 6 * 1024 * 1024
+MAX_LINE = 4096  # a chunk size line with its extensions, a trailer field
+MAX_TRAILER_LINES = 64
+CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\r\n]*)?\r?\n")
 # The server frames the answer itself, so the function's own framing headers are dropped.
 FRAMING = {"content-length", "transfer-encoding", "connection", "date"}
 # Content types an HTTP API passes as text; it base64-encodes every other body.
@@ -105,6 +114,13 @@ def http_answer(api_format: str, status: int, raw: bytes) -> tuple[int, list[tup
     return status, headers, body
 
 
+def event_too_large(size: int) -> bytes:
+    """The function's PayloadTooLarge answer for an event of SIZE bytes."""
+    return json.dumps({
+        "error": f"the request event is {size} bytes; Lambda accepts at most {MAX_EVENT} bytes",
+        "error_type": "PayloadTooLarge", "requestId": str(uuid.uuid4())}).encode()
+
+
 def log(message: str) -> None:
     print(f"serve_local: {message}", file=sys.stderr, flush=True)
 
@@ -121,26 +137,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         request_id = str(uuid.uuid4()) if self.api_format == "v1" else \
             base64.b64encode(secrets.token_bytes(11), altchars=b"-_").decode()  # like LV7fzho-PHcEJPw=
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            self.send_error(411, "Send the body with a Content-Length")
+        try:
+            body = self._read_body()
+        except ValueError as problem:  # a framing error: what follows on the connection is unreadable
+            self.close_connection = True
+            self.send_error(400, str(problem))
             return
-        length = self._length()
-        if length < 0:
-            self.send_error(400, "Bad Content-Length")
-            return
-        if length > MAX_REQUEST_BODY:
-            if not self.headers.get("Expect") and length <= MAX_DRAIN:
-                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 16))):
-                    length -= len(chunk)
+        if body is None:
             self.close_connection = True
             self._answer(request_id, TOO_LARGE[0], [("Content-Type", "application/json")], TOO_LARGE[1])
             return
-        body = self.rfile.read(length)
         event = event_for(self.api_format, self.command, self.path, list(self.headers.items()), body, request_id)
+        payload = json.dumps(event).encode()
+        if len(payload) > MAX_EVENT:
+            self._answer(request_id, 413, [("Content-Type", "application/json")], event_too_large(len(payload)))
+            return
         with self.log_lock:
             log_start = len(self.function.output())
             try:
-                status, _, raw = self.function.invoke(event)
+                status, _, raw = self.function.invoke(payload)
             except (OSError, RuntimeError) as exc:  # the RIE died, or the invocation timed out
                 status, raw = 502, f"invoking failed: {exc}".encode()
             sys.stderr.write(self.function.output()[log_start:])  # the function's own log
@@ -152,7 +167,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
             answer = code, [("Content-Type", "application/json")], document
         self._answer(request_id, *answer)
 
-    do_GET = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_POST
+    def __getattr__(self, name: str):
+        # Every method, TRACE and made-up ones included, goes to the function, which answers 405
+        # to those it does not take; http.server alone would answer 501 with an HTML page.
+        if name.startswith("do_"):
+            return self.do_POST
+        raise AttributeError(name)
+
+    def _read_body(self) -> bytes | None:
+        """The request body, sent with a Content-Length or chunked; None when it is over
+        MAX_REQUEST_BODY (read and dropped up to MAX_DRAIN, so that the client reads the 413)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self._length()
+        if length < 0:
+            raise ValueError("Bad Content-Length")
+        if length > MAX_REQUEST_BODY:
+            if not self.headers.get("Expect") and length <= MAX_DRAIN:
+                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 16))):
+                    length -= len(chunk)
+            return None
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes | None:
+        """A chunked body (RFC 9112, section 7.1): chunk extensions and trailer fields are dropped."""
+        body, total = bytearray(), 0
+        while True:
+            size = CHUNK_SIZE.fullmatch(self.rfile.readline(MAX_LINE + 1))
+            if size is None:
+                raise ValueError("Bad chunk size line")
+            if (length := int(size.group(1), 16)) == 0:
+                break
+            total += length
+            if total > MAX_DRAIN:
+                return None
+            chunk = self.rfile.read(length)
+            if len(chunk) < length or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise ValueError("Chunk data does not match its size")
+            if total <= MAX_REQUEST_BODY:
+                body += chunk
+        for _ in range(MAX_TRAILER_LINES):
+            if self.rfile.readline(MAX_LINE + 1) in (b"\r\n", b"\n", b""):
+                return bytes(body) if total <= MAX_REQUEST_BODY else None
+        raise ValueError("Too many trailer fields")
 
     def _length(self) -> int:
         value = self.headers.get("Content-Length") or "0"
@@ -219,8 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("v1", "v2"), default="v1",
                         help="v1: REST API proxy events; v2: HTTP API payload 2.0 (default: %(default)s)")
     parser.add_argument("--bootstrap", type=Path, default=harness.DEFAULT_BOOTSTRAP, help="default: %(default)s")
-    parser.add_argument("--cors-origins", metavar="ORIGINS",
-                        help="CORS_ALLOWED_ORIGINS for the function: comma-separated origins, or *")
+    parser.add_argument("--cors-origins", metavar="ORIGINS", default=os.environ.get("CORS_ALLOWED_ORIGINS") or None,
+                        help="CORS_ALLOWED_ORIGINS for the function: comma-separated origins, or * "
+                             "(default: $CORS_ALLOWED_ORIGINS)")
     parser.add_argument("--timeout", type=int, default=30, help="function timeout, seconds (default: %(default)s)")
     args = parser.parse_args(argv)
     harness.exit_on_termination()

@@ -68,7 +68,7 @@ def assert_own_summary(answer, number: int, of: int) -> None:
     assert not isinstance(answer, Exception), answer
     status, _, body = answer
     assert status == 200 and body.startswith(b"["), f"not a summary: {status} {body[:300]!r}"
-    assert json.loads(body)[0]["generated_text"] == first_sentence(number, of)
+    assert json.loads(body)[0]["summary_text"] == first_sentence(number, of)
 
 
 def log_line(output: str, request_id: str) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,13 +38,15 @@ def _fresh_standin():
 class Serve(harness._Process):
     """tools/serve_local.py as a subprocess on a port it picks (--port 0)."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
         super().__init__("serve-local")
         self.args = args
+        self.env = env
 
     def start(self) -> None:
+        environment = {k: v for k, v in os.environ.items() if k != "CORS_ALLOWED_ORIGINS"} | (self.env or {})
         self._spawn([sys.executable, "tools/serve_local.py", "--port", "0", "--bootstrap", str(BOOTSTRAP),
-                     *self.args], cwd=REPO_ROOT)
+                     *self.args], cwd=REPO_ROOT, env=environment)
         match = STARTUP_LINE.search(self.wait_for_output("— POST /summarize", timeout=STARTUP_TIMEOUT_S))
         self.url, self.label = f"http://127.0.0.1:{match.group(1)}", match.group(2)
 
@@ -61,7 +65,10 @@ def curl(url: str, *args: str) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module", params=["v1", "v2"])
 def real(request):
-    with Serve("--format", request.param, "--cors-origins", ORIGIN) as server:
+    # CORS from the environment (`CORS_ALLOWED_ORIGINS=... make serve`) for one, the option for the other.
+    cors = {"env": {"CORS_ALLOWED_ORIGINS": ORIGIN}} if request.param == "v1" else {}
+    with Serve("--format", request.param, *([] if cors else ["--cors-origins", ORIGIN]), **cors) as server:
+        assert f"CORS_ALLOWED_ORIGINS={ORIGIN}" in server.output()
         server.api_format = request.param
         yield server
 
@@ -85,7 +92,7 @@ def test_post_gets_the_models_json(real, body):
     assert status == 200, answer
     assert headers["content-type"] == "application/json"
     summaries = json.loads(answer)
-    assert summaries[0]["generated_text"].startswith("Northwind Semiconductor raised its full-year revenue")
+    assert summaries[0]["summary_text"].startswith("Northwind Semiconductor raised its full-year revenue")
     assert headers["content-length"] == str(len(answer))
     assert headers["vary"] == "Origin" and "access-control-allow-origin" not in headers  # no Origin sent
     assert_request_id(headers, real.api_format)
@@ -97,12 +104,14 @@ def test_post_gets_the_models_json(real, body):
     (("-H", "Content-Type: application/xml", "--data-binary", "<article>Stocks rose.</article>"), 415,
      "UnsupportedMediaType"),
     ((), 405, "MethodNotAllowed"),  # a GET
-], ids=["invalid-json", "invalid-request", "xml", "get"])
+    (("-X", "TRACE"), 405, "MethodNotAllowed"),
+    (("-X", "BREW"), 405, "MethodNotAllowed"),
+], ids=["invalid-json", "invalid-request", "xml", "get", "trace", "made-up-method"])
 def test_error_answers_pass_through(real, args, status, error_type):
     got, headers, answer = curl(f"{real.url}/summarize", *args)
     assert got == status and headers["content-type"] == "application/json"
     document = json.loads(answer)
-    assert document["error"]["type"] == error_type and document["error"]["message"]
+    assert document["error_type"] == error_type and isinstance(document["error"], str) and document["error"]
     uuid.UUID(document["requestId"])  # the function's (Lambda's) request id
     assert_request_id(headers, real.api_format)
     if status == 405:
@@ -121,13 +130,72 @@ def test_cors_preflight_and_post_from_the_allowed_origin(real):
     assert status == 204 and "access-control-allow-origin" not in headers
 
 
-def test_body_over_10_mb_is_413_without_invoking(real, tmp_path):
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_body_over_10_mb_is_413_without_invoking(real, tmp_path, chunked):
     big = tmp_path / "big.txt"
     big.write_bytes(b"a" * (serve_local.MAX_REQUEST_BODY + 1))
     invocations = real.output().count("START RequestId:")
-    status, _, answer = curl(f"{real.url}/summarize", "-H", "Content-Type: text/plain", "--data-binary", f"@{big}")
+    framing = ("-H", "Transfer-Encoding: chunked") if chunked else ()
+    status, _, answer = curl(f"{real.url}/summarize", *framing, "-H", "Content-Type: text/plain",
+                             "--data-binary", f"@{big}")
     assert status == 413 and json.loads(answer) == {"message": "Request Too Long"}
     assert real.output().count("START RequestId:") == invocations
+
+
+def test_chunked_body_is_read(real):
+    status, _, answer = curl(f"{real.url}/summarize", "-H", "Transfer-Encoding: chunked",
+                             "-H", "Content-Type: text/plain", "--data-binary", "@events/article.txt")
+    assert status == 200, answer
+    assert json.loads(answer)[0]["summary_text"].startswith("Northwind Semiconductor raised its full-year revenue")
+
+
+def raw_request(url: str, request: bytes) -> bytes:
+    """Everything the server answers to REQUEST, up to its closing the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=CURL_MAX_TIME_S) as connection:
+        connection.sendall(request)
+        connection.shutdown(socket.SHUT_WR)  # a body cut short ends here
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+CHUNKED_HEAD = (b"POST /summarize HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+
+
+def test_chunk_extensions_and_trailers_are_dropped_bad_framing_is_400(real):
+    answer = raw_request(real.url, CHUNKED_HEAD + b"7;name=value\r\nStocks \r\n6\r\nrose. \r\n"
+                                                  b"5\r\nMore.\r\n0\r\nX-Checksum: 1\r\n\r\n")
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer
+    assert json.loads(body) == [{"summary_text": "Stocks rose."}]
+    for framing in (b"zz\r\nStocks\r\n0\r\n\r\n", b"3\r\nStocks\r\n0\r\n\r\n", b"A\r\nStocks\r\n"):
+        assert raw_request(real.url, CHUNKED_HEAD + framing).startswith(b"HTTP/1.1 400 "), framing  # not hex; long; short
+    assert curl(f"{real.url}/summarize")[0] == 405  # still serving
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_event_over_lambdas_6_mb_is_the_functions_413_without_invoking(real, tmp_path, chunked):
+    sentences = tmp_path / "sentences.txt"
+    framing = ("-H", "Transfer-Encoding: chunked") if chunked else ()
+    invocations = real.output().count("START RequestId:")
+    sentences.write_bytes(b"Stocks rose. " * (6_000_000 // 13))  # the event stays under 6 MiB
+    status, _, answer = curl(f"{real.url}/summarize", *framing, "-H", "Content-Type: text/plain",
+                             "--data-binary", f"@{sentences}")
+    assert (status, json.loads(answer)) == (200, [{"summary_text": "Stocks rose."}])
+    assert real.output().count("START RequestId:") == invocations + 1
+    sentences.write_bytes(b"Stocks rose. " * (6_400_000 // 13))
+    status, headers, answer = curl(f"{real.url}/summarize", *framing, "-H", "Content-Type: text/plain",
+                                   "--data-binary", f"@{sentences}")
+    assert status == 413 and headers["content-type"] == "application/json"
+    document = json.loads(answer)
+    assert set(document) == {"error", "error_type", "requestId"} and document["error_type"] == "PayloadTooLarge"
+    assert re.fullmatch(r"the request event is \d+ bytes; Lambda accepts at most 6291456 bytes", document["error"])
+    uuid.UUID(document["requestId"])
+    assert_request_id(headers, real.api_format)
+    assert real.output().count("START RequestId:") == invocations + 1
 
 
 def test_sigterm_stops_the_server_the_rie_and_the_standin():

@@ -92,11 +92,11 @@ def test_serves_invocations_over_tls_from_an_empty_root(tmp_path, certificate):
             for _ in range(3):
                 status, _, body = function.invoke({"inputs": "Gold rose 1%. The dollar slipped."})
                 assert status == 200, function.output()
-                assert json.loads(body)[0]["generated_text"] == "Gold rose 1%."
+                assert json.loads(body)[0]["summary_text"] == "Gold rose 1%."
             status, _, body = function.invoke({
                 "version": "2.0", "requestContext": {"http": {"method": "POST"}},
                 "headers": {"content-type": "text/plain"}, "body": "Oil fell. Stocks rose."})
-            assert json.loads(json.loads(body)["body"])[0]["generated_text"] == "Oil fell."
+            assert json.loads(json.loads(body)["body"])[0]["summary_text"] == "Oil fell."
             pids = function.bootstrap_pids()
             assert len(pids) == 1, [open(f"/proc/{p}/cmdline").read() for p in pids]
         assert standin.stats()["succeeded"] == 4

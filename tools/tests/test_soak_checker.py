@@ -7,7 +7,7 @@ import pytest
 
 import soak
 
-ANSWER = [{"generated_text": "Copper rose."}]
+ANSWER = [{"summary_text": "Copper rose."}]
 JSON = {"Content-Type": "application/json"}
 MODEL_ERROR = {"error": "x", "error_type": "ModelError", "modelStatusCode": 400, "requestId": "r"}
 THROTTLED = {"error": "x", "error_type": "Throttled", "requestId": "r"}
@@ -38,7 +38,7 @@ PREFLIGHT = soak.Expect("http", status=204, headers=soak.ALLOW)
 @pytest.mark.parametrize("expect, answer, problem", [
     # Direct: the exact model answer, or the right errorType with the fragment in its message.
     (DIRECT_OK, (200, json.dumps(ANSWER).encode()), None),
-    (DIRECT_OK, (200, b'[{"generated_text": "Other."}]'), "different"),
+    (DIRECT_OK, (200, b'[{"summary_text": "Other."}]'), "different"),
     (DIRECT_OK, error_doc("Timeout"), "instead of a success"),
     (DIRECT_EMPTY, error_doc("InvalidPayload", '"inputs" is empty: send ...'), None),
     (DIRECT_EMPTY, error_doc("InvalidPayload", "other"), "lacks"),
@@ -50,7 +50,7 @@ PREFLIGHT = soak.Expect("http", status=204, headers=soak.ALLOW)
     # HTTP: statusCode, Content-Type, headers single- or multi-valued, the body's answer or error.
     (HTTP_OK, http_answer(200, ANSWER), None),
     (HTTP_OK, http_answer(200, ANSWER, multi=True), None),
-    (HTTP_OK, http_answer(200, [{"generated_text": "Other."}]), "different"),
+    (HTTP_OK, http_answer(200, [{"summary_text": "Other."}]), "different"),
     (HTTP_OK, http_answer(200, ANSWER, {"Content-Type": "text/plain"}), "Content-Type"),
     (HTTP_OK, http_answer(502, MODEL_ERROR), "statusCode 502"),
     (HTTP_MODEL_ERROR, http_answer(502, MODEL_ERROR), None),
@@ -87,4 +87,4 @@ def test_cases_expect_the_stand_ins_model_and_all_succeed_or_all_fail():
     assert all(len({expect.answer is None for _, expect in case.variants}) == 1 for case in cases)
     body, expect = cases[0].variants[1]
     assert len(expect.answer) == json.loads(body)["parameters"]["num_return_sequences"]
-    assert expect.answer[0]["generated_text"].endswith(".")
+    assert expect.answer[0]["summary_text"].endswith(".")

@@ -205,9 +205,9 @@ def assert_message(message: str, wanted: str) -> None:
 # --------------------------------------------------------------------------
 
 
-def generated(texts):
-    """The model's answer for TEXTS: a text is {"generated_text": text}, a list a list."""
-    return [generated(text) for text in texts] if isinstance(texts, list) else {"generated_text": texts}
+def summaries(texts):
+    """The model's answer for TEXTS: a text is {"summary_text": text}, a list a list."""
+    return [summaries(text) for text in texts] if isinstance(texts, list) else {"summary_text": texts}
 
 
 def sequences(inputs, count: int) -> dict:
@@ -236,11 +236,31 @@ def sequences(inputs, count: int) -> dict:
 )
 def test_answers(standin, document, content_type, texts):
     response = invoke(standin.client(), document, content_type=content_type, CustomAttributes="trace=abc")
-    assert response["Decoded"] == generated(texts)
+    assert response["Decoded"] == summaries(texts)
     assert response["ContentType"] == "application/json"
     assert response["InvokedProductionVariant"] == "AllTraffic"
     assert response["CustomAttributes"] == "trace=abc"
     assert response["ResponseMetadata"]["RequestId"]
+
+
+@pytest.mark.parametrize("task, key", [("summarization", "summary_text"), ("", "summary_text"),
+                                       ("text2text-generation", "generated_text")])
+def test_hf_task_picks_the_answer_key_as_the_container_does(start_standin, monkeypatch, task, key):
+    monkeypatch.setenv("HF_TASK", task)  # the stand-in inherits it
+    standin = start_standin()
+    client = standin.client()
+    assert invoke(client, sequences(["A. B.", "C."], 2))["Decoded"] == [[{key: "A."}, {key: "A. B."}],
+                                                                        [{key: "C."}, {key: "C."}]]
+    body = client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="application/json",
+                                  Body=json.dumps({"inputs": "[[fault:oversized:1000]]"}))["Body"].read()
+    assert list(json.loads(body)[0]) == [key]
+
+
+def test_a_task_it_does_not_model_stops_it_at_start(start_standin, monkeypatch):
+    monkeypatch.setenv("HF_TASK", "translation")
+    with pytest.raises(RuntimeError, match="exited with status 2") as problem:
+        start_standin()
+    assert "HF_TASK='translation': the stand-in models summarization and text2text-generation" in str(problem.value)
 
 
 def test_service_time_delays_every_successful_answer_not_errors(start_standin):
@@ -286,7 +306,7 @@ def test_oversized_payload_is_413(standin):
     body = json.dumps({"inputs": "a" * (6 * 1024 * 1024)})
     assert error_of(refused(client, body=body)) == (413, "ValidationError", "Request payload is too large")
     # The connection survived (the body was read) and still works.
-    assert invoke(client, {"inputs": "ok"})["Decoded"] == [{"generated_text": "ok"}]
+    assert invoke(client, {"inputs": "ok"})["Decoded"] == [{"summary_text": "ok"}]
     assert standin.stats()["connections"] == 1
 
 
@@ -400,7 +420,7 @@ def test_service_fault_modes(standin, by_marker, mode, status, code, wanted):
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
     assert_message(message, wanted.format(authorization=authorization))
     # The next request, without the marker or after the plan's one use, is answered normally.
-    assert invoke(client, {"inputs": "Shares rose. More text."})["Decoded"] == [{"generated_text": "Shares rose."}]
+    assert invoke(client, {"inputs": "Shares rose. More text."})["Decoded"] == [{"summary_text": "Shares rose."}]
 
 
 @pytest.mark.parametrize(
@@ -412,7 +432,7 @@ def test_fault_count_and_message_then_normal_answers(standin, mode, exception):
     for _ in range(2):
         error = refused(client, exception=getattr(client.exceptions, exception))
         assert error.get("OriginalMessage", error["Error"]["Message"]) == "maintenance"
-    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"summary_text": "x"}]
     stats = standin.stats()
     assert (stats["invocations"], stats["succeeded"]) == (3, 1)
 
@@ -422,7 +442,7 @@ def test_slow_answers_late_and_hang_not_at_all(standin):
     client = standin.client(read_timeout=1)
     standin.faults(mode="slow", delay_ms=700, count=1)
     started = time.monotonic()
-    assert invoke(client, {"inputs": "Slow one."})["Decoded"] == [{"generated_text": "Slow one."}]
+    assert invoke(client, {"inputs": "Slow one."})["Decoded"] == [{"summary_text": "Slow one."}]
     assert time.monotonic() - started >= 0.7
     standin.faults(mode="hang", delay_ms=3000, count=1)
     with pytest.raises(ReadTimeoutError):
@@ -547,7 +567,7 @@ BODY = b'{"inputs": "Independent. Signer."}'
 def test_raw_request_accepted_and_recorded(standin, signed_headers, options):
     headers = sigv4_headers(standin.port, BODY, headers=signed_headers)
     status, response_headers, document = raw_post(standin.port, BODY, headers, **options)
-    assert (status, document) == (200, [{"generated_text": "Independent."}])
+    assert (status, document) == (200, [{"summary_text": "Independent."}])
     assert "x-amzn-RequestId" in response_headers
     last = standin.stats()["last_request"]
     assert (last["method"], last["path"], last["body_bytes"]) == ("POST", INVOKE_PATH, len(BODY))
@@ -576,7 +596,7 @@ TOKEN = "tok-secret-123"
 def test_session_token_is_required_pinned_and_quoted_on_mismatch(start_standin):
     standin = start_standin("--session-token", TOKEN)
     client = standin.client(aws_session_token=TOKEN)
-    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"summary_text": "x"}]
     for token in (None, "tok-999"):
         assert error_of(refused(standin.client(aws_session_token=token)))[:2] == (403, "UnrecognizedClientException")
 
@@ -595,7 +615,7 @@ def test_session_token_is_required_pinned_and_quoted_on_mismatch(start_standin):
     assert string_to_sign.split("\n")[3] == hashlib.sha256(canonical.encode()).hexdigest()
     authorization = standin.stats()["last_request"]["headers"]["Authorization"]
     assert authorization.endswith(f"Signature={sign(string_to_sign)}")
-    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"summary_text": "x"}]
 
 
 # --------------------------------------------------------------------------
@@ -625,9 +645,9 @@ def test_oversized_is_a_valid_answer_of_exactly_size_bytes(standin, plan, inputs
     body = response["Body"].read()
     assert len(body) == size
     document = json.loads(body)
-    assert list(document[0]) == ["generated_text"] and len(document) == 1
-    assert document[0]["generated_text"].startswith("Revenue rose again")
-    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert list(document[0]) == ["summary_text"] and len(document) == 1
+    assert document[0]["summary_text"].startswith("Revenue rose again")
+    assert invoke(client, {"inputs": "x"})["Decoded"] == [{"summary_text": "x"}]
 
 
 @pytest.mark.parametrize(
@@ -647,7 +667,7 @@ def test_big_answers_stop_quietly_when_the_client_leaves(standin, plan, framing,
         assert response.headers[framing[0]] == framing[1]
         assert ("Content-Length" in response.headers) == (framing[0] == "Content-Length")
         start = response.read(64)
-        assert start.startswith(b'[{"generated_text": "')
+        assert start.startswith(b'[{"summary_text": "')
         received = len(start)
         while received < read:
             chunk = response.read(min(1024 * 1024, read - received))
@@ -661,7 +681,7 @@ def test_big_answers_stop_quietly_when_the_client_leaves(standin, plan, framing,
         connection.close()
     # The handler finished: this request's own log line, not an earlier test's.
     assert "Traceback" not in standin.wait_for_output(f"POST {INVOKE_PATH} 200 ", finished, timeout=10)
-    assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"generated_text": "x"}]
+    assert invoke(standin.client(), {"inputs": "x"})["Decoded"] == [{"summary_text": "x"}]
 
 
 def test_endless_is_dropped_unfinished_after_delay_ms(standin):
