@@ -2,7 +2,8 @@
 # tools/install-deps.sh [build|test]: install what a fresh Debian 12 machine with Swift needs.
 #   build  the C libraries the binary links, and nothing else (`make build`).
 #   test   (default) the above, plus what running and testing need: the pinned Python tooling,
-#          checkov in its own venv, AWS's Runtime Interface Emulator and the tools the tests call.
+#          checkov and the IAM linters in their own venvs, AWS's Runtime Interface Emulator and
+#          the tools the tests call.
 # Idempotent and quiet when everything is already there.
 #
 # Python packages come from lock files that pin every direct and transitive dependency with the
@@ -30,15 +31,21 @@ pip_install() {
 }
 pip_install python3 -r requirements-dev.lock
 
-# checkov's own venv, rebuilt when its lock file changes (the stamp is the lock's checksum).
-checkov_venv=.tools/checkov
-stamp=$(sha256sum requirements-checkov.lock | cut -d' ' -f1)
-if [[ "$(cat "$checkov_venv/.lock-sha256" 2>/dev/null)" != "$stamp" || ! -x "$checkov_venv/bin/checkov" ]]; then
-    echo "install-deps: checkov into $checkov_venv" >&2
-    rm -rf "$checkov_venv"
-    python3 -m venv "$checkov_venv"
-    pip_install "$checkov_venv/bin/python" -r requirements-checkov.lock
-    echo "$stamp" >"$checkov_venv/.lock-sha256"
-fi
+# checkov, and cloudsplaining with parliament (the IAM scans), each in its own venv: their
+# boto3/botocore pins clash with awscli's. A venv is rebuilt when its lock file changes (the stamp
+# is the lock's checksum).
+venv_from_lock() {
+    local venv=$1 lock=$2 binary=$3 stamp
+    stamp=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [[ "$(cat "$venv/.lock-sha256" 2>/dev/null)" != "$stamp" || ! -x "$venv/bin/$binary" ]]; then
+        echo "install-deps: $lock into $venv" >&2
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        pip_install "$venv/bin/python" -r "$lock"
+        echo "$stamp" >"$venv/.lock-sha256"
+    fi
+}
+venv_from_lock .tools/checkov requirements-checkov.lock checkov
+venv_from_lock .tools/iam requirements-iam.lock cloudsplaining
 
 tools/fetch-rie.sh >/dev/null

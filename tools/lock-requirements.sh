@@ -3,6 +3,7 @@
 #   requirements-dev.txt      -> requirements-dev.lock      (test, local-run and deploy tooling)
 #   requirements-checkov.txt  -> requirements-checkov.lock  (checkov, in its own venv: its pins of
 #                                                            boto3/botocore clash with awscli's)
+#   requirements-iam.txt      -> requirements-iam.lock      (cloudsplaining and parliament, their own venv)
 # Every direct and transitive dependency is pinned with the sha256 of each of its files on PyPI, and
 # tools/install-deps.sh installs with --require-hashes: a changed or substituted file fails the install.
 # Uses pip-tools from a throw-away venv; needs PyPI. Review the diff of the lock files before committing.
@@ -13,7 +14,7 @@ tools=$(mktemp -d)
 trap 'rm -rf "$tools"' EXIT
 python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check pip-tools==7.7.0
-for input in requirements-dev.txt requirements-checkov.txt; do
+for input in requirements-dev.txt requirements-checkov.txt requirements-iam.txt; do
     lock=${input%.txt}.lock
     # --find-links from a machine's pip.conf would end up in the lock: --no-emit-find-links.
     "$tools/bin/pip-compile" -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
