@@ -98,15 +98,18 @@ def resolve(node, context: dict):
     return {key: resolve(value, context) for key, value in node.items()}
 
 
-def role_documents(parameter_set: str, account: str = SAMPLE["account"], region: str = SAMPLE["region"]) -> dict[str, dict]:
+def role_documents(parameter_set: str, account: str = SAMPLE["account"], region: str = SAMPLE["region"],
+                   endpoint: str = SAMPLE["endpoint"]) -> dict[str, dict]:
     """Each inline policy of each role the parameter set creates, resolved, keyed role/policy."""
     template = json.loads((REPO_ROOT / "template.json").read_text())
-    rendered = scan_template.render(template, scan_template.PARAMETER_SETS[parameter_set])
+    parameters = {**scan_template.BASE, **scan_template.PARAMETER_SETS[parameter_set], "EndpointName": endpoint}
+    renderer = scan_template.Renderer(template, parameters, region)
+    rendered = renderer.rendered_template()
     stack = SAMPLE["stack"]
     context = {"AWS::Partition": "aws", "AWS::Region": region, "AWS::AccountId": account, "AWS::StackName": stack,
                "AWS::URLSuffix": "amazonaws.com", "FunctionLogGroup.Arn":
                f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{stack}:*"}
-    context.update({name: value for name, value in parameters_of(template, parameter_set).items()})
+    context.update(renderer.parameters)
     documents = {}
     for name, resource in rendered["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
@@ -114,10 +117,6 @@ def role_documents(parameter_set: str, account: str = SAMPLE["account"], region:
         for policy in resource["Properties"].get("Policies", []):
             documents[f"{name}/{policy['PolicyName']}"] = resolve(policy["PolicyDocument"], context)
     return documents
-
-
-def parameters_of(template: dict, parameter_set: str) -> dict[str, str]:
-    return scan_template.Renderer(template, {**scan_template.BASE, **scan_template.PARAMETER_SETS[parameter_set]}).parameters
 
 
 # --------------------------------------------------------------------------
