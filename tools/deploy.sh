@@ -391,5 +391,5 @@ case "${1:-}" in
     invoke-remote) shift; cmd_invoke_remote "$@" ;;
     logs) shift; cmd_logs "$@" ;;
     rehearse) shift; cmd_rehearse "$@" ;;
-    *) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
