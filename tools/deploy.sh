@@ -112,6 +112,7 @@ artifact_bucket() {
     account=$(aws sts get-caller-identity --query Account --output text) || die "cannot identify the AWS account (credentials?)"
     bucket="sagemaker-summarizer-artifacts-$account-$AWS_DEFAULT_REGION"
     if aws s3api head-bucket --bucket "$bucket" --expected-bucket-owner "$account" >/dev/null 2>&1; then
+        bucket_rules "$bucket"
         echo "$bucket"
         return
     fi
@@ -124,19 +125,24 @@ artifact_bucket() {
     fi || die "cannot create $bucket (taken by another account? set BUCKET)"
     aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
         BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
-    # TLS only, and packages and templates gone after 90 days (a rollback needs the previous ones;
-    # Lambda keeps its own copy of the code it runs).
+    bucket_rules "$bucket"
+    echo "$bucket"
+}
+
+# On every deploy, so a bucket made before these rules gets them too: TLS only, and packages and
+# templates gone after 90 days (a rollback needs the previous ones; Lambda keeps its own copy of
+# the code it runs).
+bucket_rules() {
     if [[ "${AWS_ENDPOINT_URL:-}" == http://* ]]; then
         # Only a local stand-in answers plain http (AWS's endpoints are https); a TLS-only bucket
         # would refuse this very upload there.
-        say "AWS_ENDPOINT_URL is plain http: $bucket is not made TLS-only"
+        say "AWS_ENDPOINT_URL is plain http: $1 is not made TLS-only"
     else
-        aws s3api put-bucket-policy --bucket "$bucket" --policy "$(tls_only_policy "$bucket")"
+        aws s3api put-bucket-policy --bucket "$1" --policy "$(tls_only_policy "$1")"
     fi
-    aws s3api put-bucket-lifecycle-configuration --bucket "$bucket" --lifecycle-configuration '{"Rules":[{
+    aws s3api put-bucket-lifecycle-configuration --bucket "$1" --lifecycle-configuration '{"Rules":[{
         "ID":"OldPackages","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":90},
         "AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}]}'
-    echo "$bucket"
 }
 
 cmd_deploy() {
