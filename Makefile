@@ -9,7 +9,7 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build-deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
+	deploy delete iam-documents invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
 	bench bench-smoke clean
 
 help:
@@ -22,11 +22,13 @@ help:
 	@echo "make bench                    Swift vs the Python handler vs a C floor under the RIE; rewrites bench/RESULTS.md and bench/results.svg"
 	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
-	@echo "make deploy ENDPOINT_NAME=x [PARAMS='AuthMode=iam ...']  package, then create/update the stack; prints the URL"
+	@echo "make deploy ENDPOINT_NAME=x [PARAMS='AuthMode=iam ...'] [ZIP=path]  package (or take ZIP as it is), create/update the stack; prints the URL"
+	@echo "make delete                   delete the stack after asking; says which log groups go and which stay"
+	@echo "make iam-documents ACCOUNT_ID=... AWS_REGION=... ENDPOINT_NAME=... [IAM_OPTIONS='--create-endpoint ...']  the deployer's policies and boundary"
 	@echo "make invoke-remote            POST events/article.txt to the deployed API (with its key, or signed)"
 	@echo "make logs                     follow the deployed function's log group"
 	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
-	@echo "make scan-template            cfn-lint and checkov on template.json and on one rendering per parameter set"
+	@echo "make scan-template            cfn-lint, checkov per parameter set, cloudsplaining and parliament on the IAM documents"
 	@echo "make audit                    fail (\"rebuild and redeploy\") when a library bundled in the zip is behind Debian's newest"
 
 deps:
@@ -91,10 +93,22 @@ soak-smoke: build deps
 	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
 
 # STACK, ENDPOINT_NAME, BUCKET, PERMISSIONS_BOUNDARY and AWS_REGION come from the environment (see
-# tools/deploy.sh); PARAMS="AuthMode=iam MaxNumBeams=4" are template parameters.
+# tools/deploy.sh); PARAMS="AuthMode=iam MaxNumBeams=4" are template parameters. ZIP=path deploys
+# that package without building anything; without it the x86_64 package is built first, and the
+# arm64 one (Architecture=arm64) must have been built by `make package ARCH=arm64`.
 PARAMS ?=
-deploy: package
-	tools/deploy.sh deploy $(PARAMS)
+ZIP ?=
+deploy:
+	@if [ -z "$(ZIP)" ] && [[ " $(PARAMS) " != *" Architecture=arm64 "* ]]; then $(MAKE) --no-print-directory package; fi
+	ZIP="$(ZIP)" tools/deploy.sh deploy $(PARAMS)
+
+# Asks first (CONFIRM=<stack> does not); says which log groups go with the stack and which stay.
+delete:
+	tools/deploy.sh delete
+
+# The deployer's policies and the boundary filled in for one account and deployment, into dist/iam/.
+iam-documents:
+	python3 tools/iam-policies.py render $(ACCOUNT_ID) $(AWS_REGION) $(ENDPOINT_NAME) $(IAM_OPTIONS)
 
 invoke-remote:
 	tools/deploy.sh invoke-remote
@@ -102,13 +116,15 @@ invoke-remote:
 logs:
 	tools/deploy.sh logs
 
-rehearse-deploy: package
-	tools/deploy.sh rehearse
+rehearse-deploy:
+	@if [ -z "$(ZIP)" ]; then $(MAKE) --no-print-directory package; fi
+	ZIP="$(ZIP)" tools/deploy.sh rehearse $(PARAMS)
 
 # tests/deploy runs both too (make test); this is the quick way while editing template.json.
 scan-template: deps
 	cfn-lint template.json
 	python3 tools/scan-template.py
+	python3 tools/iam-policies.py scan
 
 # The zip carries its own glibc, OpenSSL and libcurl: Lambda's OS patching never reaches them.
 audit:

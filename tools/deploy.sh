@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Deploy the summariser with CloudFormation (template.json) and talk to the deployed stack.
 #
-#   tools/deploy.sh deploy [Key=Value ...]   package dist/summarizer-lambda.zip, create/update the stack, print InvokeUrl
+#   tools/deploy.sh deploy [Key=Value ...]   upload the zip (ZIP, or the one for the stack's Architecture), create/update
+#                                            the stack, print InvokeUrl
+#   tools/deploy.sh delete                   delete the stack after a confirmation; says which log groups go and which stay
 #   tools/deploy.sh invoke-remote            POST events/article.txt (text/plain) to the stack's InvokeUrl, with the
 #                                            API key (AuthMode api-key) or signed with SigV4 (AuthMode iam)
 #   tools/deploy.sh logs                     follow the function's log group (bounded: LOGS_SECONDS)
@@ -12,6 +14,9 @@
 #
 # Environment:
 #   STACK           stack name (default sagemaker-summarizer); also the function and API name
+#   ZIP             the package to deploy, as it is (nothing is built); default by Architecture:
+#                   x86_64 dist/summarizer-lambda.zip, arm64 dist/summarizer-lambda-arm64.zip
+#   CONFIRM         delete without asking when it is the stack's name (for scripts)
 #   ENDPOINT_NAME   SageMaker endpoint to call (lower case); required when the stack does not exist yet
 #   BUCKET          S3 bucket for the code package; default sagemaker-summarizer-artifacts-<account>-<region>,
 #                   created (private, owned by this account) if it does not exist
@@ -30,7 +35,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 STACK=${STACK:-sagemaker-summarizer}
-ZIP=dist/summarizer-lambda.zip
 PACKAGED=dist/packaged.json
 
 die() { echo "deploy.sh: $*" >&2; exit 1; }
@@ -53,6 +57,36 @@ stack_exists() {
     aws cloudformation describe-stacks --stack-name "$STACK" >/dev/null 2>&1
 }
 
+stack_status() {
+    aws cloudformation describe-stacks --stack-name "$STACK" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || true
+}
+
+stack_parameter() {
+    aws cloudformation describe-stacks --stack-name "$STACK" \
+        --query "Stacks[0].Parameters[?ParameterKey=='$1'].ParameterValue | [0]" --output text 2>/dev/null || true
+}
+
+# The value of Key among Key=Value arguments, else the existing stack's, else DEFAULT.
+parameter_value() {
+    local key=$1 default=$2 value="" argument
+    shift 2
+    for argument in "$@"; do
+        [[ "$argument" == "$key="* ]] && value=${argument#*=}
+    done
+    [[ -n "$value" ]] || value=$(stack_parameter "$key")
+    [[ -n "$value" && "$value" != "None" ]] || value=$default
+    echo "$value"
+}
+
+# The package for the function's instruction set; another helper's `make package ARCH=arm64` builds the arm64 one.
+zip_for() {
+    case "$1" in
+        x86_64) echo dist/summarizer-lambda.zip ;;
+        arm64) echo dist/summarizer-lambda-arm64.zip ;;
+        *) die "Architecture $1: the template allows x86_64 or arm64" ;;
+    esac
+}
+
 stack_output() {
     local value
     value=$(aws cloudformation describe-stacks --stack-name "$STACK" \
@@ -60,6 +94,12 @@ stack_output() {
         || die "cannot read stack $STACK (deployed? right region/account?)"
     [[ "$value" != "None" ]] || value=""
     echo "$value"
+}
+
+# Refuses every request to BUCKET that does not come over TLS.
+tls_only_policy() {
+    printf '{"Version":"2012-10-17","Statement":[{"Sid":"TlsOnly","Effect":"Deny","Principal":"*","Action":"s3:*",%s}]}' \
+        "\"Resource\":[\"arn:aws:s3:::$1\",\"arn:aws:s3:::$1/*\"],\"Condition\":{\"Bool\":{\"aws:SecureTransport\":\"false\"}}"
 }
 
 # The artifact bucket: $BUCKET, or one per account and region that this script creates once.
@@ -72,6 +112,7 @@ artifact_bucket() {
     account=$(aws sts get-caller-identity --query Account --output text) || die "cannot identify the AWS account (credentials?)"
     bucket="sagemaker-summarizer-artifacts-$account-$AWS_DEFAULT_REGION"
     if aws s3api head-bucket --bucket "$bucket" --expected-bucket-owner "$account" >/dev/null 2>&1; then
+        bucket_rules "$bucket"
         echo "$bucket"
         return
     fi
@@ -84,26 +125,75 @@ artifact_bucket() {
     fi || die "cannot create $bucket (taken by another account? set BUCKET)"
     aws s3api put-public-access-block --bucket "$bucket" --public-access-block-configuration \
         BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+    bucket_rules "$bucket"
     echo "$bucket"
 }
 
+# On every deploy, so a bucket made before these rules gets them too: TLS only, and packages and
+# templates gone after 90 days (a rollback needs the previous ones; Lambda keeps its own copy of
+# the code it runs).
+bucket_rules() {
+    if [[ "${AWS_ENDPOINT_URL:-}" == http://* ]]; then
+        # Only a local stand-in answers plain http (AWS's endpoints are https); a TLS-only bucket
+        # would refuse this very upload there.
+        say "AWS_ENDPOINT_URL is plain http: $1 is not made TLS-only"
+    else
+        aws s3api put-bucket-policy --bucket "$1" --policy "$(tls_only_policy "$1")"
+    fi
+    aws s3api put-bucket-lifecycle-configuration --bucket "$1" --lifecycle-configuration '{"Rules":[{
+        "ID":"OldPackages","Status":"Enabled","Filter":{"Prefix":""},"Expiration":{"Days":90},
+        "AbortIncompleteMultipartUpload":{"DaysAfterInitiation":7}}]}'
+}
+
 cmd_deploy() {
-    [[ -f "$ZIP" ]] || die "$ZIP is missing: build it first (tools/package.sh)"
     use_region
-    local overrides=("$@")
+    local overrides=("$@") status architecture zip
+    status=$(stack_status)
+    if [[ "$status" == "ROLLBACK_COMPLETE" ]]; then
+        die "stack $STACK is in ROLLBACK_COMPLETE: its first create failed and was rolled back, and CloudFormation cannot update it. Why: aws cloudformation describe-stack-events --stack-name $STACK. Then make delete (STACK=$STACK) and deploy again."
+    fi
+    architecture=$(parameter_value Architecture x86_64 "$@")
+    zip=${ZIP:-$(zip_for "$architecture")}
+    if [[ ! -f "$zip" ]]; then
+        if [[ -n "${ZIP:-}" ]]; then die "ZIP=$zip: no such file"; fi
+        case "$architecture" in
+            arm64) die "$zip is missing: build the arm64 package first (make package ARCH=arm64), or pass ZIP=path" ;;
+            *) die "$zip is missing: build it first (make package), or pass ZIP=path" ;;
+        esac
+    fi
     if [[ -n "${PERMISSIONS_BOUNDARY:-}" ]]; then
         overrides=("PermissionsBoundaryArn=$PERMISSIONS_BOUNDARY" "${overrides[@]}")
     fi
     if [[ -n "${ENDPOINT_NAME:-}" ]]; then
         overrides=("EndpointName=$ENDPOINT_NAME" "${overrides[@]}")
-    elif ! stack_exists; then
+    elif [[ -z "$status" ]]; then
         die "set ENDPOINT_NAME to the SageMaker endpoint to call (the stack $STACK does not exist yet)"
+    fi
+    # Access logs need the account's API Gateway logging role; the stack sets one only when the
+    # account has none (ConfigureApiGatewayAccount, kept by later updates) or when asked to.
+    if [[ -z "$status" && " $* " != *" ConfigureApiGatewayAccount="* ]]; then
+        local role
+        role=$(aws apigateway get-account --query cloudwatchRoleArn --output text 2>/dev/null || true)
+        if [[ -z "$role" || "$role" == "None" ]]; then
+            say "the account has no API Gateway logging role (aws apigateway get-account): the stack sets one (ConfigureApiGatewayAccount=true)"
+            overrides+=("ConfigureApiGatewayAccount=true")
+        fi
     fi
     local bucket
     bucket=$(artifact_bucket)
 
-    say "packaging $ZIP into s3://$bucket/$STACK/"
-    aws cloudformation package --template-file template.json --s3-bucket "$bucket" --s3-prefix "$STACK" \
+    say "packaging $zip ($architecture) into s3://$bucket/$STACK/"
+    mkdir -p dist
+    # The template names the default package; `package` uploads whatever Function.Code names.
+    python3 - "$zip" dist/template-deploy.json <<'PY'
+import json, os, sys
+with open("template.json") as f:
+    template = json.load(f)
+template["Resources"]["Function"]["Properties"]["Code"] = os.path.abspath(sys.argv[1])
+with open(sys.argv[2], "w") as f:
+    json.dump(template, f, indent=2)
+PY
+    aws cloudformation package --template-file dist/template-deploy.json --s3-bucket "$bucket" --s3-prefix "$STACK" \
         --use-json --output-template-file "$PACKAGED" >/dev/null
 
     say "deploying stack $STACK in $AWS_DEFAULT_REGION"
@@ -161,6 +251,46 @@ cmd_invoke_remote() {
             ;;
     esac
     echo
+}
+
+cmd_delete() {
+    use_region
+    local status
+    status=$(stack_status)
+    [[ -n "$status" ]] || { say "stack $STACK does not exist in $AWS_DEFAULT_REGION: nothing to delete"; return 0; }
+    if [[ "$status" == "ROLLBACK_COMPLETE" ]]; then
+        say "stack $STACK is in ROLLBACK_COMPLETE: its first create failed and was rolled back, so nothing of it runs; deleting it lets you deploy again"
+    fi
+    local resources
+    resources=$(aws cloudformation describe-stack-resources --stack-name "$STACK" \
+        --query 'StackResources[].[ResourceType,PhysicalResourceId,LogicalResourceId]' --output text)
+    say "deleting stack $STACK ($status) in $AWS_DEFAULT_REGION"
+    local kind physical logical
+    while read -r kind physical logical; do
+        case "$kind" in
+            AWS::Logs::LogGroup) say "  goes with the stack: log group $physical" ;;
+        esac
+    done <<<"$resources"
+    local endpoint
+    endpoint=$(stack_parameter EndpointName)
+    if [[ -n "$endpoint" && "$endpoint" != "None" && "$resources" != *"/aws/sagemaker/Endpoints/$endpoint"* ]]; then
+        say "  stays: log group /aws/sagemaker/Endpoints/$endpoint (the endpoint's, not created by this stack)"
+    fi
+    if [[ "$resources" == *ApiGatewayCloudWatchRole* ]]; then
+        say "  stays: API Gateway's account logging role and setting (other APIs may log through it), and the"
+        say "         API-Gateway-Execution-Logs_* groups API Gateway itself may have created"
+    fi
+    say "  stays: the artifact bucket and its packages (they expire after 90 days)"
+    if [[ "${CONFIRM:-}" != "$STACK" ]]; then
+        [[ -t 0 ]] || die "not deleting: no terminal to confirm on; set CONFIRM=$STACK to delete without asking"
+        local answer
+        read -r -p "Type the stack name ($STACK) to delete it: " answer
+        [[ "$answer" == "$STACK" ]] || die "not deleted: the answer was not $STACK"
+    fi
+    aws cloudformation delete-stack --stack-name "$STACK"
+    aws cloudformation wait stack-delete-complete --stack-name "$STACK" \
+        || die "the deletion did not complete: aws cloudformation describe-stack-events --stack-name $STACK"
+    say "deleted stack $STACK"
 }
 
 # Seconds from 30s / 10m / 2h / 1d (or a bare number of seconds).
@@ -263,8 +393,9 @@ cmd_rehearse() {
 
 case "${1:-}" in
     deploy) shift; cmd_deploy "$@" ;;
+    delete) shift; cmd_delete "$@" ;;
     invoke-remote) shift; cmd_invoke_remote "$@" ;;
     logs) shift; cmd_logs "$@" ;;
     rehearse) shift; cmd_rehearse "$@" ;;
-    *) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -2,8 +2,8 @@
 # tools/install-deps.sh [build|test]: install what a fresh Debian 12 machine with Swift needs.
 #   build  the C libraries the binary links, and nothing else (`make build`).
 #   test   (default) the above, plus what running and testing need: the pinned Python tooling,
-#          checkov, two huggingface_hub versions and schemathesis in venvs of their own, AWS's
-#          Runtime Interface Emulator and the tools the tests call.
+#          checkov, the IAM linters, two huggingface_hub versions and schemathesis in venvs of
+#          their own, AWS's Runtime Interface Emulator and the tools the tests call.
 # Idempotent and quiet when everything is already there.
 #
 # Python packages come from lock files that pin every direct and transitive dependency with the
@@ -46,6 +46,8 @@ lock_venv() {
     fi
 }
 lock_venv checkov
+# cloudsplaining and parliament, the IAM scans of tests/deploy.
+lock_venv iam
 # huggingface_hub's InferenceClient, current and 0.27, and schemathesis: tests/e2e.
 lock_venv hf-hub-2
 lock_venv hf-hub-0.27

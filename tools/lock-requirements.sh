@@ -3,6 +3,7 @@
 #   requirements-dev.txt      -> requirements-dev.lock      (test, local-run and deploy tooling)
 #   requirements-checkov.txt  -> requirements-checkov.lock  (checkov, in its own venv: its pins of
 #                                                            boto3/botocore clash with awscli's)
+#   requirements-iam.txt      -> requirements-iam.lock      (cloudsplaining and parliament, their own venv)
 #   requirements-hf-hub-2.txt, requirements-hf-hub-0.27.txt  (huggingface_hub clients, a venv each)
 #   requirements-schemathesis.txt                            (schemathesis, in its own venv)
 # With file names as arguments, only those inputs are locked again.
@@ -17,8 +18,9 @@ trap 'rm -rf "$tools"' EXIT
 python3 -m venv "$tools"
 "$tools/bin/pip" install -q --disable-pip-version-check pip-tools==7.7.0
 inputs=("$@")
-[ ${#inputs[@]} -gt 0 ] || inputs=(requirements-dev.txt requirements-checkov.txt requirements-hf-hub-2.txt
-                                   requirements-hf-hub-0.27.txt requirements-schemathesis.txt)
+[ ${#inputs[@]} -gt 0 ] || inputs=(requirements-dev.txt requirements-checkov.txt requirements-iam.txt
+                                   requirements-hf-hub-2.txt requirements-hf-hub-0.27.txt
+                                   requirements-schemathesis.txt)
 for input in "${inputs[@]}"; do
     lock=${input%.txt}.lock
     # --find-links from a machine's pip.conf would end up in the lock: --no-emit-find-links.

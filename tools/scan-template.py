@@ -27,8 +27,9 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
     "default": {},
     "auth-iam": {"AuthMode": "iam"},
     "auth-none": {"AuthMode": "none"},
-    "options-on": {"ApiTracing": "true", "ReservedConcurrency": "20", "ConfigureApiGatewayAccount": "false",
-                   "KmsKeyArn": KMS_KEY},
+    "options-on": {"ApiTracing": "true", "ReservedConcurrency": "20", "ConfigureApiGatewayAccount": "true",
+                   "KmsKeyArn": KMS_KEY, "CorsAllowedOrigin": "https://news.example.com", "MonthlyBudgetUsd": "100",
+                   "BudgetEmail": "ops@example.com", "Architecture": "arm64"},
     "endpoint-hub": {"CreateEndpoint": "true", "HuggingFaceModelRevision": "0123456789abcdef0123456789abcdef01234567"},
     "endpoint-isolated": {"CreateEndpoint": "true", "NetworkIsolation": "true",
                           "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz", "KmsKeyArn": KMS_KEY},
@@ -41,8 +42,9 @@ CHECKOV = REPO_ROOT / ".tools" / "checkov" / "bin" / "checkov"
 
 
 class Renderer:
-    def __init__(self, template: dict, parameters: dict[str, str]):
+    def __init__(self, template: dict, parameters: dict[str, str], region: str = "us-east-1"):
         self.template = copy.deepcopy(template)  # skips_that_apply edits Metadata in place
+        self.region = region
         declared = template.get("Parameters", {})
         if unknown := set(parameters) - set(declared):
             raise SystemExit(f"scan-template: unknown parameters {sorted(unknown)}")
@@ -60,8 +62,9 @@ class Renderer:
         if function == "Condition":
             return self.condition(arguments)
         if function == "Fn::Equals":
-            # Each operand is a literal or a Ref to a parameter.
-            left, right = (self.parameters[a["Ref"]] if isinstance(a, dict) else a for a in arguments)
+            # Each operand is a literal or a Ref to a parameter or to the region.
+            values = {**self.parameters, "AWS::Region": self.region}
+            left, right = (values[a["Ref"]] if isinstance(a, dict) else a for a in arguments)
             return str(left) == str(right)
         if function == "Fn::Not":
             return not self.evaluate(arguments[0])
@@ -122,8 +125,8 @@ class Renderer:
         return out
 
 
-def render(template: dict, parameters: dict[str, str]) -> dict:
-    return Renderer(template, {**BASE, **parameters}).rendered_template()
+def render(template: dict, parameters: dict[str, str], region: str = "us-east-1") -> dict:
+    return Renderer(template, {**BASE, **parameters}, region).rendered_template()
 
 
 def parameters_read(template: dict, node, seen: frozenset = frozenset()) -> set[str]:

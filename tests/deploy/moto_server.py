@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import moto.cloudformation.responses
 from moto.cloudformation.models import CloudFormationBackend
 from moto.apigateway.models import Method, apigateway_backends
+from moto.budgets.models import budgets_backends
 from moto.core.common_models import CloudFormationModel
 from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.utils import get_stack_from_s3_url
@@ -130,17 +131,33 @@ def _lower_keys(node):
 MOTO_MODULE = "moto.apigateway.template_models"
 
 
-def _template_model(resource_type):
-    """Registers the decorated create(backend, Properties) -> physical id as moto's CloudFormation
-    model for resource_type (moto finds models as subclasses of CloudFormationModel)."""
+class _Created(SimpleNamespace):
+    """What a model below made: its physical id and the attributes Fn::GetAtt reads."""
+
+    def get_cfn_attribute(self, name):
+        return self.attributes[name]
+
+    def delete(self, account_id, region_name):
+        self.on_delete()
+
+
+def _template_model(resource_type, backend=lambda account, region: apigateway_backends[account][region],
+                    name_property=None):
+    """Registers the decorated create(backend, Properties) -> physical id, or _Created, as moto's
+    CloudFormation model for resource_type (moto finds models as subclasses of CloudFormationModel).
+    With name_property, moto names an unnamed resource <stack>-<logical id>-<random>, as CloudFormation does."""
 
     def register(create):
         def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
-            backend = apigateway_backends[account_id][region_name]
-            return SimpleNamespace(physical_resource_id=create(backend, cloudformation_json["Properties"]))
+            made = create(backend(account_id, region_name), {"Name": resource_name, **cloudformation_json["Properties"]})
+            if isinstance(made, str):
+                made = _Created(physical_resource_id=made, attributes={}, on_delete=lambda: None)
+            return made
 
         members = {"__module__": MOTO_MODULE, "cloudformation_type": staticmethod(lambda: resource_type),
                    "create_from_cloudformation_json": classmethod(create_from_cloudformation_json)}
+        if name_property:
+            members["cloudformation_name_type"] = staticmethod(lambda: name_property)
         type("Template" + resource_type.rsplit(":", 1)[-1], (CloudFormationModel,), members)
         return create
 
@@ -166,6 +183,30 @@ def _usage_plan_key(backend, properties):
     plan, key = properties["UsagePlanId"], properties["KeyId"]
     backend.create_usage_plan_key(plan, {"keyId": key, "keyType": properties["KeyType"]})
     return f"{plan}:{key}"
+
+
+# moto has no Lambda capacity providers (Managed Instances) and no AWS::Budgets::Budget model.
+# A capacity provider is a name and an ARN here (nothing launches); the budget goes into moto's
+# Budgets backend, so describe-budget reads it.
+@_template_model("AWS::Lambda::CapacityProvider", backend=lambda account, region: (account, region),
+                 name_property="CapacityProviderName")
+def _capacity_provider(where, properties):
+    account, region = where
+    name = properties.get("CapacityProviderName") or properties["Name"]
+    return _Created(physical_resource_id=name, on_delete=lambda: None,
+                    attributes={"Arn": f"arn:aws:lambda:{region}:{account}:capacity-provider:{name}"})
+
+
+@_template_model("AWS::Budgets::Budget", backend=lambda account, region: (account, budgets_backends[account]["aws"]))
+def _budget(where, properties):
+    account, backend = where
+    budget = properties["Budget"]
+    limit = budget["BudgetLimit"]
+    backend.create_budget(account, {**budget, "BudgetLimit": {"Amount": str(limit["Amount"]), "Unit": limit["Unit"]}},
+                          properties.get("NotificationsWithSubscribers", []))
+    name = budget["BudgetName"]
+    return _Created(physical_resource_id=name, attributes={},
+                    on_delete=lambda: backend.delete_budget(account_id=account, budget_name=name))
 
 
 if __name__ == "__main__":

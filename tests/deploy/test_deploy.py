@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import threading
+import zipfile
 from pathlib import Path
 
 import boto3
@@ -23,21 +24,32 @@ from moto.server import ThreadedMotoServer
 
 # Applies moto_server's corrections to moto in this process.
 spec = importlib.util.spec_from_file_location("moto_server", Path(__file__).with_name("moto_server.py"))
-spec.loader.exec_module(importlib.util.module_from_spec(spec))
+moto_server = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(moto_server)
+scan_template = moto_server.scan_template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ZIP_PATH = REPO_ROOT / "dist" / "summarizer-lambda.zip"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's account
 ENDPOINT = "pegasus-financial-summarizer"
 STACK = "summarizer-rehearsal"
 
 
+GIVEN_ZIP: Path | None = None  # what every deploy here uploads, as make deploy ZIP=path does
+
+
+@pytest.fixture(scope="module", autouse=True)
+def given_zip(tmp_path_factory):
+    """A package deployed with ZIP=: deploy.sh uploads it as it is (nothing here runs it)."""
+    global GIVEN_ZIP
+    GIVEN_ZIP = tmp_path_factory.mktemp("package") / "given.zip"
+    with zipfile.ZipFile(GIVEN_ZIP, "w") as package:
+        package.writestr("bootstrap", "#!/bin/sh\nexit 0\n")
+
+
 @pytest.fixture(scope="module")
 def moto():
     """moto_server.py's corrected moto, in a thread on loopback (start() returns once it listens)."""
-    if not ZIP_PATH.exists():
-        pytest.fail(f"{ZIP_PATH} is missing: run tools/package.sh (make test does)")
     server = ThreadedMotoServer("127.0.0.1", 0, verbose=False)
     server.start()
     yield "http://{}:{}".format(*server.get_host_and_port())
@@ -51,6 +63,7 @@ def deploy_sh(moto_url: str | None, *arguments: str, **variables: str) -> subpro
     if moto_url is not None:
         env.update(AWS_ENDPOINT_URL=moto_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                    AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    env["ZIP"] = str(GIVEN_ZIP)
     env.update(variables)
     return subprocess.run([str(REPO_ROOT / "tools/deploy.sh"), *arguments], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -107,8 +120,8 @@ def test_deployed_function_and_its_role(stack):
     assert variables["CORS_ALLOWED_ORIGINS"] == "https://news.example.com"
     assert not any(k.startswith("AWS_") and "KEY" in k for k in variables)  # credentials come from the role
     assert str(variables["MAX_NUM_BEAMS"]) == "8"  # the cost caps arrive (each one: test_template.py)
-    # The zip that was uploaded is the one tools/package.sh built.
-    assert function["CodeSize"] == ZIP_PATH.stat().st_size
+    # The zip that was uploaded is the one given as ZIP, as it was.
+    assert function["CodeSize"] == GIVEN_ZIP.stat().st_size
 
     # Its role's one inline policy names the one endpoint.
     role_name = function["Role"].rsplit("/", 1)[-1]
@@ -125,12 +138,12 @@ def test_deployed_function_and_its_role(stack):
     assert invoke["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{ENDPOINT}"
 
 
-def post_method(moto_url: str, stack_name: str, verb: str = "POST") -> dict:
-    """GetMethod of VERB /summarize in the stack's API (which has POST and OPTIONS there)."""
+def post_method(moto_url: str, stack_name: str, verb: str = "POST", cors: bool = True) -> dict:
+    """GetMethod of VERB /summarize in the stack's API (POST there, and OPTIONS with CORS origins)."""
     apigateway = client(moto_url, "apigateway")
     api_id = stack_outputs(moto_url, stack_name)["RestApiId"]
     [resource] = [r for r in apigateway.get_resources(restApiId=api_id)["items"] if r.get("pathPart") == "summarize"]
-    assert set(resource["resourceMethods"]) == {"POST", "OPTIONS"}
+    assert set(resource["resourceMethods"]) == ({"POST", "OPTIONS"} if cors else {"POST"})
     return apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=verb)
 
 
@@ -203,12 +216,12 @@ def switch(moto_url: str, stack_name: str, mode: str, authorization: str, key_re
     """Deploy AuthMode MODE; its POST method and the deployment made for it. The result and outputs."""
     result = deploy(moto_url, f"AuthMode={mode}", stack=stack_name)
     assert result.returncode == 0, result.stderr
-    method = post_method(moto_url, stack_name)
+    method = post_method(moto_url, stack_name, cors=False)  # no CorsAllowedOrigin: no OPTIONS
     assert (method["authorizationType"], method["apiKeyRequired"]) == (authorization, key_required)
     outputs = stack_outputs(moto_url, stack_name)
     items = client(moto_url, "apigateway").get_deployments(restApiId=outputs["RestApiId"])["items"]
     newest = max(items, key=lambda d: d["createdDate"])
-    assert newest["description"] == f"POST and OPTIONS /summarize (AuthMode {mode}), proxied to the function."
+    assert newest["description"] == f"POST /summarize (AuthMode {mode}), proxied to the function."
     return result, outputs, len(items)
 
 
@@ -270,3 +283,122 @@ def test_make_rehearse_deploy_runs_its_own_moto_server():
     lines = result.stdout.splitlines()
     assert "CREATE_COMPLETE" in lines, result.stdout  # describe-stacks: the stack's own status
     assert "Function\tAWS::Lambda::Function\tCREATE_COMPLETE" in lines, result.stdout
+
+
+# --------------------------------------------------------------------------
+# make deploy ZIP=, Architecture, every parameter set, make delete
+
+
+def test_deploy_takes_the_zip_it_is_given_and_says_which_one_is_missing(moto, tmp_path):
+    missing = deploy_sh(moto, "deploy", STACK="zip-missing", ENDPOINT_NAME=ENDPOINT, ZIP=str(tmp_path / "none.zip"))
+    assert missing.returncode != 0 and f"ZIP={tmp_path / 'none.zip'}: no such file" in missing.stderr
+    # arm64 names its own package and never falls back to the x86_64 one.
+    arm = deploy_sh(moto, "deploy", "Architecture=arm64", STACK="zip-arm64", ENDPOINT_NAME=ENDPOINT, ZIP="")
+    if not (REPO_ROOT / "dist" / "summarizer-lambda-arm64.zip").exists():
+        assert arm.returncode != 0
+        assert "dist/summarizer-lambda-arm64.zip is missing: build the arm64 package first (make package ARCH=arm64)" in arm.stderr
+    given = deploy_sh(moto, "deploy", "Architecture=arm64", STACK="zip-given-arm64", ENDPOINT_NAME=ENDPOINT)
+    assert given.returncode == 0, given.stderr
+    assert "(arm64)" in given.stderr
+    # (moto's function keeps x86_64 whatever the template says: the stack's parameter is what was sent.)
+    [described] = client(moto, "cloudformation").describe_stacks(StackName="zip-given-arm64")["Stacks"]
+    assert {"ParameterKey": "Architecture", "ParameterValue": "arm64"} in described["Parameters"]
+
+
+def test_the_artifact_bucket_expires_old_packages(stack):
+    moto_url, first = stack
+    bucket = f"sagemaker-summarizer-artifacts-{ACCOUNT}-{REGION}"
+    [rule] = client(moto_url, "s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Expiration"] == {"Days": 90}
+    # Only a plain-http stand-in keeps it open to plain http (the upload would be refused otherwise).
+    assert f"AWS_ENDPOINT_URL is plain http: {bucket} is not made TLS-only" in first.stderr
+
+
+def test_deploy_sh_makes_the_bucket_tls_only():
+    script = (REPO_ROOT / "tools" / "deploy.sh").read_text()
+    function = script[script.index("tls_only_policy() {"):]
+    function = function[:function.index("\n}\n") + 3]
+    policy = json.loads(subprocess.run(["bash", "-c", function + "tls_only_policy b-1"], capture_output=True,
+                                       text=True, check=True).stdout)
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
+    assert statement["Resource"] == ["arn:aws:s3:::b-1", "arn:aws:s3:::b-1/*"]
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+@pytest.mark.parametrize("name", list(scan_template.PARAMETER_SETS))
+def test_every_parameter_set_scan_template_renders_deploys(moto, name):
+    """The rehearsal of each rendering checkov and cfn-lint see, Managed Instances and the budget included."""
+    parameters = scan_template.PARAMETER_SETS[name]
+    stack_name = f"set-{name}"
+    # Each its own endpoint: two stacks creating one endpoint's log group collide, on AWS as in moto.
+    result = deploy_sh(moto, "deploy", *(f"{k}={v}" for k, v in parameters.items()), STACK=stack_name,
+                       ENDPOINT_NAME=f"summarizer-{name}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    kinds = {r["LogicalResourceId"]: r["ResourceType"] for r in
+             client(moto, "cloudformation").list_stack_resources(StackName=stack_name)["StackResourceSummaries"]}
+    assert ("CapacityProvider" in kinds) == (parameters.get("ManagedInstances") == "true")
+    assert ("Model" in kinds) == (parameters.get("CreateEndpoint") == "true")
+    assert ("SummarizeOptionsMethod" in kinds) == bool(parameters.get("CorsAllowedOrigin"))
+    if "MonthlyBudgetUsd" in parameters:
+        budget = client(moto, "budgets").describe_budget(AccountId=ACCOUNT, BudgetName=f"{stack_name}-monthly")["Budget"]
+        assert float(budget["BudgetLimit"]["Amount"]) == float(parameters["MonthlyBudgetUsd"])
+
+
+def test_delete_asks_says_what_goes_and_what_stays(moto):
+    name = "summarizer-delete"
+    assert deploy(moto, "ConfigureApiGatewayAccount=true", stack=name).returncode == 0
+    # No terminal to ask on and no CONFIRM: nothing is deleted.
+    refused = deploy_sh(moto, "delete", STACK=name)
+    assert refused.returncode != 0 and f"set CONFIRM={name}" in refused.stderr
+    wrong = deploy_sh(moto, "delete", STACK=name, CONFIRM="another-stack")
+    assert wrong.returncode != 0
+    cloudformation = client(moto, "cloudformation")
+    assert cloudformation.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    deleted = deploy_sh(moto, "delete", STACK=name, CONFIRM=name)
+    assert deleted.returncode == 0, deleted.stderr
+    assert f"goes with the stack: log group /aws/lambda/{name}" in deleted.stderr
+    assert f"goes with the stack: log group /aws/apigateway/{name}/access" in deleted.stderr
+    assert f"stays: log group /aws/sagemaker/Endpoints/{ENDPOINT}" in deleted.stderr
+    assert "stays: API Gateway's account logging role" in deleted.stderr
+    statuses = [s["StackStatus"] for s in cloudformation.list_stacks()["StackSummaries"] if s["StackName"] == name]
+    assert statuses == ["DELETE_COMPLETE"]
+    groups = client(moto, "logs").describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+    assert groups == []
+    again = deploy_sh(moto, "delete", STACK=name, CONFIRM=name)
+    assert again.returncode == 0 and "nothing to delete" in again.stderr
+
+
+def test_a_stack_left_in_rollback_complete_is_explained_and_can_be_deleted(moto):
+    from moto.cloudformation.models import cloudformation_backends
+
+    name = "summarizer-rolled-back"
+    assert deploy(moto, stack=name).returncode == 0
+    # What CloudFormation leaves after a failed first create (moto cannot fail a create the same way).
+    [stack] = [s for s in cloudformation_backends[ACCOUNT][REGION].stacks.values() if s.name == name]
+    stack.status = "ROLLBACK_COMPLETE"
+    refused = deploy(moto, stack=name)
+    assert refused.returncode != 0
+    assert f"stack {name} is in ROLLBACK_COMPLETE: its first create failed" in refused.stderr
+    assert "make delete" in refused.stderr
+    deleted = deploy_sh(moto, "delete", STACK=name, CONFIRM=name)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "ROLLBACK_COMPLETE: its first create failed and was rolled back, so nothing of it runs" in deleted.stderr
+
+
+def test_make_deploy_zip_and_make_delete_build_nothing(moto):
+    """The user's commands: `make deploy ZIP=path` deploys that package as it is, `make delete` removes it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=moto, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               STACK="summarizer-make", ENDPOINT_NAME=ENDPOINT, CONFIRM="summarizer-make")
+    made = subprocess.run(["make", "--no-print-directory", "deploy", f"ZIP={GIVEN_ZIP}", "PARAMS=AuthMode=iam"],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, made.stderr[-3000:]
+    assert "package.sh" not in made.stdout + made.stderr and f"packaging {GIVEN_ZIP} (x86_64)" in made.stderr
+    function = client(moto, "lambda").get_function(FunctionName="summarizer-make")["Configuration"]
+    assert function["CodeSize"] == GIVEN_ZIP.stat().st_size
+    deleted = subprocess.run(["make", "--no-print-directory", "delete"], cwd=REPO_ROOT, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert deleted.returncode == 0, deleted.stderr[-3000:]
+    assert "deleted stack summarizer-make" in deleted.stderr

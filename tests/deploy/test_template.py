@@ -134,12 +134,16 @@ def test_deployer_policy_is_scoped_and_cannot_create_or_widen_a_role_without_the
     cannot use its rights to become more than a deployer: every role it creates or changes carries
     the boundary, which grants no IAM at all."""
     policy = json.loads((REPO_ROOT / "docs" / "deployer-policy.json").read_text())
-    assert policy["Version"] == "2012-10-17"
+    endpoint = json.loads((REPO_ROOT / "docs" / "deployer-policy-endpoint.json").read_text())
+    assert policy["Version"] == endpoint["Version"] == "2012-10-17"
     allowed = set()
-    for statement in policy["Statement"]:
+    for statement in policy["Statement"] + endpoint["Statement"]:
         actions = set(as_list(statement["Action"]))
         assert all("*" not in a for a in actions), statement
-        assert all(r != "*" and r.startswith("arn:aws:") for r in as_list(statement["Resource"])), statement
+        if statement["Resource"] == "*":
+            assert actions <= {"logs:DescribeLogGroups"}, statement  # no narrower resource exists
+        else:
+            assert all(r.startswith("arn:aws:") and r != "*" for r in as_list(statement["Resource"])), statement
         if statement["Effect"] != "Allow":
             continue
         allowed |= actions
@@ -193,17 +197,21 @@ def test_each_auth_mode_serves_the_method_it_names(template, mode, authorization
     stack = rendered(template, AuthMode=mode)
     post = stack["Resources"]["SummarizePostMethod"]["Properties"]
     assert (post["AuthorizationType"], post["ApiKeyRequired"]) == (authorization, key_required)
-    # OPTIONS stays open for CORS preflights; both are proxied to the function.
-    options = stack["Resources"]["SummarizeOptionsMethod"]["Properties"]
+    # OPTIONS exists only with CORS origins, open for preflights; both are proxied to the function.
+    assert "SummarizeOptionsMethod" not in stack["Resources"]
+    with_cors = rendered(template, AuthMode=mode, CorsAllowedOrigin="https://news.example.com")
+    options = with_cors["Resources"]["SummarizeOptionsMethod"]["Properties"]
     assert (options["AuthorizationType"], options["ApiKeyRequired"]) == ("NONE", False)
     for method in (post, options):
         assert method["ResourceId"] == {"Ref": "SummarizeResource"}
         assert (method["Integration"]["Type"], method["Integration"]["IntegrationHttpMethod"]) == ("AWS_PROXY", "POST")
     # The stage serves the deployment made for this mode, the only one that exists.
-    [deployment] = of_type(stack, "AWS::ApiGateway::Deployment")
-    assert stack["Resources"]["Stage"]["Properties"]["DeploymentId"] == {"Ref": deployment}
-    assert f"(AuthMode {mode})" in stack["Resources"][deployment]["Properties"]["Description"]
-    assert set(stack["Resources"][deployment]["DependsOn"]) == {"SummarizePostMethod", "SummarizeOptionsMethod"}
+    for variant, methods in ((stack, {"SummarizePostMethod"}),
+                             (with_cors, {"SummarizePostMethod", "SummarizeOptionsMethod"})):
+        [deployment] = of_type(variant, "AWS::ApiGateway::Deployment")
+        assert variant["Resources"]["Stage"]["Properties"]["DeploymentId"] == {"Ref": deployment}
+        assert f"(AuthMode {mode}" in variant["Resources"][deployment]["Properties"]["Description"]
+        assert set(variant["Resources"][deployment]["DependsOn"]) == methods
     has_key = {"ApiKey", "UsagePlan", "UsagePlanKey"} <= set(stack["Resources"])
     assert has_key == (mode == "api-key")
     assert ("ApiKeyId" in stack["Outputs"]) == (mode == "api-key")
@@ -211,8 +219,9 @@ def test_each_auth_mode_serves_the_method_it_names(template, mode, authorization
 
 
 def methods_digest(template: dict) -> str:
-    """First 8 hex digits of the SHA-256 of the methods' Properties (what a deployment captures)."""
-    methods = {name: r["Properties"] for name, r in of_type(template, "AWS::ApiGateway::Method").items()}
+    """First 8 hex digits of the SHA-256 of the methods' Properties and Conditions (what a deployment captures)."""
+    methods = {name: {key: r[key] for key in ("Condition", "Properties") if key in r}
+               for name, r in of_type(template, "AWS::ApiGateway::Method").items()}
     return hashlib.sha256(json.dumps(methods, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
 
 
@@ -233,6 +242,9 @@ def test_every_parameter_a_method_reads_chooses_the_deployment(template):
     methods = of_type(template, "AWS::ApiGateway::Method")
     read_by_methods = scan_template.parameters_read(template, methods)
     assert "AuthMode" in read_by_methods
+    read_by_methods |= scan_template.parameters_read(
+        template, [{"Condition": m["Condition"]} for m in methods.values() if "Condition" in m])
+    assert "CorsAllowedOrigin" in read_by_methods
     choosing = scan_template.parameters_read(template, template["Resources"]["Stage"]["Properties"]["DeploymentId"])
     for deployment in of_type(template, "AWS::ApiGateway::Deployment").values():
         choosing |= scan_template.parameters_read(template, {"Condition": deployment["Condition"]})
@@ -272,16 +284,19 @@ def test_function_and_access_logs_have_their_own_groups_with_retention(template)
 def test_tracing_concurrency_kms_and_api_gateways_logging_role_are_optional(template):
     default = rendered(template)["Resources"]
     assert default["Stage"]["Properties"]["TracingEnabled"] is False
-    assert "ReservedConcurrentExecutions" not in default["Function"]["Properties"]
+    # A non-zero reservation by default: it caps how many SageMaker calls run at once.
+    assert default["Function"]["Properties"]["ReservedConcurrentExecutions"] == 20
+    assert "ReservedConcurrentExecutions" not in rendered(template, ReservedConcurrency="0")["Resources"]["Function"]["Properties"]
     assert "KmsKeyId" not in default["FunctionLogGroup"]["Properties"]
-    chosen = rendered(template, "options-on")  # ApiTracing, ReservedConcurrency 20, KmsKeyArn, no account role
+    chosen = rendered(template, "options-on")  # ApiTracing, ReservedConcurrency 20, KmsKeyArn, the account role
     assert chosen["Resources"]["Stage"]["Properties"]["TracingEnabled"] is True
     assert chosen["Resources"]["Function"]["Properties"]["ReservedConcurrentExecutions"] == 20
     for group in of_type(chosen, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["KmsKeyId"] == scan_template.KMS_KEY
-    # API Gateway's account-wide logging role: set by default, kept when the stack goes.
+    # API Gateway's account-wide logging role: left alone by default (make deploy sets it only for
+    # an account without one), kept when the stack goes.
     account = {"ApiGatewayCloudWatchRole", "ApiGatewayAccount"}
-    assert account <= set(default) and not account & set(chosen["Resources"])
+    assert not account & set(default) and account <= set(chosen["Resources"])
     assert all(template["Resources"][name]["DeletionPolicy"] == "Retain" for name in account)
 
 
@@ -364,6 +379,16 @@ def test_managed_instances_are_off_by_default_and_put_the_function_on_a_capacity
     assert provider["VpcConfig"] == {"SubnetIds": ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"],
                                      "SecurityGroupIds": ["sg-0123456789abcdef0"]}
     assert provider["CapacityProviderScalingConfig"]["MaxVCpuCount"] == 16
+    assert provider["InstanceRequirements"] == {"Architectures": ["x86_64"]}
+    arm = rendered(template, "managed-instances", Architecture="arm64")["Resources"]
+    assert arm["CapacityProvider"]["Properties"]["InstanceRequirements"] == {"Architectures": ["arm64"]}
+    assert arm["Function"]["Properties"]["Architectures"] == ["arm64"]
+    # Lambda keeps 3 environments by default (README says what they cost); both ends are parameters.
+    function = chosen["Resources"]["Function"]["Properties"]
+    assert function["FunctionScalingConfig"] == {"MinExecutionEnvironments": 3, "MaxExecutionEnvironments": 6}
+    assert function["PublishToLatestPublished"] is True  # API Gateway's unqualified ARN reaches $LATEST.PUBLISHED
+    assert "ReservedConcurrentExecutions" not in function
+    assert not {"FunctionScalingConfig", "PublishToLatestPublished"} & set(default["Resources"]["Function"]["Properties"])
     # Its role, like every role: test_no_wildcards_beyond_actions_that_cannot_be_scoped.
     # CloudFormation refuses them without provided.al2023 and a network.
     rule = template["Rules"]["ManagedInstancesNeedAl2023"]
