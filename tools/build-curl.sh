@@ -211,7 +211,7 @@ make -C "$src/lib" -j2 >"$work/make.log" 2>&1 \
 built=$(readlink -f "$src/lib/.libs/libcurl.so.4")
 
 # What makes it a drop-in for Debian's: soname, symbol version, every exported function.
-objdump() { "${cross}objdump" "$@"; }
+objdump() { command "${cross}objdump" "$@"; }
 objdump -p "$built" | grep -Eq 'SONAME +libcurl\.so\.4$' || { say "soname is not libcurl.so.4"; exit 1; }
 objdump -p "$built" | grep -Eq ' CURL_OPENSSL_4$' || { say "CURL_OPENSSL_4 is not defined"; exit 1; }
 exports() { "${cross}nm" -D --defined-only "$1" | awk '$2 ~ /^[TDBRVW]$/ && $3 ~ /@/ { print $3 }' | sort; }
