@@ -83,12 +83,15 @@ fuzz: build-deps
 fuzz-smoke:
 	FUZZ_SECONDS=30 tools/fuzz.sh
 
+# Both packages: the arm64 one's figures are emulated (qemu), reported apart.
 bench: package
+	$(MAKE) package ARCH=arm64
 	bench/setup.sh
 	python3 bench/run.py
 
 # Tiny counts, for CI: keeps the benchmark from rotting; writes under .build-bench/quick/.
 bench-smoke: package
+	$(MAKE) package ARCH=arm64
 	bench/setup.sh
 	python3 bench/run.py --quick
 
