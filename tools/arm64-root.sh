@@ -5,6 +5,7 @@
 #   tools/arm64-root.sh                 make the root if it is missing or stale; print its path
 #   tools/arm64-root.sh --upgrade       the same, then bring its packages to trixie's newest
 #   tools/arm64-root.sh run CMD [ARG]   run CMD inside the root, in /src (this repository)
+#   tools/arm64-root.sh swift-build ARG  `swift build ARG` there, for aarch64-unknown-linux-gnu
 #
 # swift.org's toolchains and SDKs cannot be downloaded here; Debian's packages can. trixie's amd64
 # `swiftlang` is a Swift 6.0.3 compiler that needs glibc >= 2.38, newer than Debian 12's, hence a
@@ -74,9 +75,20 @@ in_root() {
 fresh() { [[ -f "$root/.summarizer-root" && "$(cat "$root/.summarizer-root")" == "$stamp_text" ]]; }
 set_up() { [[ -f "$root/opt/swift-aarch64/.setup" && "$(cat "$root/opt/swift-aarch64/.setup")" == "$setup_text" ]]; }
 
-if [[ "${1:-}" == run ]]; then
-    shift
+if [[ "${1:-}" == run || "${1:-}" == swift-build ]]; then
     fresh && set_up || { say "$root is missing or stale: run tools/arm64-root.sh first"; exit 1; }
+    if [[ "$1" == swift-build ]]; then
+        # The resource directory must be swift_static when linking the stdlib statically; without
+        # PKG_CONFIG_PATH SwiftPM would take the amd64 libcurl.pc and libcrypto.pc. lld, as GNU
+        # ld warns about the RWX LOAD segment it makes of Swift's metadata sections.
+        resources=/opt/swift-aarch64/usr/libexec/swift/lib/swift
+        [[ " $* " != *" --static-swift-stdlib "* ]] || resources+=_static
+        set -- env PKG_CONFIG_PATH=/opt/swift-aarch64/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig \
+            swift build "${@:2}" --triple aarch64-unknown-linux-gnu -Xswiftc -resource-dir -Xswiftc "$resources" \
+            -Xswiftc -use-ld=lld
+    else
+        shift
+    fi
     in_root "$root" "$@"
     exit
 fi

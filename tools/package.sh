@@ -39,13 +39,7 @@ case "$arch" in
         tools/apt-install.sh qemu-user-static binutils-aarch64-linux-gnu
         # The same for the root's trixie packages.
         sysroot=$(tools/arm64-root.sh --upgrade)
-        # The resource directory must be swift_static when linking the stdlib statically; without
-        # PKG_CONFIG_PATH SwiftPM would take the amd64 libcurl.pc and libcrypto.pc. lld, as GNU ld
-        # warns about the RWX LOAD segment it makes of Swift's metadata sections.
-        tools/arm64-root.sh run env PKG_CONFIG_PATH=/opt/swift-aarch64/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig \
-            swift build -c release --static-swift-stdlib --product bootstrap --scratch-path .build-arm64 \
-            --triple aarch64-unknown-linux-gnu -Xswiftc -resource-dir -Xswiftc /opt/swift-aarch64/usr/libexec/swift/lib/swift_static \
-            -Xswiftc -use-ld=lld >/dev/null
+        tools/arm64-root.sh swift-build -c release --static-swift-stdlib --product bootstrap --scratch-path .build-arm64 >/dev/null
         compiler="$(tools/arm64-root.sh run swift --version 2>&1 | head -n1) (Debian trixie swiftlang $(dpkg-query --admindir="$sysroot/var/lib/dpkg" -W -f='${Version}' swiftlang)), cross-compiling for aarch64-unknown-linux-gnu"
         # ldd is the loader's --list: the root's arm64 loader under qemu, which looks up the
         # binary's libraries in the root first (-L).
