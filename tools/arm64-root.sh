@@ -13,10 +13,11 @@
 # under /opt/swift-aarch64. `dpkg --add-architecture arm64` in the root brings libc6-dev:arm64,
 # libssl-dev:arm64, libcurl4-openssl-dev:arm64 and the cross binutils/gcc.
 #
-# The root is about 6 GB and lives outside the repository, so CI on the same machine reuses it:
+# The root is about 5.4 GB and lives outside the repository, so CI on the same machine reuses it:
 # ARM64_ROOT, default ${XDG_CACHE_HOME:-~/.cache}/summarizer-lambda/arm64-root. It is rebuilt
-# only when the package list below changes (the stamp .summarizer-root holds its checksum); a
-# new one is made beside it and renamed, so an interrupted run leaves no half-made root behind.
+# only when the package list below changes (the stamp .summarizer-root holds that list); a new
+# one is made beside it and renamed, so an interrupted run leaves no half-made root behind. The
+# set-up steps after it are redone alone when they change (opt/swift-aarch64/.setup).
 # Needs root (mmdebstrap --mode=root, chroot, bind mounts in a private mount namespace) and
 # Debian 12's mmdebstrap and qemu-user-static. DEBIAN_MIRROR / DEBIAN_SECURITY_MIRROR override
 # the mirrors (default: the ones this machine's apt uses, else deb.debian.org).
@@ -38,8 +39,8 @@ stamp_text="trixie; ${packages[*]}"
 # Then, in the root: the packages whose files are unpacked (not installed: their amd64 twins are)
 # as the target stdlib, and pkg-config files for SwiftPM. libcurl.pc's Requires.private (GSS-API,
 # nghttp2, ...) only matter to static linking, and SwiftPM would pass their -isystem flags on
-# (and warn that it refuses them): the copy under /opt/swift-aarch64/pkgconfig has none.
-# A static arm64 busybox, for the arm64 package's chroot test (tests/package/test_chroot.py).
+# (and warn that it refuses them): the copy under /opt/swift-aarch64/pkgconfig has none. And a
+# static arm64 busybox, for the arm64 package's chroot test (tests/package/test_chroot.py).
 target_stdlib=(swiftlang:arm64 libswiftlang:arm64)
 setup_script='
     apt-get update -qq
