@@ -141,7 +141,8 @@ audit:
 	tools/audit.sh $(ZIP_$(ARCH))
 
 # The arm64 package as the function, every aarch64 executable under qemu-aarch64-static
-# (tests/package/arm64-bootstrap): the e2e suite and the chroot proof. Left out: two time limits
+# (tests/package/arm64-bootstrap): the e2e suite, the chroot proof and build-curl's arm64 source
+# (the x86_64 cases there run again, quickly). Left out: two time limits
 # the emulator cannot meet, and the DNS stall test's chroot variant (its chroot runs without
 # qemu; its other variant runs this package).
 ARM64_DESELECT := \
@@ -151,7 +152,7 @@ ARM64_DESELECT := \
 test-arm64: deps
 	$(MAKE) package ARCH=arm64
 	ARCH=arm64 BOOTSTRAP=$(CURDIR)/tests/package/arm64-bootstrap python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e tests/package/test_chroot.py $(addprefix --deselect ,$(ARM64_DESELECT))
+		tests/e2e tests/package/test_chroot.py tests/package/test_build_curl.py $(addprefix --deselect ,$(ARM64_DESELECT))
 
 clean:
 	rm -rf .build .build-* .tools dist
