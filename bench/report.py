@@ -139,6 +139,19 @@ def libcurl_reference(r: dict) -> str:
             f"{p50['swift'] / p50['floor_libcurl']:.3f} × floor + libcurl.")
 
 
+def arm64_text(r: dict) -> str:
+    """The arm64 package, emulated: its size, and that it starts and serves (runs before the
+    arm64 package existed have no figures)."""
+    a = r.get("arm64_emulated")
+    if not a:
+        return "arm64 package: not measured in this run."
+    return (f"arm64 package (dist/summarizer-lambda-arm64.zip): {a['zip']:,} bytes zipped, {a['unpacked']:,} "
+            f"unpacked. Under qemu-aarch64-static on this x86_64 machine (EMULATED, not comparable with "
+            f"any figure above nor with Graviton): cold start median {a['cold_ms']['p50']:.1f} ms "
+            f"({a['cold_ms']['n']} starts), warm p50 {a['warm_ms']['p50']:.2f} ms, p99 "
+            f"{a['warm_ms']['p99']:.2f} ms ({a['warm_ms']['n']} invocations).")
+
+
 def summary_text(r: dict) -> str:
     """What bench/run.py prints: the summary and the concurrency section, with their targets."""
     c = r["concurrency"]
@@ -146,6 +159,7 @@ def summary_text(r: dict) -> str:
         _table(SUMMARY_HEADER, _summary_rows(r), "lrrrrr", text=True), "",
         _verdicts(targets(r), "FAIL", text=True), "",
         libcurl_reference(r), "",
+        arm64_text(r), "",
         f"Many at once: AWS_LAMBDA_MAX_CONCURRENCY=N, SageMaker answering in {c['service_ms']} ms, "
         f"{c['rounds']} bursts of N",
         _table(CONCURRENCY_HEADER, _concurrency_rows(r), CONCURRENCY_ALIGN, text=True), "",
@@ -294,6 +308,10 @@ the warm Swift and Python processes.
 | Python (handler + bootstrap + pinned requirements) | {s['python_zip']:,} | {s['python_unpacked']:,} |
 | Python on the managed runtime (`handler.py` only) | {s['python_handler_only_zip']:,} | – |
 | floor (static binary, no zip) | – | {s['floor_unpacked']:,} |
+
+## arm64 package (emulated)
+
+{arm64_text(r)}
 
 ## Swift warm path under callgrind
 

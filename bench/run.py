@@ -62,9 +62,9 @@ TIME_LIMIT_S = 1200  # the whole run
 # warm invocations under callgrind, 5 MB batches per function; AWS_LAMBDA_MAX_CONCURRENCY values
 # (issue 15, Lambda Managed Instances) and bursts of N at each.
 FULL = {"starts": 20, "invocations": 5000, "callgrind_invocations": 200, "large_reps": 3,
-        "concurrency_levels": (1, 8, 64), "concurrency_rounds": 4}
+        "concurrency_levels": (1, 8, 64), "concurrency_rounds": 4, "arm64_starts": 5, "arm64_invocations": 200}
 QUICK = {"starts": 2, "invocations": 50, "callgrind_invocations": 10, "large_reps": 1,
-         "concurrency_levels": (1, 4), "concurrency_rounds": 1}
+         "concurrency_levels": (1, 4), "concurrency_rounds": 1, "arm64_starts": 1, "arm64_invocations": 10}
 
 # Warm invocations run in this many blocks per function, in rotating order: this machine's speed
 # drifts within seconds, and short blocks spread a slow spell over all the functions alike.
@@ -99,6 +99,13 @@ class Function:
 # The 5 MB batch has thousands of articles, far over the deployed cost cap (MAX_BATCH_ARTICLES, 32
 # by default): the benchmark measures large payloads, so the cap is raised for it.
 SWIFT = Function("swift", "Swift", PACKAGE / "bootstrap", {"MAX_BATCH_ARTICLES": "10000"})
+# The arm64 package (make package ARCH=arm64) through its own bootstrap, every aarch64 executable
+# under qemu-aarch64-static (tests/package/arm64-bootstrap): emulated, so its times show that it
+# starts and serves, not how fast it is on Graviton.
+ARM64_PACKAGE = REPO / "dist" / "package-arm64"
+ARM64_ZIP = REPO / "dist" / "summarizer-lambda-arm64.zip"
+SWIFT_ARM64 = Function("swift_arm64", "Swift arm64 (emulated)", REPO / "tests" / "package" / "arm64-bootstrap",
+                       {"MAX_BATCH_ARTICLES": "10000"})
 # The venv first on the PATH: `python3` in the bootstrap is then the venv's interpreter.
 PYTHON = Function("python", "Python", BASELINE / "bootstrap",
                   {"PATH": f"{VENV / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"})
@@ -127,6 +134,8 @@ def check_prerequisites() -> None:
     missing = []
     if not (PACKAGE / "bootstrap").is_file() or not PACKAGE_ZIP.is_file():
         missing.append("dist/package and dist/summarizer-lambda.zip: run `make package`")
+    if not (ARM64_PACKAGE / "bootstrap").is_file() or not ARM64_ZIP.is_file():
+        missing.append("dist/package-arm64 and dist/summarizer-lambda-arm64.zip: run `make package ARCH=arm64`")
     if not os.access(harness.RIE_PATH, os.X_OK):
         missing.append(f"{harness.RIE_PATH}: run bench/setup.sh")
     if not (VENV / "bin" / "python3").exists() or not PYTHON_DEPS.is_dir():
@@ -429,6 +438,30 @@ def summarize(values: list[float]) -> dict:
     return stats
 
 
+def emulated_arm64(event: bytes, starts: int, invocations: int, stamp_exec: Path, scratch: Path) -> dict:
+    """The arm64 package's size, and its cold start and warm latency under qemu (METHOD.md,
+    "arm64, emulated"): STARTS cold starts, then INVOCATIONS warm ones after a short warm-up."""
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin:
+        cold = []
+        for index in range(starts):
+            cold.append(cold_start(SWIFT_ARM64, standin, stamp_exec, event, scratch)["cold_ms"])
+            progress(f"arm64 (emulated): cold start {index + 1}/{starts}")
+        latencies = []
+        with harness.Lambda(SWIFT_ARM64.bootstrap, SWIFT_ARM64.env(standin.url), timeout=FUNCTION_TIMEOUT_S) as fn:
+            invoker = KeepAliveInvoker(fn.invoke_port, timeout=INVOKE_TIMEOUT_S)
+            try:
+                for index in range(5 + invocations):
+                    status, body, seconds = invoker.invoke(event)
+                    check_answer(SWIFT_ARM64, status, body)
+                    if index >= 5:
+                        latencies.append(seconds * 1e3)
+            finally:
+                invoker.close()
+        progress(f"arm64 (emulated): {invocations} warm invocations")
+    return {"zip": ARM64_ZIP.stat().st_size, "unpacked": tree_bytes(ARM64_PACKAGE),
+            "cold_ms": summarize(cold), "warm_ms": summarize(latencies)}
+
+
 # --------------------------------------------------------------------------
 # Many at once: AWS_LAMBDA_MAX_CONCURRENCY (issue 15, Lambda Managed Instances)
 # --------------------------------------------------------------------------
@@ -659,6 +692,8 @@ def run(args: argparse.Namespace) -> dict:
         results["callgrind"] = callgrind(event, standins["swift"], args.callgrind_invocations, scratch)
 
         results["sizes"] = package_sizes(scratch)
+        results["arm64_emulated"] = emulated_arm64(event, args.arm64_starts, args.arm64_invocations,
+                                                   native["stamp_exec"], scratch)
 
         # ---- many at once (AWS_LAMBDA_MAX_CONCURRENCY), Swift and Python side by side.
         results["concurrency"] = concurrency(pair, args.concurrency_levels, args.concurrency_rounds)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make audit: is every library bundled in the Lambda package still Debian's newest for bookworm?
+# (make audit ARCH=arm64: the arm64 package's against trixie's arm64 packages.)
 #
-#   tools/audit.sh [dist/summarizer-lambda.zip | path/to/MANIFEST]
+#   tools/audit.sh [dist/summarizer-lambda.zip | dist/summarizer-lambda-arm64.zip | path/to/MANIFEST]
 #
 # The zip carries its own loader, glibc, libstdc++, OpenSSL and libcurl (tools/package.sh), so
 # Lambda's patching of the host OS never reaches them: a security fix in any of them reaches the
@@ -23,8 +24,17 @@ else
     manifest=$(cat "$target")
 fi
 
-# Debian binary package to ask the index about, for a package named in the MANIFEST.
+# The MANIFEST says which Debian release and architecture its libraries are from; one without
+# that line is an amd64 bookworm package.
+if [[ "$manifest" =~ \#\ architecture:\ ([a-z0-9_]+)\;\ libraries\ from\ Debian\ ([a-z]+) ]]; then
+    debian_codename=${BASH_REMATCH[2]}
+    [[ "${BASH_REMATCH[1]}" != arm64 ]] || debian_arch=arm64
+fi
+
+# Debian binary package to ask the index about, for a package named in the MANIFEST (trixie's
+# libcurl4 is libcurl4t64 since the 64-bit time_t transition).
 declare -A binary_of=([curl]=libcurl4)
+[[ "$debian_codename" == bookworm ]] || binary_of[curl]=libcurl4t64
 
 declare -A version_of=() libraries_of=()
 while IFS= read -r line; do
@@ -48,8 +58,8 @@ while IFS= read -r line; do
 done <<<"$manifest"
 (( ${#version_of[@]} )) || { say "no bundled libraries in $target" >&2; exit 1; }
 
-debian_apt_setup .build/audit/apt deb || exit 1
-say "newest versions in $debian_codename, $debian_codename-updates and $debian_codename-security ($debian_mirrors)"
+debian_apt_setup ".build/audit/apt-$debian_codename${debian_arch:+-$debian_arch}" deb || exit 1
+say "newest versions in $debian_codename, $debian_codename-updates and $debian_codename-security${debian_arch:+ for $debian_arch} ($debian_mirrors)"
 
 behind=()
 for package in $(printf '%s\n' "${!version_of[@]}" | sort); do

@@ -1,6 +1,7 @@
 # Sourced by tools/build-curl.sh and tools/audit.sh: an apt configuration of their own for Debian 12
 # (bookworm), with every suite that publishes its packages: bookworm, bookworm-updates and
 # bookworm-security. Lists and cache live under the directory given; the system's apt is untouched.
+# For the arm64 package, set debian_codename=trixie and debian_arch=arm64 after sourcing.
 #
 #   debian_apt_setup DIR deb|deb-src   sets the array debian_apt_opts (for apt-get/apt-cache) and
 #                                      runs apt-get update; exits with a clear message on failure
@@ -9,6 +10,7 @@
 # deb.debian.org; DEBIAN_MIRROR and DEBIAN_SECURITY_MIRROR override them.
 
 debian_codename=bookworm
+debian_arch=""
 
 # The first URI this machine's apt sources give for suite $1.
 debian_mirror_of() {
@@ -56,6 +58,7 @@ debian_apt_setup() {
     debian_apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/sources.list.d"
         -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o Acquire::Retries=2)
     [ "$(id -u)" -eq 0 ] && debian_apt_opts+=(-o APT::Sandbox::User=root)
+    [[ -z "$debian_arch" ]] || debian_apt_opts+=(-o "APT::Architecture=$debian_arch" -o "APT::Architectures::=$debian_arch")
     debian_mirrors="$mirror and $security"
     # apt-get update exits 0 when a source cannot be fetched (it only warns): read the warnings.
     local log

@@ -15,18 +15,12 @@ extension JSONValue {
     /// object keep their last value; keys compare by code points (`JSONKey`). Each value's type is
     /// read from its first byte, so every value is decoded once.
     public init(parsing bytes: [UInt8]) throws(JSONParseError) {
-        self = try bytes.withUnsafeBufferPointer { bytes throws(JSONParseError) in
-            var parser = JSONParser(bytes, keepsValues: true)
-            return try parser.parseDocument()
-        }
+        self = try JSONParser.parse(bytes, keepsValues: true)
     }
 
     /// Whether `bytes` is one JSON document, checked like `init(parsing:)` without building it.
     public static func validate(_ bytes: [UInt8]) throws(JSONParseError) {
-        try bytes.withUnsafeBufferPointer { bytes throws(JSONParseError) in
-            var parser = JSONParser(bytes, keepsValues: false)
-            _ = try parser.parseDocument()
-        }
+        _ = try JSONParser.parse(bytes, keepsValues: false)
     }
 }
 
@@ -44,7 +38,18 @@ private struct JSONParser {
         self.keepsValues = keepsValues
     }
 
-    mutating func parseDocument() throws(JSONParseError) -> JSONValue {
+    /// `withUnsafeBufferPointer` only rethrows (`any Error`) before Swift 6.2: the typed error
+    /// leaves the closure as a `Result`.
+    static func parse(_ bytes: [UInt8], keepsValues: Bool) throws(JSONParseError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { bytes in
+            Result { () throws(JSONParseError) in
+                var parser = JSONParser(bytes, keepsValues: keepsValues)
+                return try parser.parseDocument()
+            }
+        }.get()
+    }
+
+    private mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         let value = try parseValue()
         skipWhitespace()
         guard index == bytes.count else { throw failure("unexpected \(describeByte()) after the JSON value") }
@@ -163,7 +168,8 @@ private struct JSONParser {
             if nonASCII < 0x80 {
                 return keepsValues ? String(decoding: run, as: UTF8.self) : ""
             }
-            return try makeString(run, at: start)
+            guard let string = validString(run) else { throw failure("invalid UTF-8 in a string", at: start) }
+            return string
         }
         var unescaped = Array(bytes[start..<index])
         while index < bytes.count {
@@ -171,7 +177,10 @@ private struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 index += 1
-                return try unescaped.withUnsafeBufferPointer { buffer throws(JSONParseError) in try makeString(buffer, at: start) }
+                guard let string = unescaped.withUnsafeBufferPointer(validString) else {
+                    throw failure("invalid UTF-8 in a string", at: start)
+                }
+                return string
             case UInt8(ascii: "\\"):
                 try appendEscape(to: &unescaped)
             case 0..<0x20:
@@ -232,15 +241,17 @@ private struct JSONParser {
         return value
     }
 
-    private func makeString(_ utf8: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONParseError) -> String {
+    /// The string `utf8` holds, "" when only checking, nil when it is not valid UTF-8.
+    private func validString(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
         guard keepsValues else {
-            guard (try? UTF8Span(validating: utf8.span)) != nil else { throw failure("invalid UTF-8 in a string", at: offset) }
-            return ""
+            #if compiler(>=6.2)
+            // Checks in place: no String is built.
+            return (try? UTF8Span(validating: utf8.span)) != nil ? "" : nil
+            #else
+            return String(validating: utf8, as: UTF8.self) != nil ? "" : nil
+            #endif
         }
-        guard let string = String(validating: utf8, as: UTF8.self) else {
-            throw failure("invalid UTF-8 in a string", at: offset)
-        }
-        return string
+        return String(validating: utf8, as: UTF8.self)
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> JSONValue {

@@ -72,3 +72,17 @@ def test_a_library_of_unknown_origin_cannot_pass(manifest, tmp_path):
     result = audit(odd)
     assert result.returncode == 1
     assert "libstdc++6-from-nowhere is not in Debian's bookworm indexes" in result.stderr
+
+
+def test_an_arm64_manifest_is_checked_against_trixie_for_arm64(tmp_path):
+    """The arm64 package's MANIFEST names its Debian release and architecture: its libraries are
+    trixie's arm64 packages (libssl3t64 exists in trixie only)."""
+    path = tmp_path / "MANIFEST"
+    path.write_text("# architecture: arm64; libraries from Debian trixie\n"
+                    "lib/libssl.so.3: TLS [libssl3t64 3.0.0-1]; needed by lib/libcurl.so.4\n"
+                    "lib/libcurl.so.4: HTTP client [curl 8.0.0-1 (Debian source, minimal build)]; needed by bin/summarizer\n")
+    result = audit(path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "newest versions in trixie, trixie-updates and trixie-security for arm64" in result.stdout
+    assert re.search(r"libssl3t64 3\.0\.0-1 < \S+ \(lib/libssl\.so\.3\)", result.stdout), result.stdout
+    assert re.search(r"libcurl4t64 8\.0\.0-1 < \S+ \(lib/libcurl\.so\.4\)", result.stdout), result.stdout

@@ -15,7 +15,7 @@ PINNED = "7.88.1-10+deb12u15"
 
 def build_curl(*arguments: str, **environment: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("CURL_SOURCE_MIRROR", "DEBIAN_MIRROR",
-                                                             "DEBIAN_SECURITY_MIRROR", "CURL_ALLOW_OLDER")}
+                                                             "DEBIAN_SECURITY_MIRROR", "CURL_ALLOW_OLDER", "ARCH")}
     env.update(environment)
     return subprocess.run([str(REPO / "tools" / "build-curl.sh"), *arguments], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -45,3 +45,24 @@ def test_a_version_only_in_the_security_suite_can_be_fetched():
     assert "OLDER than the pinned" in result.stderr
     dsc = REPO / result.stdout.strip()
     assert dsc.name == "curl_7.88.1-10+deb12u5.dsc" and dsc.is_file()
+
+
+arm64 = pytest.mark.skipif(os.environ.get("ARCH") != "arm64",
+                           reason="the arm64 root (tools/arm64-root.sh): make test-arm64 runs these")
+PINNED_ARM64 = "8.14.1-2+deb13u5"
+
+
+@arm64
+def test_arm64_fetches_trixies_pinned_source_by_default():
+    result = build_curl("--fetch-only", ARCH="arm64")
+    assert result.returncode == 0, result.stderr
+    assert f"source curl_{PINNED_ARM64}.dsc sha256 " in result.stderr and "(pinned)" in result.stderr
+    assert (REPO / result.stdout.strip()).name == f"curl_{PINNED_ARM64}.dsc"
+
+
+@arm64
+def test_arm64_asks_trixies_suites_for_another_version():
+    result = build_curl("--fetch-only", ARCH="arm64", CURL_DEB_VERSION="8.14.1-2+deb13u99")
+    assert result.returncode == 1
+    assert "deb-src of trixie" in result.stderr
+    assert "curl 8.14.1-2+deb13u99 is not on" in result.stderr and PINNED_ARM64 in result.stderr

@@ -1,10 +1,14 @@
 """The deployment zip is self-contained: unpacked into an otherwise empty root (a static busybox
 as /bin/sh and a CA bundle where Amazon Linux keeps it), chrooted, it serves invocations through
 the RIE (running outside) against an HTTPS stand-in endpoint. Nothing of Debian is used at run
-time: this is the closest thing to Amazon Linux this machine can run."""
+time: this is the closest thing to Amazon Linux this machine can run.
+
+ARCH=arm64: the same for dist/summarizer-lambda-arm64.zip, with trixie's static arm64 busybox (from
+tools/arm64-root.sh) as /bin/sh; every aarch64 executable runs under qemu (with-arm64-binfmt)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -17,8 +21,29 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-ZIP = REPO / "dist" / "summarizer-lambda.zip"
-BUSYBOX = Path("/bin/busybox")
+ARCH = os.environ.get("ARCH", "x86_64")
+HERE = Path(__file__).resolve().parent
+if ARCH == "arm64":
+    ZIP = REPO / "dist" / "summarizer-lambda-arm64.zip"
+    LOADER = "ld-linux-aarch64.so.1"
+    # Runs whatever follows with aarch64 executables under qemu.
+    ENTER = [str(HERE / "with-arm64-binfmt")]
+else:
+    ZIP = REPO / "dist" / "summarizer-lambda.zip"
+    LOADER = "ld-linux-x86-64.so.2"
+    ENTER = []
+
+
+@functools.cache
+def static_busybox() -> Path:
+    """A static busybox of the package's architecture."""
+    if ARCH != "arm64":
+        path = Path("/bin/busybox")
+        assert path.is_file(), "/bin/busybox is missing: apt-get install busybox-static"
+        return path
+    root = subprocess.run([str(REPO / "tools" / "arm64-root.sh")], capture_output=True, text=True, timeout=1800)
+    assert root.returncode == 0, root.stderr
+    return Path(root.stdout.strip()) / "opt" / "arm64-busybox" / "usr" / "bin" / "busybox"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root (CI runs as root)")
 
@@ -37,8 +62,7 @@ def certificate(tmp_path_factory):
 
 def make_root(base: Path, ca_bundle: Path | None) -> Path:
     """An empty root: the unpacked zip at /var/task, busybox as /bin/sh, optionally a CA bundle."""
-    assert ZIP.is_file(), f"{ZIP} is missing: run `make package`"
-    assert BUSYBOX.is_file(), "/bin/busybox is missing: apt-get install busybox-static"
+    assert ZIP.is_file(), f"{ZIP} is missing: run `make package ARCH={ARCH}`"
     root = base / "root"
     task = root / "var" / "task"
     task.mkdir(parents=True)
@@ -48,7 +72,7 @@ def make_root(base: Path, ca_bundle: Path | None) -> Path:
             if mode := member.external_attr >> 16:
                 os.chmod(task / member.filename, mode & 0o777)
     (root / "bin").mkdir()
-    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    shutil.copy(static_busybox(), root / "bin" / "busybox")
     (root / "bin" / "sh").symlink_to("busybox")
     (root / "tmp").mkdir()
     if ca_bundle is not None:
@@ -62,7 +86,8 @@ def chrooted_bootstrap(base: Path, ca_bundle: Path | None) -> Path:
     """What the RIE starts: a host-side wrapper that runs the zip's bootstrap chrooted into make_root."""
     root = make_root(base, ca_bundle)
     wrapper = base / "enter-root"
-    wrapper.write_text(f'#!/bin/sh\nexec chroot "{root}" /var/task/bootstrap\n')
+    enter = "".join(f'"{word}" ' for word in ENTER)
+    wrapper.write_text(f'#!/bin/sh\nexec {enter}chroot "{root}" /var/task/bootstrap\n')
     wrapper.chmod(0o755)
     return wrapper
 
@@ -76,7 +101,7 @@ def test_zip_layout_and_its_launcher_is_the_repositorys_bootstrap():
         # The file at the top of the repository, not one generated.
         assert archive.read(bootstrap) == (REPO / "bootstrap").read_bytes()
     assert (REPO / "bootstrap").read_bytes().startswith(b"#!/bin/sh\n")
-    assert {"bin/summarizer", "lib/ld-linux-x86-64.so.2", "lib/libc.so.6", "lib/libcurl.so.4",
+    assert {"bin/summarizer", f"lib/{LOADER}", "lib/libc.so.6", "lib/libcurl.so.4",
             "lib/libcrypto.so.3"} <= names
 
 
@@ -127,7 +152,7 @@ def test_untrusted_certificate_is_a_tls_error_not_a_hang(tmp_path, certificate, 
 
 def test_bootstrap_outside_a_package_says_why_it_cannot_start(tmp_path):
     shutil.copy(REPO / "bootstrap", tmp_path / "bootstrap")
-    result = subprocess.run([BUSYBOX, "sh", str(tmp_path / "bootstrap")], capture_output=True, text=True, timeout=10,
+    result = subprocess.run([*ENTER, static_busybox(), "sh", str(tmp_path / "bootstrap")], capture_output=True, text=True, timeout=10,
                             env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 127
     assert "no dynamic loader" in result.stderr
