@@ -52,6 +52,22 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         #expect(lines.first == "[ERROR]\tr-1\tfirst\\nsecond\\rthird detail=\"a b\\nc\" plain=ok empty=\"\"")
     }
 
+    /// JSON allows U+2028 and U+2029 raw; log viewers and JavaScript take them for line breaks.
+    @Test(arguments: [Logger.Format.text, .json])
+    func unicodeLineSeparatorsAreEscaped(format: Logger.Format) throws {
+        let capture = try LogCapture()
+        Logger(format: format, fileDescriptor: capture.writeFD)
+            .log(.warn, "one\u{2028}two\u{2029}three", requestID: "r\u{2028}1", ["detail": "a\u{2028}b", "k\u{2029}": "v"])
+        let text = capture.finish()
+        #expect(!text.unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{2029}" }, "\(text.debugDescription)")
+        #expect(text.contains(#"one\u2028two\u2029three"#) && text.contains(#"a\u2028b"#), "\(text)")
+        if format == .json {
+            let object = try jsonObject(String(text.dropLast()))
+            #expect(object["message"] as? String == "one\u{2028}two\u{2029}three")
+            #expect(object["requestId"] as? String == "r\u{2028}1" && object["detail"] as? String == "a\u{2028}b")
+        }
+    }
+
     @Test(arguments: [
         ([:], Logger.Format.text, Logger.Level.info),
         (["AWS_LAMBDA_LOG_FORMAT": "JSON"], .json, .info),
