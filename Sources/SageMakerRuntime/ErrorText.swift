@@ -273,10 +273,12 @@ public enum ErrorText {
 
 /// Finds pieces of the function's own secrets in a text, whatever form they were quoted in.
 ///
-/// The text is first read as the characters it stands for: `%2F` (and `%252F`, encoded twice)
+/// The text is searched twice: as it stands, and read as the characters it stands for: `%2F` (and `%252F`, encoded twice)
 /// is `/`, `\/` and `\u002F` are `/`, and whitespace, a JSON `\n`, `\r` or `\t` and stray
 /// backslashes stand for nothing, since a wrapped or quoted token has them between its pieces.
-/// Each character remembers the bytes it came from. Then every window of `secretPieceLength`
+/// Each character remembers the bytes it came from. (The first search is for a piece that the
+/// reading would swallow the start of: `%` or `\` just before a token piece that starts with
+/// hex digits or `n`.) Then every window of `secretPieceLength`
 /// characters is looked up among the windows of the secrets (shorter secrets: the whole secret),
 /// each lookup one hash of 16 bytes: linear in the text, whatever it holds.
 struct SecretPieces {
@@ -319,7 +321,14 @@ struct SecretPieces {
     /// The byte ranges of `text` that hold a piece of a secret (sorted by start; may overlap).
     func ranges(in text: ArraySlice<UInt8>) -> [Range<Int>] {
         guard !windows.isEmpty else { return [] }
-        let decoded = Self.decode(text)
+        var ranges: [Range<Int>] = []
+        for decoded in [Self.asItStands(text), Self.decode(text)] {
+            ranges += Self.ranges(in: decoded, windows)
+        }
+        return ranges
+    }
+
+    private static func ranges(in decoded: (bytes: [UInt8], starts: [Int], ends: [Int]), _ windows: [Int: Set<Window>]) -> [Range<Int>] {
         var ranges: [Range<Int>] = []
         for (length, set) in windows {
             var window = Window()
@@ -336,6 +345,10 @@ struct SecretPieces {
             }
         }
         return ranges
+    }
+
+    private static func asItStands(_ text: ArraySlice<UInt8>) -> (bytes: [UInt8], starts: [Int], ends: [Int]) {
+        (Array(text), Array(text.indices), Array(text.indices.map { $0 + 1 }))
     }
 
     /// The characters `text` stands for, each with the range of bytes it was written as.

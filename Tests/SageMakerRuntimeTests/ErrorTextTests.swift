@@ -195,12 +195,19 @@ private enum AWSWords {
         #expect(error.description.contains("upstream said"), "\(error)")
     }
 
-    @Test func anyRunOfSixteenCharactersOfASecretIsEnoughAndFifteenIsNot() {
+    @Test func anyRunOfSixteenCharactersOfASecretIsEnoughAndFifteenIsNot() throws {
         let token = Array(AWSWords.sessionToken)
         for (start, length) in [(0, 16), (37, 16), (100, 35), (token.count - 16, 16), (50, 59)] {
             let piece = String(token[start..<(start + length)])
             let clean = ErrorText.withoutSecrets("before \(piece) after", secrets: Self.secrets)
             #expect(clean == "before [redacted] after", "piece at \(start) of \(length): \(clean)")
+        }
+        // A `%` or `\\` just before a piece that starts with hex digits or `n`: read as an escape,
+        // it would swallow the piece's start.
+        for (prefix, start) in [("%", "3cBpKv0"), ("%25", "3cBpKv0"), ("\\", "nJ3cBpK")] {
+            let from = try #require(AWSWords.sessionToken.range(of: start)).lowerBound
+            let piece = String(AWSWords.sessionToken[from...].prefix(16))
+            #expect(ErrorText.withoutSecrets("x \(prefix)\(piece) y", secrets: Self.secrets) == "x \(prefix)[redacted] y")
         }
         let short = String(token[10..<25])
         #expect(ErrorText.withoutSecrets("before \(short) after", secrets: Self.secrets) == "before \(short) after")
