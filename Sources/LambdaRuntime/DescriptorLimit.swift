@@ -5,14 +5,14 @@ import Glibc
 /// The open-file limit (`RLIMIT_NOFILE`), checked once at init so that N workers either fit or
 /// init fails saying so, instead of invocations failing one at a time later.
 ///
-/// A worker holds two descriptors while it serves: its Runtime API connection and its SageMaker
-/// connection. The margin covers what the process holds besides (standard streams, the CA
-/// bundle while it loads) and what a worker holds for a moment (libcurl's threaded name lookup
-/// takes a socket pair and a DNS socket, a reconnect one more socket), for a few dozen workers at
-/// once.
+/// A worker holds four descriptors while it serves, measured: its Runtime API connection, its
+/// SageMaker connection, and the socket pair libcurl keeps to wake its own poll. The margin
+/// covers what the process holds besides (standard streams, the CA bundle while it loads) and
+/// what a worker holds for a moment (libcurl's threaded name lookup takes a socket pair and a DNS
+/// socket, a reconnect one more socket), for several workers at once.
 enum DescriptorLimit {
-    static let perWorker = 2
-    static let margin = 64
+    static let perWorker = 4
+    static let margin = 32
 
     static func needed(workers: Int) -> Int { workers * perWorker + margin }
 

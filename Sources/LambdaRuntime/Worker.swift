@@ -85,7 +85,7 @@ final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
                 failures += 1
                 let elapsed = now - failingSince
                 if retry.givesUp(attempts: failures, elapsedMilliseconds: elapsed) {
-                    return WorkerEnd(reason: "the Runtime API's /next failed \(failures) times in a row over \(elapsed) ms; the last: \(error)")
+                    return WorkerEnd(reason: "\(error); /next failed \(failures) times in a row over \(elapsed) ms, giving up")
                 }
                 let pause = retry.pauseMilliseconds(after: failures)
                 logger.log(.warn, "\(error); retrying /next on a fresh connection", [

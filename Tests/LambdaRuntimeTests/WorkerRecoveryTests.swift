@@ -161,16 +161,17 @@ private final class BackgroundRun: @unchecked Sendable {
     }
 
     @Test func workersThatDoNotFitTheDescriptorLimitAreRefusedSayingWhatFits() throws {
-        #expect(throws: Never.self) { try DescriptorLimit.check(workers: 480, limit: 1024) }
+        #expect(throws: Never.self) { try DescriptorLimit.check(workers: 248, limit: 1024) }
         do {
             try DescriptorLimit.check(workers: 100, limit: 128)
             Issue.record("100 workers fit 128 descriptors")
         } catch {
             #expect(error.type == "InvalidConfiguration")
-            #expect(error.message.contains("100 workers") && error.message.contains("is 128") && error.message.contains("at most 32 workers fit"),
+            #expect(error.message.contains("100 workers") && error.message.contains("is 128") && error.message.contains("at most 24 workers fit"),
                     "\(error.message)")
         }
         #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 1, limit: 20) }
-        #expect(DescriptorLimit.mostWorkers(limit: 1024) == 480)
+        #expect(DescriptorLimit.mostWorkers(limit: 1024) == 248)
+        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 249, limit: 1024) }
     }
 }
