@@ -71,6 +71,7 @@ class Invocation:
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
+    header_fault: str | None = None  # the /next fault it was delivered with (add_next_faults)
     # Signalled when answered; shares the Runtime API's lock (set by enqueue).
     done: threading.Condition | None = None
 
@@ -249,6 +250,7 @@ class RuntimeAPI:
             fault = self.header_faults.popleft() if self.header_faults else None
             if fault:
                 self.stats["next_faults"] += 1
+                invocation.header_fault = fault
         self.log(f"START RequestId: {invocation.request_id}")
         return invocation, fault
 
