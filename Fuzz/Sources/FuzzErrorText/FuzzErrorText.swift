@@ -22,10 +22,10 @@ private let names = ["x-amz-security-token:", "X-Amz-Signature=", "Authorization
 /// The most CPU time cleaning may take per KiB it cleans (at most `ErrorText.maximumBytes`, the
 /// cap), plus a fixed allowance; generous for this unoptimised, sanitizer-instrumented build
 /// (about 4 ms per KiB here). A cleaner that worked on the whole input, or rewrote the text per
-/// match, runs through it long before the 4 MiB inputs this program writes.
+/// match, runs through it long before the 1 MiB inputs this program writes.
 private let nanosecondsPerKiB = 10_000_000
 private let nanosecondsAtLeast = 20_000_000
-private let largestText = 4 * 1024 * 1024
+private let largestText = 1024 * 1024
 
 /// Every run of `secretPieceLength` characters of every secret.
 private let pieces: Set<String> = {
