@@ -476,6 +476,22 @@ def run_soak(run: Run) -> dict[str, Any]:
             return evaluate(run, standin.stats(), function.bootstrap_pids(), log_counts)
 
 
+def judge(run: Run, case: Case, invocation: int | str, body: bytes, expect: Expect, status: int, answer: bytes) -> None:
+    """Checks one answer (and that it carries no secret); records what is wrong in RUN and CASE."""
+    problem = check(expect, status, answer)
+    leaked = [name for name, value in SECRETS.items() if value.encode() in answer]
+    if leaked:
+        run.secret_answers += 1
+        problem = problem or f"the answer carries the {', '.join(leaked)}"
+    if problem:
+        case.mismatches += 1
+        run.mismatches.append({
+            "invocation": invocation, "case": case.name, "problem": problem,
+            "event": body[:300].decode("utf-8", "replace"),
+            "answer": answer[:400].decode("utf-8", "replace"),
+        })
+
+
 def drive(run: Run, schedule: list[int], sample_points: set[int],
           function: harness.Lambda, standin: harness.StandIn) -> None:
     run.started = time.monotonic()
@@ -494,20 +510,9 @@ def drive(run: Run, schedule: list[int], sample_points: set[int],
             # Not retried: the RIE crashes on overlapping invocations.
             raise SoakAbort(f"invoking through the RIE failed: {exc!r:.300}") from exc
         case.count += 1
-        problem = check(expect, status, answer)
-        leaked = [name for name, value in SECRETS.items() if value.encode() in answer]
-        if leaked:
-            run.secret_answers += 1
-            problem = problem or f"the answer carries the {', '.join(leaked)}"
-        if problem:
-            case.mismatches += 1
-            run.mismatches.append({
-                "invocation": count, "case": case.name, "problem": problem,
-                "event": body[:300].decode("utf-8", "replace"),
-                "answer": answer[:400].decode("utf-8", "replace"),
-            })
-            if len(run.mismatches) > MAX_MISMATCHES:
-                raise SoakAbort(f"more than {MAX_MISMATCHES} mismatches: stopping early")
+        judge(run, case, count, body, expect, status, answer)
+        if len(run.mismatches) > MAX_MISMATCHES:
+            raise SoakAbort(f"more than {MAX_MISMATCHES} mismatches: stopping early")
         if count in sample_points:
             pids = function.bootstrap_pids()
             if len(pids) != 1:
@@ -668,18 +673,8 @@ def run_concurrent_soak(run: Run) -> dict[str, Any]:
                     expect = BAD_HEADERS
                     with lock:
                         header_faults["count"] += 1
-                problem = check(expect, status, answer)
-                leaked = [name for name, value in SECRETS.items() if value.encode() in answer]
                 with lock:
-                    if leaked:
-                        run.secret_answers += 1
-                        problem = problem or f"the answer carries the {', '.join(leaked)}"
-                    if problem:
-                        case.mismatches += 1
-                        run.mismatches.append({
-                            "invocation": invocation.request_id, "case": case.name, "problem": problem,
-                            "event": body[:300].decode("utf-8", "replace"),
-                            "answer": answer[:400].decode("utf-8", "replace")})
+                    judge(run, case, invocation.request_id, body, expect, status, answer)
 
             run.started = time.monotonic()
             try:
