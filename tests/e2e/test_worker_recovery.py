@@ -6,6 +6,7 @@ fail init; a multi-megabyte upstream error is answered in time with no piece of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -37,14 +38,22 @@ def drain(process: subprocess.Popen, into: list[str]) -> threading.Thread:
     return thread
 
 
+@contextlib.contextmanager
+def polling(standin, workers: int, **options):
+    """(api, process, output, reader): the bootstrap with WORKERS workers under a RuntimeAPI
+    (running_bootstrap's OPTIONS), once every worker polls /next; its output read as it comes."""
+    env = harness.function_env(standin.url) | {"AWS_LAMBDA_MAX_CONCURRENCY": str(workers)}
+    with running_bootstrap(BOOTSTRAP, env, **options) as (api, process):
+        output: list[str] = []
+        reader = drain(process, output)
+        wait_for(lambda: api.snapshot()["next_waiting"] == workers, 20, f"{workers} workers polling")
+        yield api, process, output, reader
+
+
 @pytest.mark.time_limit(60)
 @pytest.mark.parametrize("workers", [1, 4])
 def test_next_faults_leave_every_worker_polling(standin, workers):
-    env = harness.function_env(standin.url) | {"AWS_LAMBDA_MAX_CONCURRENCY": str(workers)}
-    with running_bootstrap(BOOTSTRAP, env) as (api, process):
-        output: list[str] = []
-        drain(process, output)
-        wait_for(lambda: api.snapshot()["next_waiting"] == workers, 10, f"{workers} workers polling")
+    with polling(standin, workers) as (api, process, output, _):
         # A reset or close on a kept-alive connection is first absorbed by sending /next again on a
         # new one; twice in a row it reaches the worker's own retry.
         api.add_next_faults(["500", "reset", "reset", "429", "close", "close", "deadline:soon", "deadline:-5"])
@@ -72,11 +81,7 @@ def test_next_faults_leave_every_worker_polling(standin, workers):
 @pytest.mark.time_limit(30)
 @pytest.mark.parametrize("workers", [1, 8])
 def test_a_runtime_api_that_keeps_failing_ends_the_process_with_one_fatal_line(standin, workers):
-    env = harness.function_env(standin.url) | {"AWS_LAMBDA_MAX_CONCURRENCY": str(workers)}
-    with running_bootstrap(BOOTSTRAP, env) as (api, process):
-        output: list[str] = []
-        reader = drain(process, output)
-        wait_for(lambda: api.snapshot()["next_waiting"] == workers, 10, f"{workers} workers polling")
+    with polling(standin, workers) as (api, process, output, reader):
         api.add_next_faults(["500"] * 10_000)
         # Held polls end with the next event; from then on every /next is a 500.
         for _ in range(workers):
@@ -111,12 +116,8 @@ def test_workers_that_do_not_fit_the_open_file_limit_fail_init(standin):
 @pytest.mark.parametrize("workers, nofile", [(100, (128, 4096)), (24, (128, 128))],
                          ids=["soft-limit-raised", "largest-that-fits"])
 def test_workers_that_fit_serve_a_burst(standin, workers, nofile):
-    env = harness.function_env(standin.url) | {"AWS_LAMBDA_MAX_CONCURRENCY": str(workers)}
     standin.service_time(200)
-    with running_bootstrap(BOOTSTRAP, env, nofile=nofile) as (api, process):
-        output: list[str] = []
-        drain(process, output)
-        wait_for(lambda: api.snapshot()["next_waiting"] == workers, 20, f"{workers} workers polling")
+    with polling(standin, workers, nofile=nofile) as (api, process, output, _):
         invocations = [api.enqueue({"inputs": f"Article {i} moved markets. More text."}) for i in range(workers)]
         answers = [api.wait(invocation) for invocation in invocations]
         for i, (status, body) in enumerate(answers):
