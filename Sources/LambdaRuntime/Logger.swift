@@ -105,9 +105,9 @@ public struct Logger: Sendable {
             switch value {
             case .string(let text):
                 let text = text.cappedForJSON(maximumTextBytes)
-                line += " \(LogText.escaped(key))=\(LogText.needsQuoting(text, forValue: true) ? LogText.quoted(text) : text)"
-            case .int(let number): line += " \(LogText.escaped(key))=\(number)"
-            case .double(let number): line += " \(LogText.escaped(key))=\(LogText.number(number))"
+                line += " \(key)=\(LogText.needsQuoting(text, forValue: true) ? LogText.quoted(text) : text)"
+            case .int(let number): line += " \(key)=\(number)"
+            case .double(let number): line += " \(key)=\(LogText.number(number))"
             }
         }
         return line

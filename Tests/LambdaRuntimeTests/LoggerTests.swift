@@ -57,10 +57,10 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
     func unicodeLineSeparatorsAreEscaped(format: Logger.Format) throws {
         let capture = try LogCapture()
         Logger(format: format, fileDescriptor: capture.writeFD)
-            .log(.warn, "one\u{2028}two\u{2029}three", requestID: "r\u{2028}1", ["detail": "a\u{2028}b", "k\u{2029}": "v"])
+            .log(.warn, "one\u{2028}two\u{2029}three", requestID: "r\u{2028}1", ["detail": "a\u{2028}b", "other": "c\u{2029}d"])
         let text = capture.finish()
         #expect(!text.unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{2029}" }, "\(text.debugDescription)")
-        #expect(text.contains(#"one\u2028two\u2029three"#) && text.contains(#"a\u2028b"#), "\(text)")
+        #expect(text.contains(#"one\u2028two\u2029three"#) && text.contains(#"a\u2028b"#) && text.contains(#"c\u2029d"#), "\(text)")
         if format == .json {
             let object = try jsonObject(String(text.dropLast()))
             #expect(object["message"] as? String == "one\u{2028}two\u{2029}three")
