@@ -151,10 +151,23 @@ enum LogText {
     /// line separators), always; a `key=value` field also when a space, quote or `=` would make
     /// it ambiguous, or when it is empty.
     static func needsQuoting(_ text: String, forValue: Bool) -> Bool {
-        text.unicodeScalars.contains { scalar in
-            scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
-                || (forValue && (scalar == " " || scalar == "\"" || scalar == "="))
-        } || (forValue && text.isEmpty)
+        if forValue && text.isEmpty { return true }
+        // On the UTF-8 bytes: every line checks its request id and message, so this is on the
+        // warm path. U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+        var text = text
+        return text.withUTF8 { bytes in
+            var afterE280 = false
+            var afterE2 = false
+            for byte in bytes {
+                if byte < 0x20 || byte == 0x7F || (afterE280 && (byte == 0xA8 || byte == 0xA9))
+                    || (forValue && (byte == 0x20 || byte == 0x22 || byte == 0x3D)) {
+                    return true
+                }
+                afterE280 = afterE2 && byte == 0x80
+                afterE2 = byte == 0xE2
+            }
+            return false
+        }
     }
 
     /// `text` as it stands in a text line: escaped as inside a JSON string when it needs quoting.

@@ -28,6 +28,22 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         }
     }
 
+    /// The byte-wise check says what the rule says scalar by scalar.
+    @Test func quotingFollowsTheRule() {
+        func rule(_ text: String, _ forValue: Bool) -> Bool {
+            text.unicodeScalars.contains { scalar in
+                scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
+                    || (forValue && (scalar == " " || scalar == "\"" || scalar == "="))
+            } || (forValue && text.isEmpty)
+        }
+        let samples = nastyStrings + ["€ \u{2027} \u{202A} \u{2030}", "\u{2028}", "x\u{2029}", "a=b", "ok-1_2", "\u{E2}\u{80}"]
+        for text in samples {
+            for forValue in [false, true] {
+                #expect(LogText.needsQuoting(text, forValue: forValue) == rule(text, forValue), "\(text.debugDescription) \(forValue)")
+            }
+        }
+    }
+
     // Scaling a huge value before rounding once overflowed to `inf`, which is not JSON.
     @Test(arguments: [1e306, -1e306, Double.greatestFiniteMagnitude])
     func hugeFiniteNumbersStayValidJSON(value: Double) throws {
