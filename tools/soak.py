@@ -103,9 +103,6 @@ def check(expect: Expect, rie_status: int, body: bytes) -> str | None:
         except ValueError:
             return "body is not JSON"
         error = document.get("error") if isinstance(document, dict) else None
-        if isinstance(error, str):  # the flat shape: {"error": message, "error_type": type, ...}
-            error = {"message": error, "type": document.get("error_type"),
-                     "modelStatusCode": document.get("modelStatusCode")}
     elif isinstance(document, dict) and "errorType" in document:
         error = {"type": document["errorType"], "message": document.get("errorMessage")}
     else:

@@ -90,19 +90,6 @@ def test_cases_expect_the_stand_ins_model_and_all_succeed_or_all_fail():
     assert expect.answer[0]["generated_text"].endswith(".")
 
 
-FLAT_MODEL_ERROR = {"error": "x", "error_type": "ModelError", "modelStatusCode": 400, "requestId": "r"}
-
-
-@pytest.mark.parametrize("answer, problem", [
-    (http_answer(502, FLAT_MODEL_ERROR), None),
-    (http_answer(502, dict(FLAT_MODEL_ERROR, error_type="Timeout")), "error type 'Timeout'"),
-    (http_answer(502, dict(FLAT_MODEL_ERROR, modelStatusCode=500)), "modelStatusCode"),
-])
-def test_check_reads_the_flat_error_shape_too(answer, problem):
-    found = soak.check(HTTP_MODEL_ERROR, *answer)
-    assert found is None if problem is None else problem in (found or ""), found
-
-
 def test_concurrent_cases_need_no_fault_plan_and_mark_their_own_faults():
     cases = soak.build_concurrent_cases()
     assert all(case.plan is None for case in cases)
