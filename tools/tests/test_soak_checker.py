@@ -68,28 +68,6 @@ def test_check(expect, answer, problem):
     assert found is None if problem is None else problem in (found or ""), found
 
 
-def test_every_round_holds_every_case_and_samples_follow_a_plain_success():
-    cases = soak.build_cases()
-    points = {1, 1000, 1500, 3000}
-    schedule = soak.build_schedule(cases, 3000, points, seed=1)
-    assert len(schedule) == 3000
-    plain = next(i for i, c in enumerate(cases) if c.name == "direct-ok")
-    for start in range(0, 3000, soak.ROUND):
-        counts = Counter(schedule[start:start + soak.ROUND])
-        for index, case in enumerate(cases):
-            assert counts[index] == (case.per_round or counts[plain]), case.name
-    assert all(schedule[p - 1] == plain for p in points)
-
-
-def test_cases_expect_the_stand_ins_model_and_all_succeed_or_all_fail():
-    cases = soak.build_cases()
-    # evaluate() counts a case's expected successes from its first variant.
-    assert all(len({expect.answer is None for _, expect in case.variants}) == 1 for case in cases)
-    body, expect = cases[0].variants[1]
-    assert len(expect.answer) == json.loads(body)["parameters"]["num_return_sequences"]
-    assert expect.answer[0]["generated_text"].endswith(".")
-
-
 def test_concurrent_cases_need_no_fault_plan_and_mark_their_own_faults():
     cases = soak.build_concurrent_cases()
     assert all(case.plan is None for case in cases)
@@ -126,3 +104,25 @@ def test_concurrent_criteria_take_the_highest_sample_of_each_half():
     assert not evaluate(steady[:4] + [(21_000, 6, 20), (21_000, 6, 19)])["fds_flat"]
     assert not evaluate(steady, stats={"next_waiting": 3, "next_faults": 36})["pollers_at_end"]
     assert not evaluate(steady, faulted=3)["runtime_api_faults_served"]
+
+
+def test_every_round_holds_every_case_and_samples_follow_a_plain_success():
+    cases = soak.build_cases()
+    points = {1, 1000, 1500, 3000}
+    schedule = soak.build_schedule(cases, 3000, points, seed=1)
+    assert len(schedule) == 3000
+    plain = next(i for i, c in enumerate(cases) if c.name == "direct-ok")
+    for start in range(0, 3000, soak.ROUND):
+        counts = Counter(schedule[start:start + soak.ROUND])
+        for index, case in enumerate(cases):
+            assert counts[index] == (case.per_round or counts[plain]), case.name
+    assert all(schedule[p - 1] == plain for p in points)
+
+
+def test_cases_expect_the_stand_ins_model_and_all_succeed_or_all_fail():
+    cases = soak.build_cases()
+    # evaluate() counts a case's expected successes from its first variant.
+    assert all(len({expect.answer is None for _, expect in case.variants}) == 1 for case in cases)
+    body, expect = cases[0].variants[1]
+    assert len(expect.answer) == json.loads(body)["parameters"]["num_return_sequences"]
+    assert expect.answer[0]["generated_text"].endswith(".")
