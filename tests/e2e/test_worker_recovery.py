@@ -121,7 +121,8 @@ def test_workers_that_fit_serve_a_burst(standin, workers, nofile):
         invocations = [api.enqueue({"inputs": f"Article {i} moved markets. More text."}) for i in range(workers)]
         answers = [api.wait(invocation) for invocation in invocations]
         for i, (status, body) in enumerate(answers):
-            assert status == 200 and json.loads(body)[0]["generated_text"] == f"Article {i} moved markets.", body[:300]
+            # generated_text or summary_text, as the stand-in's task has it
+            assert status == 200 and list(json.loads(body)[0].values()) == [f"Article {i} moved markets."], body[:300]
         assert api.snapshot()["peak_in_flight"] > workers // 2
         assert process.poll() is None
     assert "[FATAL]" not in "".join(output)
