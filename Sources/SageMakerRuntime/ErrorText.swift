@@ -7,8 +7,9 @@
 ///
 /// `withoutSecrets` runs on every message as it is read (`SageMakerError.from`), so no
 /// `SageMakerError` ever holds a credential, whoever prints it. `withoutAccountDetails` is for
-/// callers outside the account. Both work on ASCII shapes in one pass over at most
-/// `maximumBytes`: an upstream that answers with megabytes of text costs no more than 16 KiB.
+/// callers outside the account, on what `withoutSecrets` left. Both work on ASCII shapes in linear
+/// time, and `withoutSecrets` reads at most `maximumBytes`: an upstream that answers with
+/// megabytes of text costs no more than 16 KiB of it.
 public enum ErrorText {
     public static let redacted = "[redacted]"
 
