@@ -128,7 +128,7 @@ public enum LambdaRuntime {
         let board = WorkerBoard()
         for worker in workers {
             let started = WorkerThread.start {
-                board.report(worker.serve(shutdown: shutdown, logger: logger))
+                board.report(worker.serve(shutdown: shutdown, logger: logger, board: board))
             }
             if !started {
                 board.report(WorkerEnd(reason: "could not start a thread for worker \(worker.number) of \(workers.count)"))

@@ -56,8 +56,11 @@ final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
         self.retry = retry
     }
 
-    /// Serves invocations until something stops the process; says what.
-    func serve(shutdown: ShutdownGuard, logger: Logger) -> WorkerEnd {
+    /// Serves invocations until something stops the process; says what. With `board` (other
+    /// workers beside it), it also stops polling once another worker has ended the process: an
+    /// invocation taken now would be lost with the process.
+    func serve(shutdown: ShutdownGuard, logger: Logger, board: WorkerBoard? = nil) -> WorkerEnd {
+        let ending = WorkerEnd(reason: "the process is ending")
         var failures = 0
         var failingSince = 0
         func recovered() {
@@ -67,6 +70,7 @@ final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
             failures = 0
         }
         while true {
+            if board?.hasEnded == true { return ending }
             let invocation: Invocation
             do {
                 invocation = try runtime.next()
@@ -80,6 +84,7 @@ final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
                 // Whatever the old connection holds (a half-read answer, a peer that reset it)
                 // is not trusted again.
                 runtime.disconnect()
+                if board?.hasEnded == true { return ending }
                 let now = MonotonicClock.nowMilliseconds()
                 if failures == 0 { failingSince = now }
                 failures += 1
@@ -156,6 +161,8 @@ final class WorkerBoard: Sendable {
         }
         if decisive { ended.fire() }
     }
+
+    var hasEnded: Bool { first.withLock { $0 != nil } }
 
     /// Blocks until the process must stop; what stopped it.
     func waitForTheEnd() -> WorkerEnd {

@@ -8,12 +8,18 @@ import Glibc
 #endif
 
 /// A Runtime API that fails the first `/next` requests as `faults` says, then hands out `events`,
-/// then holds every `/next` (counting them) until the test stops the server.
+/// then holds each `/next` for `holdSeconds` (then a 500), until `failAll` makes every `/next` a
+/// 500 at once. The server stays up until the test ends: a worker still retrying against a closed
+/// port could reach another test's server that the kernel gave the port to.
 private final class FaultyRuntimeAPI: Sendable {
+    static let holdSeconds = 1.0
+
     struct State {
         var faults: [ScriptedResponse]
         var events: [ScriptedResponse]
-        var held = 0
+        /// When each held `/next` arrived.
+        var held: [ContinuousClock.Instant] = []
+        var failing = false
     }
 
     let server: TestHTTPServer
@@ -25,16 +31,22 @@ private final class FaultyRuntimeAPI: Sendable {
         server = try TestHTTPServer(handler: { request in
             guard request.method == "GET" else { return ScriptedResponse(status: 202, body: "") }
             return state.withLock { state in
+                if state.failing { return ScriptedResponse(status: 500, body: "gone") }
                 if !state.faults.isEmpty { return state.faults.removeFirst() }
                 if !state.events.isEmpty { return state.events.removeFirst() }
-                state.held += 1
-                return ScriptedResponse(status: 500, body: "held", delay: 30)
+                state.held.append(.now)
+                return ScriptedResponse(status: 500, body: "held", delay: Self.holdSeconds)
             }
         })
     }
 
-    /// `/next` requests waiting now, once the events ran out.
-    var held: Int { state.withLock { $0.held } }
+    /// `/next` requests held open now, once the events ran out.
+    var held: Int {
+        let since = ContinuousClock.now - .milliseconds(Int(Self.holdSeconds * 1000) - 50)
+        return state.withLock { $0.held.filter { $0 > since }.count }
+    }
+
+    func failAll() { state.withLock { $0.failing = true } }
     var posts: [RecordedRequest] { server.requests.filter { $0.method == "POST" } }
 }
 
@@ -87,6 +99,7 @@ private final class BackgroundRun: @unchecked Sendable {
         let events = [event("bad-soon", deadline: "soon"), event("req-1"), event("bad-negative", deadline: "-5"),
                       event(nil), event("req-2"), event("req-3")]
         let api = try FaultyRuntimeAPI(faults: faults, events: events)
+        defer { api.server.stop() }
         let capture = try LogCapture()
         let run = BackgroundRun(environment: ["AWS_LAMBDA_RUNTIME_API": api.server.authority, "AWS_LAMBDA_MAX_CONCURRENCY": String(workers)],
                                 logger: Logger(format: .json, fileDescriptor: capture.writeFD), retry: Self.retry)
@@ -106,18 +119,19 @@ private final class BackgroundRun: @unchecked Sendable {
             #expect((document["errorMessage"] as? String)?.contains("Lambda-Runtime-Deadline-Ms: \"\(value)\"") == true, "\(document)")
         }
         #expect(posts.count == 5)
+        #expect(!api.server.requests.contains { $0.method == "GET" && $0.path != "/2018-06-01/runtime/invocation/next" })
         // Every failed poll was retried on a fresh connection.
         #expect(api.server.acceptedConnections >= workers + faults.count + 1)
 
-        // Then the Runtime API goes away for good: the process ends, once, after the window.
-        api.server.stop()
+        // Then the Runtime API fails for good: the process ends, once, after the window.
+        api.failAll()
         let status = run.wait(seconds: 10)
         #expect(status == 1)
         let lines = capture.finishLines()
         let fatal = lines.filter { $0.contains("FATAL") }
         #expect(fatal.count == 1, "\(fatal)")
         #expect(fatal.first?.contains("/next failed") == true, "\(fatal)")
-        for status in ["answered 500", "answered 429", "answered 503", "closed the connection"] {
+        for status in ["answered 429", "answered 503", "closed the connection", "answered 500: gone"] {
             #expect(lines.contains { $0.contains("\"level\":\"WARN\"") && $0.contains(status) && $0.contains("retrying /next on a fresh connection") },
                     "a WARN line for \(status)")
         }
@@ -145,6 +159,26 @@ private final class BackgroundRun: @unchecked Sendable {
         #expect(lines.filter { $0.contains("FATAL") }.count == 1, "\(lines)")
         #expect(lines.last?.contains("FATAL") == true && lines.last?.contains("answered 500") == true, "\(lines.last ?? "")")
         #expect(server.requests.count >= workers * Self.retry.minimumAttempts)
+    }
+
+    /// Once one worker has ended the process, the others take no new invocation: it would be lost
+    /// with the process. Their `/next` fails 200 ms later and is not retried.
+    @Test func afterTheEndNoWorkerPollsAgain() throws {
+        let server = try TestHTTPServer(handler: { request in
+            if request.method == "POST" { return ScriptedResponse(status: 500, body: "broken") }
+            return request.connection == 1 ? event("req-1") : ScriptedResponse(status: 500, body: "later", delay: 0.2)
+        })
+        defer { server.stop() }
+        let capture = try LogCapture()
+        let status = LambdaRuntime.run(
+            environment: ["AWS_LAMBDA_RUNTIME_API": server.authority, "AWS_LAMBDA_MAX_CONCURRENCY": "3"],
+            logger: Logger(format: .json, fileDescriptor: capture.writeFD), retry: Self.retry
+        ) { { EchoHandler() } }
+        #expect(status == 1)
+        usleep(600_000)  // the others' /next answered, and more than their first pause
+        let polls = server.requests.filter { $0.method == "GET" }
+        #expect(polls.count == 3, "\(polls.map(\.connection))")
+        #expect(capture.finishLines().filter { $0.contains("FATAL") }.count == 1)
     }
 
     @Test func pausesGrowCappedAndJittered() {
