@@ -12,7 +12,9 @@ import Glibc
 /// 500 at once. The server stays up until the test ends: a worker still retrying against a closed
 /// port could reach another test's server that the kernel gave the port to.
 private final class FaultyRuntimeAPI: Sendable {
-    static let holdSeconds = 1.0
+    // Long enough that no worker fails three held polls in a row (the retry window) before the
+    // test is done looking: a held poll answered 500 counts as a failure.
+    static let holdSeconds = 2.0
 
     struct State {
         var faults: [ScriptedResponse]
