@@ -587,7 +587,7 @@ def evaluate(run: Run, stats: dict, final_pids: list[int], counts: dict[str, int
 PHASES = 20  # a sample after each
 NEXT_FAULTS = ["500", "429", "reset", "close", "deadline:soon", "deadline:-5"]
 MAX_RSS_GROWTH_KIB_CONCURRENT = 2048
-MAX_OTHER_FDS = 8  # besides four per worker: the standard streams, and the odd one in passing
+MAX_OTHER_FDS = 5  # besides four per worker: the standard streams, and two in passing
 # N at once against one Python stand-in on a small machine: a plain call can take longer than
 # the single-worker soak's 400 ms, so the time-out case waits longer too.
 CONCURRENT_SAGEMAKER_TIMEOUT_MS = 2000
@@ -727,10 +727,10 @@ def evaluate_concurrent(run: Run, stats: dict, alive: bool, counts: dict[str, in
         "pollers_at_end": stats["next_waiting"] == args.concurrency,
         "rss_flat": growth is not None and growth < MAX_RSS_GROWTH_KIB_CONCURRENT,
         # A worker whose last answer closed its SageMaker connection (an oversized answer, a
-        # timeout) holds one socket fewer until its next call: the highest count is what must
-        # not grow, and it stays within what DescriptorLimit counts per worker.
-        "fds_flat": bool(early and late) and max(s["fds"] for s in late) <= max(s["fds"] for s in early)
-        <= 4 * args.concurrency + MAX_OTHER_FDS,
+        # timeout) holds one socket fewer until its next call, so the count wanders below the
+        # ceiling of four per worker (DescriptorLimit's count) plus the standard streams: a
+        # leak, however slow, would cross it.
+        "fds_flat": len(after) >= 2 and all(s["fds"] <= 4 * args.concurrency + MAX_OTHER_FDS for s in after),
         "threads_flat": bool(early and late) and max(s["Threads"] for s in late) <= max(s["Threads"] for s in early),
         "no_secrets_in_output": run.secret_answers == 0 and not any(counts[f"secret: {n}"] for n in SECRETS),
         "runtime_api_faults_served": stats["next_faults"] == phases * len(NEXT_FAULTS)

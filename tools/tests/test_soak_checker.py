@@ -101,7 +101,8 @@ def test_concurrent_criteria_take_the_highest_sample_of_each_half():
     growing = steady[:2] + [(21_000, 6, 19), (21_000, 6, 19), (24_000, 6, 19), (21_000, 6, 19)]
     assert not evaluate(growing)["rss_flat"]
     assert not evaluate(steady[:4] + [(21_000, 7, 19), (21_000, 6, 19)])["threads_flat"]
-    assert not evaluate(steady[:4] + [(21_000, 6, 20), (21_000, 6, 19)])["fds_flat"]
+    assert evaluate(steady[:4] + [(21_000, 6, 21), (21_000, 6, 19)])["fds_flat"]  # below 4 × 4 + 5
+    assert not evaluate(steady[:4] + [(21_000, 6, 22), (21_000, 6, 19)])["fds_flat"]
     assert not evaluate(steady, stats={"next_waiting": 3, "next_faults": 36})["pollers_at_end"]
     assert not evaluate(steady, faulted=3)["runtime_api_faults_served"]
 
