@@ -22,6 +22,7 @@ help:
 	@echo "make fuzz [FUZZ_SECONDS=300]  libFuzzer targets, each for FUZZ_SECONDS"
 	@echo "make bench                    Swift vs the Python handler vs a C floor under the RIE; rewrites bench/RESULTS.md and bench/results.svg"
 	@echo "make soak                     100,000 mixed invocations through the RIE: same process, RSS growth < 1 MB, fds unchanged (~6 min)"
+	@echo "make soak CONCURRENCY=64      100,000 invocations 64 at a time, Runtime API faults mixed in: every worker still polling, RSS/fds/threads flat"
 	@echo "make package                  dist/summarizer-lambda.zip, self-contained for provided.al2023 and provided.al2"
 	@echo "make package ARCH=arm64       dist/summarizer-lambda-arm64.zip for Graviton (Debian 13's Swift 6.0.3, in a trixie root)"
 	@echo "make test-arm64               that package under qemu: the end-to-end suite and the chroot proof"
@@ -113,11 +114,15 @@ bench-smoke: package
 	bench/setup.sh
 	python3 bench/run.py --quick
 
+# CONCURRENCY=N (above 1): N at a time under the concurrent Runtime API stand-in, with its faults.
 soak: build deps
-	python3 tools/soak.py --bootstrap $(BOOTSTRAP) --json .build/soak.json
+	python3 tools/soak.py --bootstrap $(BOOTSTRAP) --concurrency $(CONCURRENCY) \
+		--json .build/soak$(if $(filter-out 1,$(CONCURRENCY)),-c$(CONCURRENCY)).json
 
+# One worker under the RIE, then eight at once with Runtime API faults (about 10 s).
 soak-smoke: build deps
 	python3 tools/soak.py --quick --bootstrap $(BOOTSTRAP)
+	python3 tools/soak.py --quick --concurrency 8 --bootstrap $(BOOTSTRAP)
 
 # STACK, ENDPOINT_NAME, BUCKET, PERMISSIONS_BOUNDARY and AWS_REGION come from the environment (see
 # tools/deploy.sh); PARAMS="AuthMode=iam MaxNumBeams=4" are template parameters. ZIP=path deploys

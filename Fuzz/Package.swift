@@ -13,6 +13,7 @@ let package = Package(
         .executableTarget(name: "FuzzBase64", dependencies: ["FuzzDriver", .product(name: "SummarizerCore", package: "SageMakerSummarizer")]),
         .executableTarget(name: "FuzzSageMakerError", dependencies: ["FuzzDriver", .product(name: "SummarizerCore", package: "SageMakerSummarizer")]),
         .executableTarget(name: "FuzzRuntimeHeaders", dependencies: ["FuzzDriver", .product(name: "SummarizerCore", package: "SageMakerSummarizer")]),
+        .executableTarget(name: "FuzzErrorText", dependencies: ["FuzzDriver", .product(name: "SummarizerCore", package: "SageMakerSummarizer")]),
     ],
     swiftLanguageModes: [.v6]
 )

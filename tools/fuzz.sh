@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${FUZZ_SECONDS:-300}
 # FUZZ_TARGETS="FuzzEvents FuzzBase64" runs only those.
-read -r -a targets <<< "${FUZZ_TARGETS:-FuzzEvents FuzzPayload FuzzBase64 FuzzSageMakerError FuzzRuntimeHeaders}"
+read -r -a targets <<< "${FUZZ_TARGETS:-FuzzEvents FuzzPayload FuzzBase64 FuzzSageMakerError FuzzRuntimeHeaders FuzzErrorText}"
 scratch=.build-fuzz
 
 mkdir -p "$scratch"

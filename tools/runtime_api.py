@@ -13,7 +13,10 @@ import contextlib
 import http.server
 import json
 import os
+import resource
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -27,6 +30,7 @@ from urllib.parse import urlsplit
 PREFIX = "/2018-06-01/runtime"
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 STATS_PATH = "/_stand-in/stats"
+NEXT_FAULTS_PATH = "/_stand-in/next-faults"
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:012345678912:function:test_function"
 # interop.MaxPayloadSize in AWS's emulator: 6 MiB plus 100 bytes of slack, and the figure Lambda
 # quotes in its 413.
@@ -42,6 +46,11 @@ INTERNAL_ERROR = {"errorMessage": "Internal Server Error", "errorType": "Interna
 SCRIPTED_ERRORS = {400: INVALID_ID, 410: INVOKE_TIMEOUT, 413: TOO_LARGE, 500: INTERNAL_ERROR}
 NOT_FOUND = {"errorMessage": "Not Found", "errorType": "NotFound"}
 INIT_REFUSED = {"errorMessage": "State transition is not allowed", "errorType": "InvalidStateTransition"}
+TOO_MANY_REQUESTS = {"errorMessage": "Too Many Requests", "errorType": "TooManyRequestsException"}
+# Faults for the next /next requests (not Lambda's; see add_next_faults): the first kind answers
+# a /next without an invocation, the second delivers the next invocation with a broken header.
+POLL_FAULTS = {"500", "429", "reset", "close"}
+HEADER_FAULTS = ("deadline:", "no-request-id")
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -62,6 +71,7 @@ class Invocation:
     # (front-door status, body) once answered; None while open.
     answer: tuple[int, bytes] | None = None
     kind: str | None = None  # response, error, timeout, exit, init_error
+    header_fault: str | None = None  # the /next fault it was delivered with (add_next_faults)
     # Signalled when answered; shares the Runtime API's lock (set by enqueue).
     done: threading.Condition | None = None
 
@@ -92,7 +102,9 @@ class RuntimeAPI:
         self.init_error: bytes | None = None
         self.bootstrap_exit: int | None = None
         self.stats = {"next_calls": 0, "next_waiting": 0, "peak_next_waiting": 0, "in_flight": 0,
-                      "peak_in_flight": 0, "answered": 0, "timed_out": 0}
+                      "peak_in_flight": 0, "answered": 0, "timed_out": 0, "next_faults": 0}
+        self.poll_faults: deque[str] = deque()
+        self.header_faults: deque[str] = deque()
         # (queued, answered) monotonic times of the latest answered invocations: how long a burst
         # took inside the Runtime API, without the callers' own HTTP round trips.
         self.spans: deque = deque(maxlen=4096)
@@ -161,6 +173,25 @@ class RuntimeAPI:
                     raise RuntimeError("the Runtime API stopped")
                 invocation.done.wait(min(remaining, POLL_S * 5))
 
+    def add_next_faults(self, faults: list[str]) -> None:
+        """Queue FAULTS for the coming /next requests, in order: "500" and "429" answer a /next
+        with that status, "reset" resets its connection (RST), "close" closes it unanswered (each
+        takes one /next and delivers nothing); "deadline:VALUE" delivers the next invocation with
+        Lambda-Runtime-Deadline-Ms VALUE, "no-request-id" without its request id."""
+        for fault in faults:
+            if fault not in POLL_FAULTS and not fault.startswith(HEADER_FAULTS):
+                raise ValueError(f"unknown /next fault {fault!r}")
+        with self.lock:
+            for fault in faults:
+                (self.poll_faults if fault in POLL_FAULTS else self.header_faults).append(fault)
+
+    def _poll_fault(self) -> str | None:
+        with self.lock:
+            if not self.poll_faults:
+                return None
+            self.stats["next_faults"] += 1
+            return self.poll_faults.popleft()
+
     def bootstrap_exited(self, status: int) -> None:
         """The bootstrap is gone: every invocation it held fails as the RIE words it."""
         self.log(f"BOOTSTRAP EXITED status={status}")
@@ -199,7 +230,8 @@ class RuntimeAPI:
         invocation.body = b""  # delivered or never will be: no need to keep it
         invocation.done.notify_all()
 
-    def _next(self) -> Invocation | None:
+    def _next(self) -> tuple[Invocation, str | None] | None:
+        """The next invocation (waiting for one) and the header fault to deliver it with."""
         with self.lock:
             self.stats["next_calls"] += 1
             self.stats["next_waiting"] += 1
@@ -215,8 +247,12 @@ class RuntimeAPI:
             invocation.delivered_at = time.monotonic()
             self.stats["in_flight"] += 1
             self.stats["peak_in_flight"] = max(self.stats["peak_in_flight"], self.stats["in_flight"])
+            fault = self.header_faults.popleft() if self.header_faults else None
+            if fault:
+                self.stats["next_faults"] += 1
+                invocation.header_fault = fault
         self.log(f"START RequestId: {invocation.request_id}")
-        return invocation
+        return invocation, fault
 
     def _answer(self, request_id: str, kind: str, body: bytes, too_large: bool) -> tuple[int, dict]:
         """What the runtime's /response or /error gets: (status, document)."""
@@ -300,15 +336,28 @@ class RuntimeAPI:
             def do_GET(self):
                 path = urlsplit(self.path).path
                 if path == f"{PREFIX}/invocation/next":
-                    invocation = api._next()
-                    if invocation is None:  # stopping: drop the held request unanswered
+                    fault = api._poll_fault()
+                    if fault in ("500", "429"):
+                        return self._send_json(int(fault), INTERNAL_ERROR if fault == "500" else TOO_MANY_REQUESTS)
+                    if fault in ("reset", "close"):
+                        if fault == "reset":  # SO_LINGER 0: close() sends RST
+                            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                         self.close_connection = True
                         return
+                    delivered = api._next()
+                    if delivered is None:  # stopping: drop the held request unanswered
+                        self.close_connection = True
+                        return
+                    invocation, fault = delivered
                     headers = {
                         "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
                         "Lambda-Runtime-Deadline-Ms": str(int((time.time() + invocation.timeout_s) * 1000)),
                         "Lambda-Runtime-Invoked-Function-Arn": FUNCTION_ARN,
                     }
+                    if fault == "no-request-id":
+                        del headers["Lambda-Runtime-Aws-Request-Id"]
+                    elif fault:
+                        headers["Lambda-Runtime-Deadline-Ms"] = fault.split(":", 1)[1]
                     if invocation.trace_id:
                         headers["Lambda-Runtime-Trace-Id"] = invocation.trace_id
                     self._send(200, invocation.body, headers)
@@ -330,6 +379,13 @@ class RuntimeAPI:
                     # how a concurrent caller finds its invocation's log line.
                     return self._send(status, answer, {"X-Amzn-RequestId": invocation.request_id},
                                       content_type="text/plain; charset=utf-8")
+                if path == NEXT_FAULTS_PATH:
+                    body, _ = self._read_body(1 << 20)
+                    try:
+                        api.add_next_faults(json.loads(body)["faults"])
+                    except (ValueError, KeyError, TypeError) as exc:
+                        return self._send_json(400, {"errorMessage": str(exc), "errorType": "InvalidRequest"})
+                    return self._send_json(202, {"status": "OK"})
                 parts = path[len(PREFIX):].strip("/").split("/") if path.startswith(PREFIX + "/") else []
                 body, too_large = self._read_body(MAX_RESPONSE_BYTES)
                 if parts == ["init", "error"]:
@@ -350,14 +406,22 @@ class RuntimeAPI:
         return Handler
 
 
+def open_file_limit(soft: int, hard: int) -> Callable[[], None]:
+    """A preexec_fn that sets the child's RLIMIT_NOFILE, as a platform with that limit would."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @contextlib.contextmanager
-def running_bootstrap(bootstrap, env: dict[str, str]):
+def running_bootstrap(bootstrap, env: dict[str, str], *, nofile: tuple[int, int] | None = None,
+                      timeout_s: float = 30, stdout=subprocess.PIPE):
     """(api, process): a RuntimeAPI and BOOTSTRAP started against it, as Lambda starts it, with ENV
-    over a bare PATH; its output in process.stdout, killed at the end if it still runs."""
-    with RuntimeAPI() as api:
+    over a bare PATH; its output in process.stdout, killed at the end if it still runs.  NOFILE:
+    its open-file limit (soft, hard); TIMEOUT_S: the function timeout."""
+    with RuntimeAPI(timeout_s=timeout_s) as api:
         env = {"PATH": "/usr/bin:/bin", **env, "AWS_LAMBDA_RUNTIME_API": api.address}
-        process = subprocess.Popen([str(bootstrap)], env=env, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen([str(bootstrap)], env=env, stdout=stdout,
+                                   stderr=subprocess.STDOUT, text=True,
+                                   preexec_fn=open_file_limit(*nofile) if nofile else None)
         try:
             yield api, process
         finally:

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Soak test: one bootstrap process under the RIE, 100,000 mixed invocations, every answer
-checked, no leak, no restart.  What it runs and checks: docs/soak.md.
+checked, no leak, no restart; or, with --concurrency N, N at a time under the concurrent Runtime
+API stand-in with Runtime API faults mixed in.  What it runs and checks: docs/soak.md.
 
     python3 tools/soak.py                    # 100,000 invocations, warm-up 2,000
     python3 tools/soak.py --quick            # 3,000 invocations, warm-up 1,000 (CI smoke)
     python3 tools/soak.py --invocations 20000 --json soak.json
+    python3 tools/soak.py --concurrency 64   # 100,000 invocations, 64 at a time
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import json
 import os
 import random
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +33,7 @@ sys.path.insert(0, str(TOOLS))
 import harness  # noqa: E402
 from proxy_events import ALB_TRACE_ID, alb, fixture, http_v2, rest_v1  # noqa: E402
 import sagemaker_standin  # noqa: E402  (its model computes the expected summaries)
+from runtime_api import running_bootstrap  # noqa: E402
 
 EVENTS = TOOLS.parent / "events"
 ROUND = 1000  # invocations per round of the mix
@@ -468,6 +474,22 @@ def run_soak(run: Run) -> dict[str, Any]:
             return evaluate(run, standin.stats(), function.bootstrap_pids(), log_counts)
 
 
+def judge(run: Run, case: Case, invocation: int | str, body: bytes, expect: Expect, status: int, answer: bytes) -> None:
+    """Checks one answer (and that it carries no secret); records what is wrong in RUN and CASE."""
+    problem = check(expect, status, answer)
+    leaked = [name for name, value in SECRETS.items() if value.encode() in answer]
+    if leaked:
+        run.secret_answers += 1
+        problem = problem or f"the answer carries the {', '.join(leaked)}"
+    if problem:
+        case.mismatches += 1
+        run.mismatches.append({
+            "invocation": invocation, "case": case.name, "problem": problem,
+            "event": body[:300].decode("utf-8", "replace"),
+            "answer": answer[:400].decode("utf-8", "replace"),
+        })
+
+
 def drive(run: Run, schedule: list[int], sample_points: set[int],
           function: harness.Lambda, standin: harness.StandIn) -> None:
     run.started = time.monotonic()
@@ -486,20 +508,9 @@ def drive(run: Run, schedule: list[int], sample_points: set[int],
             # Not retried: the RIE crashes on overlapping invocations.
             raise SoakAbort(f"invoking through the RIE failed: {exc!r:.300}") from exc
         case.count += 1
-        problem = check(expect, status, answer)
-        leaked = [name for name, value in SECRETS.items() if value.encode() in answer]
-        if leaked:
-            run.secret_answers += 1
-            problem = problem or f"the answer carries the {', '.join(leaked)}"
-        if problem:
-            case.mismatches += 1
-            run.mismatches.append({
-                "invocation": count, "case": case.name, "problem": problem,
-                "event": body[:300].decode("utf-8", "replace"),
-                "answer": answer[:400].decode("utf-8", "replace"),
-            })
-            if len(run.mismatches) > MAX_MISMATCHES:
-                raise SoakAbort(f"more than {MAX_MISMATCHES} mismatches: stopping early")
+        judge(run, case, count, body, expect, status, answer)
+        if len(run.mismatches) > MAX_MISMATCHES:
+            raise SoakAbort(f"more than {MAX_MISMATCHES} mismatches: stopping early")
         if count in sample_points:
             pids = function.bootstrap_pids()
             if len(pids) != 1:
@@ -568,6 +579,187 @@ def evaluate(run: Run, stats: dict, final_pids: list[int], counts: dict[str, int
     }
 
 
+# --- Many at once (--concurrency N) -------------------------------------------------------------
+#
+# The stand-in has one fault plan for every request, which invocations running at once would
+# share: here SageMaker faults are asked for by each payload instead ([[fault:MODE]] markers),
+# and the Runtime API's own faults are queued for the coming /next requests, every phase.
+
+PHASES = 20  # a sample after each
+NEXT_FAULTS = ["500", "429", "reset", "close", "deadline:soon", "deadline:-5"]
+MAX_RSS_GROWTH_KIB_CONCURRENT = 2048
+MAX_OTHER_FDS = 5  # besides four per worker: the standard streams, and two in passing
+# N at once against one Python stand-in on a small machine: a plain call can take longer than
+# the single-worker soak's 400 ms, so the time-out case waits longer too.
+CONCURRENT_SAGEMAKER_TIMEOUT_MS = 2000
+CONCURRENT_SLOW_MS = 3000
+# What an invocation delivered with a broken deadline gets: an error, whatever its event.
+BAD_HEADERS = Expect("direct", error_type="InvalidRuntimeHeaders", fragment="Lambda-Runtime-Deadline-Ms")
+
+
+def marked(error_type: str | None, http_status: int, marker: str, fragment: str | None = None,
+           retry_after: str | None = None, model_status: int | None = None) -> list[Variant]:
+    """Valid requests, direct and proxied, whose payload asks the stand-in for fault MARKER: they
+    must fail with ERROR_TYPE (None: succeed with the model's answer)."""
+    headers = (("Retry-After", retry_after),) if retry_after else ()
+    payloads = [{"inputs": f"{SHORT[1]} [[fault:{marker}]]", "parameters": {"num_return_sequences": 2}},
+                {"inputs": f"{SHORT[3]} [[fault:{marker}]]"}]
+    variants: list[Variant] = []
+    for payload in payloads:
+        text = json.dumps(payload)
+        events = [rest_v1(text), http_v2(text), alb(text, multi=True)]
+        if error_type is None:
+            variants += [succeeds("direct", payload, payload)] + [succeeds("http", event, payload) for event in events]
+            continue
+        variants.append((encode(payload), Expect("direct", error_type=error_type, fragment=fragment)))
+        variants += [(encode(event), Expect("http", status=http_status, error_type=error_type, fragment=fragment,
+                                            headers=headers, model_status=model_status)) for event in events]
+    return variants
+
+
+def build_concurrent_cases() -> list[Case]:
+    """The single-worker mix without its planned faults, plus faults each payload asks for."""
+    plain = [Case(c.name, c.per_round, c.variants) for c in build_cases() if c.plan in (None, NO_FAULT)]
+    return plain + [
+        Case("throttled", 4, marked("Throttled", 429, "throttle", "throttling", "1")),
+        Case("upstream-503", 2, marked("UpstreamUnavailable", 503, "service_unavailable", "ServiceUnavailable", "2")),
+        Case("model-error", 10, marked("ModelError", 502, "model_error:500", "CUDA out of memory", model_status=500)),
+        Case("endpoint-validation", 5, marked("EndpointValidationError", 502, "validation_error", "not found")),
+        Case("signature-mismatch", 4, marked("UpstreamAccessDenied", 500, "signature_mismatch", harness.ACCESS_DENIED_MESSAGE)),
+        Case("model-garbage", 4, marked("InvalidModelResponse", 502, "garbage", "not JSON")),
+        Case("oversized", 2, marked("ResponseTooLarge", 502, "oversized:7000000")),
+        Case("slow-ok", 40, marked(None, 200, "slow:50")),
+        Case("timeout", 2, marked("Timeout", 504, f"slow:{CONCURRENT_SLOW_MS}", "did not answer within")),
+    ]
+
+
+def run_concurrent_soak(run: Run) -> dict[str, Any]:
+    """The soak with run.args.concurrency workers: phase after phase of invocations sent that many
+    at a time, the Runtime API's faults queued at the start of each; after each phase, once every
+    worker polls again, a sample."""
+    args = run.args
+    workers = args.concurrency
+    size = max(1, args.invocations // PHASES)
+    schedule = build_schedule(run.cases, args.invocations, set(), SEED)
+    header_faults = {"count": 0}
+    lock = threading.Lock()
+
+    with harness.StandIn("--session-token", harness.SESSION_TOKEN) as standin, \
+            tempfile.TemporaryFile("w+") as log:
+        env = harness.function_env(standin.url) | {"SAGEMAKER_TIMEOUT_MS": str(CONCURRENT_SAGEMAKER_TIMEOUT_MS),
+                                                   "AWS_LAMBDA_MAX_CONCURRENCY": str(workers)}
+        with running_bootstrap(args.bootstrap, env, timeout_s=FUNCTION_TIMEOUT_S, stdout=log) as (api, process), \
+                ThreadPoolExecutor(workers) as pool:
+
+            def polling() -> bool:
+                """Whether every worker is back in /next (waiting at most 10 s)."""
+                deadline = time.monotonic() + 10
+                while api.snapshot()["next_waiting"] != workers:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        return False
+                    time.sleep(0.02)
+                return True
+
+            def one(case_index: int) -> None:
+                case = run.cases[case_index]
+                with lock:
+                    body, expect = case.variants[case.count % len(case.variants)]
+                    case.count += 1
+                invocation = api.enqueue(body)
+                status, answer = api.wait(invocation)
+                if invocation.header_fault:
+                    expect = BAD_HEADERS
+                    with lock:
+                        header_faults["count"] += 1
+                with lock:
+                    judge(run, case, invocation.request_id, body, expect, status, answer)
+
+            run.started = time.monotonic()
+            try:
+                if not polling():
+                    raise SoakAbort(f"the bootstrap never had {workers} workers polling")
+                for start in range(0, len(schedule), size):
+                    api.add_next_faults(NEXT_FAULTS)
+                    list(pool.map(one, schedule[start:start + size]))
+                    if len(run.mismatches) > MAX_MISMATCHES:
+                        raise SoakAbort(f"more than {MAX_MISMATCHES} mismatches: stopping early")
+                    if not polling():
+                        raise SoakAbort(f"after {start + size} invocations not every worker polls: "
+                                        f"{api.snapshot()['next_waiting']} of {workers}, exit {process.poll()}")
+                    proc, fds = settled_sample(process.pid)
+                    done = min(start + size, len(schedule))
+                    sample = {"invocations": done, "seconds": round(time.monotonic() - run.started, 1),
+                              "pid": process.pid, **{name: proc.get(name) for name in ("VmRSS", "RssAnon", "VmHWM", "Threads")},
+                              "fds": len(fds), "pollers": api.snapshot()["next_waiting"], "mismatches": len(run.mismatches)}
+                    print("  ".join(f"{name} {value}" for name, value in sample.items()), flush=True)
+                    run.samples.append(sample)
+                    if run.warm is None and done >= args.warmup:
+                        run.warm = dict(sample, fd_targets=fds)
+                    run.end = dict(sample, fd_targets=fds)
+                    if time.monotonic() - run.started > MAX_SECONDS:
+                        raise SoakAbort(f"not done after {MAX_SECONDS} s")
+                run.finished = time.monotonic()
+            except SoakAbort as exc:
+                run.aborted = str(exc)
+            stats = api.snapshot()
+            alive = process.poll() is None
+        log.seek(0)
+        output = log.read()
+    counts = {key: output.count(marker) for key, marker in LOG_MARKERS.items()}
+    return evaluate_concurrent(run, stats, alive, counts, header_faults["count"])
+
+
+def evaluate_concurrent(run: Run, stats: dict, alive: bool, counts: dict[str, int], header_faulted: int) -> dict[str, Any]:
+    """The figures of a --concurrency run and its criteria.  RSS is judged by the highest sample
+    of each half after the warm-up, so that what ran just before one sample (an oversized answer,
+    say) cannot decide the result."""
+    args = run.args
+    duration = (run.finished or time.monotonic()) - run.started
+    done = sum(c.count for c in run.cases)
+    after = [sample for sample in run.samples if run.warm and sample["invocations"] >= run.warm["invocations"]]
+    half = len(after) // 2
+    early, late = after[:max(half, 1)], after[max(half, 1):]
+    growth = max(s["VmRSS"] for s in late) - max(s["VmRSS"] for s in early) if early and late else None
+    phases = len(run.samples)
+    criteria = {
+        "completed": run.aborted is None and done == args.invocations,
+        "no_mismatches": not run.mismatches,
+        "same_process": alive and len({s["pid"] for s in run.samples}) == 1 and not counts["fatal"],
+        "pollers_at_end": stats["next_waiting"] == args.concurrency,
+        "rss_flat": growth is not None and growth < MAX_RSS_GROWTH_KIB_CONCURRENT,
+        # A worker whose last answer closed its SageMaker connection (an oversized answer, a
+        # timeout) holds one socket fewer until its next call, so the count wanders below the
+        # ceiling of four per worker (DescriptorLimit's count) plus the standard streams: a
+        # leak, however slow, would cross it.
+        "fds_flat": len(after) >= 2 and all(s["fds"] <= 4 * args.concurrency + MAX_OTHER_FDS for s in after),
+        "threads_flat": bool(early and late) and max(s["Threads"] for s in late) <= max(s["Threads"] for s in early),
+        "no_secrets_in_output": run.secret_answers == 0 and not any(counts[f"secret: {n}"] for n in SECRETS),
+        "runtime_api_faults_served": stats["next_faults"] == phases * len(NEXT_FAULTS)
+        and header_faulted == phases * sum(f.startswith("deadline:") for f in NEXT_FAULTS),
+    }
+    return {
+        "per_case": {c.name: {"count": c.count, "mismatches": c.mismatches} for c in run.cases},
+        "mismatch_examples": run.mismatches[:MAX_EXAMPLES],
+        "invocations": f"{done:,} of {args.invocations:,} (warm-up {args.warmup:,}), {args.concurrency} at a time",
+        "duration": f"{duration:.1f} s, {done / max(duration, 1e-9):.1f} invocations/s",
+        "mismatches": len(run.mismatches),
+        "rss_kib": {"growth (highest late - highest early)": growth, "growth limit": MAX_RSS_GROWTH_KIB_CONCURRENT,
+                    "highest": max((s["VmRSS"] for s in after), default=None),
+                    "VmHWM": (run.end or {}).get("VmHWM")},
+        "fds": sorted({s["fds"] for s in after}), "threads": sorted({s["Threads"] for s in after}),
+        "pollers": {"end": stats["next_waiting"], "workers": args.concurrency},
+        "runtime_api_faults": {"served": stats["next_faults"], "invocations with broken headers": header_faulted,
+                               "per phase": NEXT_FAULTS},
+        "log": counts,
+        "answers_with_secrets": run.secret_answers,
+        "aborted": run.aborted,
+        "criteria": criteria,
+        "passed": all(criteria.values()),
+        "bootstrap": str(args.bootstrap),
+        "samples": run.samples,
+    }
+
+
 def print_report(figures: dict[str, Any]) -> None:
     print("\ncase                        count  mismatches")
     for name, row in figures["per_case"].items():
@@ -590,15 +782,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="CI smoke: 3,000 invocations, warm-up 1,000")
     parser.add_argument("--bootstrap", type=Path, default=harness.DEFAULT_BOOTSTRAP)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="workers (AWS_LAMBDA_MAX_CONCURRENCY) and invocations at a time; above 1 under the "
+                             "concurrent Runtime API stand-in, with its faults (default 1: under the RIE)")
     args = parser.parse_args(argv)
+    if not 1 <= args.concurrency <= 1600:
+        parser.error("--concurrency must be from 1 to 1600")
     if args.invocations is None:
-        args.invocations = 3_000 if args.quick else 100_000
+        if args.concurrency > 1:
+            args.invocations = 2_000 if args.quick else 100_000
+        else:
+            args.invocations = 3_000 if args.quick else 100_000
     if args.invocations < 2:
         parser.error("--invocations must be at least 2 (a warm-up and a run)")
     # RSS and fds are compared between the end of the warm-up and the end.
     args.warmup = min(1_000 if args.quick else 2_000, args.invocations // 2)
     args.bootstrap = args.bootstrap.resolve()
-    for path, hint in ((args.bootstrap, "make build"), (harness.RIE_PATH, "tools/fetch-rie.sh")):
+    needed = [(args.bootstrap, "make build")] + ([(harness.RIE_PATH, "tools/fetch-rie.sh")] if args.concurrency == 1 else [])
+    for path, hint in needed:
         if not (path.is_file() and os.access(path, os.X_OK)):
             parser.error(f"{path} is missing or not executable: run {hint}")
     return args
@@ -607,10 +808,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     harness.exit_on_termination()  # SIGTERM/SIGHUP stop the RIE, bootstrap and stand-in too
-    print(f"soak: {args.invocations:,} invocations (warm-up {args.warmup:,}) of {args.bootstrap}; "
-          f"SAGEMAKER_TIMEOUT_MS={SAGEMAKER_TIMEOUT_MS}", flush=True)
+    timeout_ms = CONCURRENT_SAGEMAKER_TIMEOUT_MS if args.concurrency > 1 else SAGEMAKER_TIMEOUT_MS
+    print(f"soak: {args.invocations:,} invocations (warm-up {args.warmup:,}) of {args.bootstrap}, "
+          f"{args.concurrency} at a time; SAGEMAKER_TIMEOUT_MS={timeout_ms}", flush=True)
     try:
-        figures = run_soak(Run(args, build_cases()))
+        if args.concurrency > 1:
+            figures = run_concurrent_soak(Run(args, build_concurrent_cases()))
+        else:
+            figures = run_soak(Run(args, build_cases()))
     except KeyboardInterrupt:
         print("\nsoak: interrupted; the RIE, bootstrap and stand-in are stopped", file=sys.stderr)
         return 130

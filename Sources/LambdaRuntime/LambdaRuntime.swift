@@ -41,17 +41,28 @@ public enum LambdaRuntime {
     ///
     /// `initialize` runs once, before the first `/next`, and returns what makes one handler per
     /// worker; an error from either is posted to `/runtime/init/error`, once, and ends the
-    /// process, as Lambda expects of a failed init.
+    /// process, as Lambda expects of a failed init. So does a concurrency the open-file limit
+    /// cannot hold (`DescriptorLimit`).
     ///
     /// One worker (no `AWS_LAMBDA_MAX_CONCURRENCY`, or 1) runs on the calling thread. N workers
     /// run on N threads, each with its own Runtime API connection and its own handler (so its own
-    /// SageMaker connection): nothing of an invocation is shared. A worker that cannot go on
-    /// (its connection to the Runtime API failed, or `/next` broke the contract) is logged and
-    /// dropped while the others serve; the process ends when none is left, or at once when the
-    /// Runtime API answers a post with a 5xx, which the contract calls non-recoverable.
+    /// SageMaker connection): nothing of an invocation is shared. A failed `/next` is retried
+    /// (`NextRetryPolicy`); an invocation with unusable headers is answered with an error. The
+    /// process ends, with one FATAL line, when a worker cannot go on: the Runtime API unusable for
+    /// the retry window, a post answered with a 5xx (which the contract calls non-recoverable), or
+    /// a post that could not be delivered. It never goes on with fewer workers.
     public static func run<Handler: LambdaHandler>(
         environment: [String: String],
         logger: Logger,
+        initialize: () throws(FunctionError) -> (() throws(FunctionError) -> Handler)
+    ) -> Int32 {
+        run(environment: environment, logger: logger, retry: .standard, initialize: initialize)
+    }
+
+    static func run<Handler: LambdaHandler>(
+        environment: [String: String],
+        logger: Logger,
+        retry: NextRetryPolicy,
         initialize: () throws(FunctionError) -> (() throws(FunctionError) -> Handler)
     ) -> Int32 {
         guard let endpoint = environment["AWS_LAMBDA_RUNTIME_API"], !endpoint.isEmpty else {
@@ -70,8 +81,9 @@ public enum LambdaRuntime {
         var workers: [Worker<Handler>] = []
         do throws(FunctionError) {
             let concurrency = try Self.concurrency(environment["AWS_LAMBDA_MAX_CONCURRENCY"])
+            try DescriptorLimit.raise(toFit: concurrency)
             let makeHandler = try initialize()
-            workers.append(Worker(number: 1, runtime: runtime, handler: try makeHandler()))
+            workers.append(Worker(number: 1, runtime: runtime, handler: try makeHandler(), retry: retry))
             for number in stride(from: 2, through: concurrency, by: 1) {
                 let connection: RuntimeClient
                 do {
@@ -79,7 +91,7 @@ public enum LambdaRuntime {
                 } catch {
                     throw FunctionError(.runtime, type: "InitializationFailed", message: "could not set up the Runtime API client: \(error)")
                 }
-                workers.append(Worker(number: number, runtime: connection, handler: try makeHandler()))
+                workers.append(Worker(number: number, runtime: connection, handler: try makeHandler(), retry: retry))
             }
         } catch {
             logger.log(.fatal, "initialisation failed: \(error.message)", ["errorType": .string(error.type)])
@@ -91,12 +103,11 @@ public enum LambdaRuntime {
             return 1
         }
 
-        if workers.count == 1 {
-            let end = workers[0].serve(shutdown: shutdown, logger: logger)
-            logger.log(.fatal, "stopping: \(end.error)", requestID: end.requestID)
-            return 1
-        }
-        return runConcurrently(workers, shutdown: shutdown, logger: logger)
+        let end = workers.count == 1
+            ? workers[0].serve(shutdown: shutdown, logger: logger)
+            : runConcurrently(workers, shutdown: shutdown, logger: logger)
+        logger.log(.fatal, "stopping: \(end.reason)", requestID: end.requestID)
+        return 1
     }
 
     /// `AWS_LAMBDA_MAX_CONCURRENCY`: unset or empty is one worker.
@@ -110,25 +121,20 @@ public enum LambdaRuntime {
         return value
     }
 
-    /// Starts every worker on a thread of its own and waits until the process must stop.
+    /// Starts every worker on a thread of its own and waits until one stops.
     private static func runConcurrently<Handler: LambdaHandler>(
         _ workers: [Worker<Handler>], shutdown: ShutdownGuard, logger: Logger
-    ) -> Int32 {
-        let board = WorkerBoard(count: workers.count)
+    ) -> WorkerEnd {
+        let board = WorkerBoard()
         for worker in workers {
             let started = WorkerThread.start {
-                let end = worker.serve(shutdown: shutdown, logger: logger)
-                board.report(end, of: worker.number, logger: logger)
+                board.report(worker.serve(shutdown: shutdown, logger: logger, board: board))
             }
             if !started {
-                board.report(.init(error: .transport(.other(code: 0, detail: "could not start a thread")), requestID: nil, isFatal: false),
-                             of: worker.number, logger: logger)
+                board.report(WorkerEnd(reason: "could not start a thread for worker \(worker.number) of \(workers.count)"))
             }
         }
-        let end = board.waitForTheEnd()
-        logger.log(.fatal, end.isFatal ? "stopping: \(end.error)" : "stopping: no worker can go on; the last one: \(end.error)",
-                   requestID: end.requestID)
-        return 1
+        return board.waitForTheEnd()
     }
 
     /// Posts the answer. A response over Lambda's limit is never sent: an error saying so goes

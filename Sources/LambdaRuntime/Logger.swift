@@ -99,13 +99,13 @@ public struct Logger: Sendable {
     /// and values with line breaks or other control characters are escaped.
     static func textLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
         var line = "[\(level.name)]"
-        if let requestID { line += "\t\(requestID)" }
-        line += "\t" + (LogText.needsQuoting(message, forValue: false) ? String(message.jsonQuoted.dropFirst().dropLast()) : message)
+        if let requestID { line += "\t" + LogText.escaped(requestID) }
+        line += "\t" + LogText.escaped(message)
         for (key, value) in fields {
             switch value {
             case .string(let text):
                 let text = text.cappedForJSON(maximumTextBytes)
-                line += " \(key)=\(LogText.needsQuoting(text, forValue: true) ? text.jsonQuoted : text)"
+                line += " \(key)=\(LogText.needsQuoting(text, forValue: true) ? LogText.quoted(text) : text)"
             case .int(let number): line += " \(key)=\(number)"
             case .double(let number): line += " \(key)=\(LogText.number(number))"
             }
@@ -115,12 +115,12 @@ public struct Logger: Sendable {
 
     static func jsonLine(level: Level, message: String, requestID: String?, fields: KeyValuePairs<String, Value>) -> String {
         var line = "{\"timestamp\":\(Self.timestamp().jsonQuoted),\"level\":\"\(level.name)\""
-        if let requestID { line += ",\"requestId\":\(requestID.jsonQuoted)" }
-        line += ",\"message\":\(message.jsonQuoted)"
+        if let requestID { line += ",\"requestId\":\(LogText.quoted(requestID))" }
+        line += ",\"message\":\(LogText.quoted(message))"
         for (key, value) in fields {
-            line += ",\(key.jsonQuoted):"
+            line += ",\(LogText.quoted(key)):"
             switch value {
-            case .string(let text): line += text.cappedForJSON(maximumTextBytes).jsonQuoted
+            case .string(let text): line += LogText.quoted(text.cappedForJSON(maximumTextBytes))
             case .int(let number): line += String(number)
             case .double(let number): line += LogText.number(number)
             }
@@ -151,10 +151,44 @@ enum LogText {
     /// line separators), always; a `key=value` field also when a space, quote or `=` would make
     /// it ambiguous, or when it is empty.
     static func needsQuoting(_ text: String, forValue: Bool) -> Bool {
-        text.unicodeScalars.contains { scalar in
-            scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
-                || (forValue && (scalar == " " || scalar == "\"" || scalar == "="))
-        } || (forValue && text.isEmpty)
+        if forValue && text.isEmpty { return true }
+        // On the UTF-8 bytes: every line checks its request id and message, so this is on the
+        // warm path. U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+        var text = text
+        return text.withUTF8 { bytes in
+            var afterE280 = false
+            var afterE2 = false
+            for byte in bytes {
+                if byte < 0x20 || byte == 0x7F || (afterE280 && (byte == 0xA8 || byte == 0xA9))
+                    || (forValue && (byte == 0x20 || byte == 0x22 || byte == 0x3D)) {
+                    return true
+                }
+                afterE280 = afterE2 && byte == 0x80
+                afterE2 = byte == 0xE2
+            }
+            return false
+        }
+    }
+
+    /// `text` as it stands in a text line: escaped as inside a JSON string when it needs quoting.
+    static func escaped(_ text: String) -> String {
+        needsQuoting(text, forValue: false) ? String(quoted(text).dropFirst().dropLast()) : text
+    }
+
+    /// `text` as a JSON string literal, with U+2028 and U+2029 escaped too: JSON allows them raw,
+    /// but JavaScript readers and many log viewers take them for line breaks.
+    static func quoted(_ text: String) -> String {
+        let quoted = text.jsonQuoted
+        guard quoted.unicodeScalars.contains(where: { $0 == "\u{2028}" || $0 == "\u{2029}" }) else { return quoted }
+        var escaped = String.UnicodeScalarView()
+        for scalar in quoted.unicodeScalars {
+            switch scalar {
+            case "\u{2028}": escaped.append(contentsOf: "\\u2028".unicodeScalars)
+            case "\u{2029}": escaped.append(contentsOf: "\\u2029".unicodeScalars)
+            default: escaped.append(scalar)
+            }
+        }
+        return String(escaped)
     }
 
     /// Milliseconds are logged to the microsecond; huge values are written as they are (scaling

@@ -74,6 +74,11 @@ public final class PlainHTTPConnection {
         }
     }
 
+    /// Closes the connection, if open: the next request connects afresh.
+    public func disconnect() {
+        closeSocket()
+    }
+
     // MARK: Connection
 
     private func connect(deadline: Int?) throws(HTTPClientError) {

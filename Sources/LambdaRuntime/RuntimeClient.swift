@@ -20,6 +20,9 @@ public enum RuntimeAPIError: Error, Equatable, Sendable, CustomStringConvertible
     case missingHeader(String)
     /// `/next` answered with a header the contract requires, but its value makes no sense.
     case invalidHeader(name: String, value: String)
+    /// `/next` delivered an invocation with a usable request id but other headers that are not
+    /// (`problem`): it can be answered, with an error, but not handled.
+    indirect case invalidInvocation(requestID: String, problem: RuntimeAPIError)
 
     public var description: String {
         switch self {
@@ -27,6 +30,7 @@ public enum RuntimeAPIError: Error, Equatable, Sendable, CustomStringConvertible
         case .unexpectedStatus(let endpoint, let status, let body): "Runtime API \(endpoint) answered \(status): \(body)"
         case .missingHeader(let name): "Runtime API /next answered without \(name)"
         case .invalidHeader(let name, let value): "Runtime API /next answered with an invalid \(name): \"\(value.prefix(100))\""
+        case .invalidInvocation(let requestID, let problem): "\(problem) (request id \(requestID.prefix(100)))"
         }
     }
 }
@@ -54,8 +58,17 @@ public final class RuntimeClient {
         guard response.status == 200 else {
             throw .unexpectedStatus(endpoint: "/next", status: response.status, body: Self.preview(response.body))
         }
-        let context = try LambdaContext(nextResponseHeaders: response)
-        return Invocation(context: context, event: response.body)
+        do throws(RuntimeAPIError) {
+            return Invocation(context: try LambdaContext(nextResponseHeaders: response), event: response.body)
+        } catch {
+            guard let requestID = response.header("Lambda-Runtime-Aws-Request-Id"), !requestID.isEmpty else { throw error }
+            throw .invalidInvocation(requestID: requestID, problem: error)
+        }
+    }
+
+    /// Closes the connection: the next request opens a fresh one.
+    public func disconnect() {
+        connection.disconnect()
     }
 
     public func respond(requestID: String, body: [UInt8]) throws(RuntimeAPIError) {

@@ -28,6 +28,22 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         }
     }
 
+    /// The byte-wise check says what the rule says scalar by scalar.
+    @Test func quotingFollowsTheRule() {
+        func rule(_ text: String, _ forValue: Bool) -> Bool {
+            text.unicodeScalars.contains { scalar in
+                scalar.value < 0x20 || scalar.value == 0x7f || scalar == "\u{2028}" || scalar == "\u{2029}"
+                    || (forValue && (scalar == " " || scalar == "\"" || scalar == "="))
+            } || (forValue && text.isEmpty)
+        }
+        let samples = nastyStrings + ["€ \u{2027} \u{202A} \u{2030}", "\u{2028}", "x\u{2029}", "a=b", "ok-1_2", "\u{E2}\u{80}"]
+        for text in samples {
+            for forValue in [false, true] {
+                #expect(LogText.needsQuoting(text, forValue: forValue) == rule(text, forValue), "\(text.debugDescription) \(forValue)")
+            }
+        }
+    }
+
     // Scaling a huge value before rounding once overflowed to `inf`, which is not JSON.
     @Test(arguments: [1e306, -1e306, Double.greatestFiniteMagnitude])
     func hugeFiniteNumbersStayValidJSON(value: Double) throws {
@@ -50,6 +66,22 @@ private func linesLoggedAtEveryLevel(minimumLevel: Logger.Level, format: Logger.
         let lines = try capture.finishLines()
         #expect(lines.count == 1)
         #expect(lines.first == "[ERROR]\tr-1\tfirst\\nsecond\\rthird detail=\"a b\\nc\" plain=ok empty=\"\"")
+    }
+
+    /// JSON allows U+2028 and U+2029 raw; log viewers and JavaScript take them for line breaks.
+    @Test(arguments: [Logger.Format.text, .json])
+    func unicodeLineSeparatorsAreEscaped(format: Logger.Format) throws {
+        let capture = try LogCapture()
+        Logger(format: format, fileDescriptor: capture.writeFD)
+            .log(.warn, "one\u{2028}two\u{2029}three", requestID: "r\u{2028}1", ["detail": "a\u{2028}b", "other": "c\u{2029}d"])
+        let text = capture.finish()
+        #expect(!text.unicodeScalars.contains { $0 == "\u{2028}" || $0 == "\u{2029}" }, "\(text.debugDescription)")
+        #expect(text.contains(#"one\u2028two\u2029three"#) && text.contains(#"a\u2028b"#) && text.contains(#"c\u2029d"#), "\(text)")
+        if format == .json {
+            let object = try jsonObject(String(text.dropLast()))
+            #expect(object["message"] as? String == "one\u{2028}two\u{2029}three")
+            #expect(object["requestId"] as? String == "r\u{2028}1" && object["detail"] as? String == "a\u{2028}b")
+        }
     }
 
     @Test(arguments: [

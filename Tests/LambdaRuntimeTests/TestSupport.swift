@@ -1,5 +1,6 @@
 import Foundation
 import TestHTTPServer
+@testable import LambdaRuntime
 
 #if canImport(Glibc)
 import Glibc
@@ -93,4 +94,16 @@ func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
 
 func jsonObject(_ text: String) throws -> [String: Any] {
     try jsonObject(Array(text.utf8))
+}
+
+/// `/next` retries for tests whose Runtime API ends the loop by failing `/next` for good: the
+/// process gives up after 100 ms instead of the production window of seconds.
+let quickRetry = NextRetryPolicy(baseMilliseconds: 5, capMilliseconds: 20, windowMilliseconds: 100, minimumAttempts: 2)
+
+/// The requests up to the first `/next` of the run that ended the loop: the `/next` requests
+/// after it are its retries.
+func withoutRetries(_ requests: [RecordedRequest]) -> [RecordedRequest] {
+    var end = requests.count
+    while end >= 2, requests[end - 1].method == "GET", requests[end - 2].method == "GET" { end -= 1 }
+    return Array(requests[..<end])
 }

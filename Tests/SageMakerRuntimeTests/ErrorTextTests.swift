@@ -124,6 +124,132 @@ private enum AWSWords {
         let raw = SageMakerError.from(status: 502, headers: [], body: Array("proxy says \(AWSWords.sessionToken)".utf8), secrets: secrets)
         expectNoSecret(raw.description)
     }
+
+    // MARK: The function's own secrets in every form, and the cap
+
+    private static let secrets = [AWSWords.accessKeyID, AWSWords.secretKey, AWSWords.sessionToken]
+
+    /// The forms a secret can be quoted in.
+    private static func urlEncoded(_ text: String) -> String {
+        text.replacingOccurrences(of: "/", with: "%2F").replacingOccurrences(of: "+", with: "%2B").replacingOccurrences(of: "=", with: "%3D")
+    }
+
+    private static func jsonEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "/", with: "\\/").replacingOccurrences(of: "+", with: "\\u002B")
+    }
+
+    private static func wrapped(_ text: String, every width: Int, with newline: String) -> String {
+        var out = ""
+        for (index, character) in text.enumerated() {
+            if index > 0 && index % width == 0 { out += newline }
+            out.append(character)
+        }
+        return out
+    }
+
+    /// Fails when any 16-character run of a secret can still be read in `text`, as it stands or
+    /// read back from any of the forms above (an oracle independent of the cleaner's own reader).
+    private func expectNoPiece(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let readings = [
+            text,
+            text.removingPercentEncoding ?? text,
+            text.replacingOccurrences(of: "\\u002B", with: "+").replacingOccurrences(of: "\\", with: "")
+                .replacingOccurrences(of: "\n", with: "").replacingOccurrences(of: "\r", with: "").replacingOccurrences(of: " ", with: ""),
+        ]
+        for secret in Self.secrets {
+            let characters = Array(secret)
+            for start in 0...(characters.count - ErrorText.secretPieceLength) {
+                let piece = String(characters[start..<(start + ErrorText.secretPieceLength)])
+                for reading in readings where reading.contains(piece) {
+                    Issue.record("\(piece) of a secret survives in \(text.prefix(300))", sourceLocation: sourceLocation)
+                    return
+                }
+            }
+        }
+    }
+
+    @Test func theSessionTokenURLEncodedWithNoNameBesideItGoesInEveryPiece() {
+        let encoded = Self.urlEncoded(AWSWords.sessionToken)
+        let clean = ErrorText.withoutSecrets("the request carried \(encoded) and was refused", secrets: Self.secrets)
+        expectNoPiece(clean)
+        #expect(clean.hasPrefix("the request carried [redacted]") && clean.hasSuffix(" and was refused"), "\(clean)")
+        // Lower-case hex, and encoded twice (%252F) as a proxy may.
+        let twice = ErrorText.withoutSecrets(encoded.lowercasedHex().replacingOccurrences(of: "%", with: "%25"), secrets: Self.secrets)
+        #expect(twice == ErrorText.redacted, "\(twice)")
+        #expect(ErrorText.withoutSecrets(encoded.lowercasedHex(), secrets: Self.secrets) == ErrorText.redacted)
+    }
+
+    @Test(arguments: ["\n", "\r\n", "\n    ", "\\n"])
+    func aWrappedTokenGoesWhole(newline: String) {
+        let text = "token was: " + Self.wrapped(AWSWords.sessionToken, every: 40, with: newline) + " (end)"
+        let clean = ErrorText.withoutSecrets(text, secrets: Self.secrets)
+        expectNoPiece(clean)
+        #expect(clean == "token was: [redacted] (end)", "\(clean)")
+    }
+
+    @Test func jsonEscapedSecretsInTheRawBodyGo() {
+        // Not JSON (a proxy's page quoting a JSON document): the raw-body fallback is what is read.
+        let body = "<html>upstream said {\"token\":\"\(Self.jsonEscaped(AWSWords.sessionToken))\",\"key\":\"\(Self.jsonEscaped(AWSWords.secretKey))\"}"
+        let error = SageMakerError.from(status: 502, headers: [], body: Array(body.utf8), secrets: Self.secrets)
+        expectNoPiece(error.description)
+        #expect(error.description.contains("upstream said"), "\(error)")
+    }
+
+    @Test func anyRunOfSixteenCharactersOfASecretIsEnoughAndFifteenIsNot() throws {
+        let token = Array(AWSWords.sessionToken)
+        for (start, length) in [(0, 16), (37, 16), (100, 35), (token.count - 16, 16), (50, 59)] {
+            let piece = String(token[start..<(start + length)])
+            let clean = ErrorText.withoutSecrets("before \(piece) after", secrets: Self.secrets)
+            #expect(clean == "before [redacted] after", "piece at \(start) of \(length): \(clean)")
+        }
+        // A `%` or `\\` just before a piece that starts with hex digits or `n`: read as an escape,
+        // it would swallow the piece's start.
+        for (prefix, start) in [("%", "3cBpKv0"), ("%25", "3cBpKv0"), ("\\", "nJ3cBpK")] {
+            let from = try #require(AWSWords.sessionToken.range(of: start)).lowerBound
+            let piece = String(AWSWords.sessionToken[from...].prefix(16))
+            #expect(ErrorText.withoutSecrets("x \(prefix)\(piece) y", secrets: Self.secrets) == "x \(prefix)[redacted] y")
+        }
+        let short = String(token[10..<25])
+        #expect(ErrorText.withoutSecrets("before \(short) after", secrets: Self.secrets) == "before \(short) after")
+        // The secret key and the key id, URL-encoded, in pieces too.
+        let key = Self.urlEncoded(String(AWSWords.secretKey.dropFirst(5)))
+        #expect(ErrorText.withoutSecrets("k=\(key).", secrets: Self.secrets) == "k=[redacted].")
+        let id = String(AWSWords.accessKeyID.dropFirst(4))
+        #expect(ErrorText.withoutSecrets("id \(id) x", secrets: Self.secrets) == "id [redacted] x")
+    }
+
+    @Test func aHugeTextIsCutBeforeItIsCleaned() {
+        // What made cleaning quadratic: many matches, each rewriting the text.
+        let unit = "Signature=abc \(AWSWords.sessionToken) x-amz-security-token: \(AWSWords.secretKey) "
+        let text = String(repeating: unit, count: 4 * 1024 * 1024 / unit.utf8.count)
+        let clean = ErrorText.withoutSecrets(text, secrets: Self.secrets)
+        #expect(clean.utf8.count <= ErrorText.maximumBytes + 16, "\(clean.utf8.count) bytes")
+        #expect(clean.hasSuffix(" […]"), "says it was cut")
+        expectNoPiece(clean)
+        // A multi-byte character at the cut is not split.
+        let wide = String(repeating: "€", count: ErrorText.maximumBytes)
+        #expect(ErrorText.withoutSecrets(wide).unicodeScalars.allSatisfy { $0 == "€" || " […]".unicodeScalars.contains($0) })
+    }
+
+    @Test func aTokenCutByTheCapLeavesNoPieceBehind() {
+        let filler = String(repeating: "a ", count: (ErrorText.maximumBytes - 20) / 2)
+        let clean = ErrorText.withoutSecrets(filler + "zz" + "\(AWSWords.signature)\(AWSWords.signature)", secrets: [])
+        #expect(!clean.contains(String(AWSWords.signature.prefix(16))), "\(clean.suffix(60))")
+    }
+}
+
+private extension String {
+    /// `%2F` → `%2f`.
+    func lowercasedHex() -> String {
+        var out = ""
+        var afterPercent = 0
+        for character in self {
+            if character == "%" { afterPercent = 2; out.append(character); continue }
+            out += afterPercent > 0 ? character.lowercased() : String(character)
+            afterPercent = max(0, afterPercent - 1)
+        }
+        return out
+    }
 }
 
 @Suite struct InferenceIDTests {

@@ -145,3 +145,41 @@ def test_chunked_response_body_is_read_and_limited(api):
     finally:
         connection.close()
     assert api.wait(invocation) == (200, b"y" * runtime_api.MAX_RESPONSE_BYTES)
+
+
+def test_next_faults_answer_polls_in_order_then_events_flow_again(api):
+    status, _, answer = call(api.port, "POST", runtime_api.NEXT_FAULTS_PATH,
+                             json.dumps({"faults": ["500", "429", "reset", "close"]}).encode())
+    assert status == 202, answer
+    assert call(api.port, "GET", NEXT)[0] == 500
+    assert call(api.port, "GET", NEXT)[0] == 429
+    with pytest.raises(ConnectionResetError):
+        call(api.port, "GET", NEXT)
+    with pytest.raises(http.client.RemoteDisconnected):
+        call(api.port, "GET", NEXT)
+    invocation, request_id = delivered(api)
+    assert request_id == invocation.request_id  # the faults are used up
+    assert api.snapshot()["next_faults"] == 4
+
+
+@pytest.mark.parametrize("fault, header, value", [
+    ("deadline:soon", "lambda-runtime-deadline-ms", "soon"),
+    ("deadline:-5", "lambda-runtime-deadline-ms", "-5"),
+    ("no-request-id", "lambda-runtime-aws-request-id", None),
+])
+def test_header_faults_break_one_delivered_invocation(api, fault, header, value):
+    api.add_next_faults([fault])
+    invocation = api.enqueue(b"{}")
+    _, headers, body = call(api.port, "GET", NEXT)
+    assert body == b"{}" and headers.get(header) == value
+    if value is not None:  # still answerable by its id
+        assert post(api.port, invocation.request_id, "error")[0] == 202
+    _, request_id = delivered(api)
+    assert request_id  # the next one is whole again
+
+
+@pytest.mark.parametrize("document", [{"faults": ["502"]}, {"faults": "500"}, {}])
+def test_unknown_next_faults_are_refused(api, document):
+    status, _, answer = call(api.port, "POST", runtime_api.NEXT_FAULTS_PATH, json.dumps(document).encode())
+    assert status == 400, answer
+    assert not api.poll_faults and not api.header_faults

@@ -68,6 +68,45 @@ def test_check(expect, answer, problem):
     assert found is None if problem is None else problem in (found or ""), found
 
 
+def test_concurrent_cases_need_no_fault_plan_and_mark_their_own_faults():
+    cases = soak.build_concurrent_cases()
+    assert all(case.plan is None for case in cases)
+    marked = [case for case in cases if any(b"[[fault:" in body for body, _ in case.variants)]
+    assert {case.name for case in marked} >= {"throttled", "model-error", "signature-mismatch", "oversized", "timeout"}
+    for case in marked:  # every variant of a marked case asks for its fault
+        assert all(b"[[fault:" in body for body, _ in case.variants), case.name
+
+
+def concurrent_run(samples, warm_at=2, **args):
+    run = soak.Run(soak.argparse.Namespace(concurrency=4, invocations=len(samples) * 10, warmup=warm_at * 10,
+                                           bootstrap="b", **args), [soak.Case("direct-ok", 0, [], count=len(samples) * 10)])
+    run.samples = [{"invocations": (i + 1) * 10, "pid": 7, "VmRSS": rss, "Threads": threads, "fds": fds}
+                   for i, (rss, threads, fds) in enumerate(samples)]
+    run.warm = run.samples[warm_at - 1]
+    run.started, run.finished = 0.0, 1.0
+    return run
+
+
+def evaluate(samples, stats=None, faulted=40):
+    stats = stats or {"next_waiting": 4, "next_faults": len(samples) * len(soak.NEXT_FAULTS)}
+    counts = {key: 0 for key in soak.LOG_MARKERS}
+    figures = soak.evaluate_concurrent(concurrent_run(samples), stats, True, counts,
+                                       len(samples) * 2 if faulted == 40 else faulted)
+    return figures["criteria"]
+
+
+def test_concurrent_criteria_take_the_highest_sample_of_each_half():
+    steady = [(20_000, 6, 19)] * 2 + [(21_000, 6, 19), (20_100, 6, 17), (20_900, 6, 19), (21_500, 6, 18)]
+    assert all(evaluate(steady).values())
+    growing = steady[:2] + [(21_000, 6, 19), (21_000, 6, 19), (24_000, 6, 19), (21_000, 6, 19)]
+    assert not evaluate(growing)["rss_flat"]
+    assert not evaluate(steady[:4] + [(21_000, 7, 19), (21_000, 6, 19)])["threads_flat"]
+    assert evaluate(steady[:4] + [(21_000, 6, 21), (21_000, 6, 19)])["fds_flat"]  # below 4 × 4 + 5
+    assert not evaluate(steady[:4] + [(21_000, 6, 22), (21_000, 6, 19)])["fds_flat"]
+    assert not evaluate(steady, stats={"next_waiting": 3, "next_faults": 36})["pollers_at_end"]
+    assert not evaluate(steady, faulted=3)["runtime_api_faults_served"]
+
+
 def test_every_round_holds_every_case_and_samples_follow_a_plain_success():
     cases = soak.build_cases()
     points = {1, 1000, 1500, 3000}
