@@ -122,8 +122,10 @@ public enum LambdaRuntime {
     }
 
     /// Starts every worker on a thread of its own and waits until one stops.
-    private static func runConcurrently<Handler: LambdaHandler>(
-        _ workers: [Worker<Handler>], shutdown: ShutdownGuard, logger: Logger
+    /// Not generic: a thread's closure formed in a generic context would capture the handler's
+    /// metatype, which is not `Sendable`; a worker seen as `ServingWorker` carries none.
+    private static func runConcurrently(
+        _ workers: [any ServingWorker], shutdown: ShutdownGuard, logger: Logger
     ) -> WorkerEnd {
         let board = WorkerBoard()
         for worker in workers {

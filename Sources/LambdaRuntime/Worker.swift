@@ -39,11 +39,17 @@ struct NextRetryPolicy: Sendable {
     }
 }
 
+/// A worker as the thread that runs it sees it, whatever its handler.
+protocol ServingWorker: Sendable {
+    var number: Int { get }
+    func serve(shutdown: ShutdownGuard, logger: Logger, board: WorkerBoard?) -> WorkerEnd
+}
+
 /// One `/next` → handle → post loop with a Runtime API connection and a handler of its own.
 ///
 /// A reference type only so that it can be handed to the thread that runs it; from then on that
 /// thread alone uses it (`@unchecked Sendable` stands for exactly that hand-over).
-final class Worker<Handler: LambdaHandler>: @unchecked Sendable {
+final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
     let number: Int
     private let runtime: RuntimeClient
     private var handler: Handler
