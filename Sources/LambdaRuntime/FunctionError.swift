@@ -27,13 +27,18 @@ public struct FunctionError: Error, Sendable, Equatable {
     /// readable error, not whatever an upstream wrote.
     public static let maximumMessageBytes = 1024
 
-    /// `{"errorMessage": …, "errorType": …, "stackTrace": []}`, written by the JSON module so any
-    /// message text (quotes, control characters, non-ASCII) stays valid JSON.
+    /// `{"errorMessage": …, "errorType": …, "stackTrace": [], "error": …, "error_type": …}`:
+    /// Lambda's keys, and the same words under the keys Hugging Face clients read, so a direct
+    /// invoker using one sees our message. Written by the JSON module so any message text
+    /// (quotes, control characters, non-ASCII) stays valid JSON.
     public func jsonBody() -> [UInt8] {
-        JSONValue.object([
-            "errorMessage": .string(message.cappedForJSON(Self.maximumMessageBytes)),
+        let message = JSONValue.string(message.cappedForJSON(Self.maximumMessageBytes))
+        return JSONValue.object([
+            "errorMessage": message,
             "errorType": .string(type),
             "stackTrace": .array([]),
+            "error": message,
+            "error_type": .string(type),
         ]).serialized()
     }
 }

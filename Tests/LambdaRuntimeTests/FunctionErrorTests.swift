@@ -12,11 +12,14 @@ import TestHTTPServer
 
         #expect(!body.contains { $0 < 0x20 }, "raw control characters are not allowed in JSON strings")
         let document = try jsonObject(body)
-        #expect(Set(document.keys) == ["errorMessage", "errorType", "stackTrace"])
+        #expect(Set(document.keys) == ["errorMessage", "errorType", "stackTrace", "error", "error_type"])
         #expect(sameScalars(document["errorMessage"] as? String, message),
                 "got \(String(describing: document["errorMessage"])), body \(String(decoding: body, as: UTF8.self))")
         #expect(document["errorType"] as? String == "InvalidPayload")
         #expect((document["stackTrace"] as? [Any])?.isEmpty == true)
+        // Hugging Face clients read a failure as {"error": "<message>"}: the same words again.
+        #expect(document["error"] as? String == document["errorMessage"] as? String)
+        #expect(document["error_type"] as? String == "InvalidPayload")
     }
 
     @Test(arguments: nastyStrings)

@@ -175,8 +175,9 @@ private func runtimeError(_ body: () throws(RuntimeAPIError) -> Void) -> Runtime
         #expect(requests[0].values("Lambda-Runtime-Function-Error-Type") == ["Function.InvalidPayload"])
         #expect(requests[0].values("Content-Type") == ["application/json"])
         let document = try jsonObject(requests[0].body)
-        #expect(Set(document.keys) == ["errorMessage", "errorType", "stackTrace"])
+        #expect(Set(document.keys) == ["errorMessage", "errorType", "stackTrace", "error", "error_type"])
         #expect(document["errorMessage"] as? String == #"field "inputs" is missing"#)
+        #expect(document["error"] as? String == #"field "inputs" is missing"#)
         #expect(document["errorType"] as? String == "InvalidPayload")
         #expect((document["stackTrace"] as? [Any])?.isEmpty == true)
     }

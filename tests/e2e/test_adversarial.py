@@ -109,6 +109,7 @@ def test_hostile_direct_events_are_function_errors(function, standin, case):
     assert error["errorType"] == "InvalidPayload", error
     assert fragment in error["errorMessage"], error
     assert error["stackTrace"] == []
+    assert (error["error"], error["error_type"]) == (error["errorMessage"], "InvalidPayload"), error
     assert standin.stats()["invocations"] == 0
 
 
