@@ -31,11 +31,14 @@ public struct Subsegment: Sendable {
     public var errorMessage: String?
     /// Extra, unindexed facts (`metadata`), e.g. the endpoint name.
     public var metadata: [(String, String)]
+    /// The id of the exception in `cause`.
+    public var causeID: String
 
     public init(
         name: String, id: String, trace: TraceHeader, startTime: Double, endTime: Double,
         operation: String, region: String, attempts: Int, httpStatus: Int?, status: Status,
-        errorType: String? = nil, errorMessage: String? = nil, metadata: [(String, String)] = []
+        errorType: String? = nil, errorMessage: String? = nil, metadata: [(String, String)] = [],
+        causeID: String = Subsegment.newID()
     ) {
         self.name = name
         self.id = id
@@ -50,6 +53,7 @@ public struct Subsegment: Sendable {
         self.errorType = errorType
         self.errorMessage = errorMessage
         self.metadata = metadata
+        self.causeID = causeID
     }
 
     /// A new random subsegment id.
@@ -82,7 +86,7 @@ public struct Subsegment: Sendable {
         }
         if let errorType {
             let message = String((errorMessage ?? errorType).prefix(Self.maximumMessageCharacters))
-            json += ",\"cause\":{\"exceptions\":[{\"id\":\"\(Self.newID())\",\"type\":\(errorType.jsonQuoted)"
+            json += ",\"cause\":{\"exceptions\":[{\"id\":\"\(causeID)\",\"type\":\(errorType.jsonQuoted)"
             json += ",\"message\":\(message.jsonQuoted),\"remote\":true}]}"
         }
         json += ",\"metadata\":{\"default\":{\"attempts\":\(attempts)"
