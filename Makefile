@@ -9,7 +9,7 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build-deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
+	deploy invoke-remote logs alarms rehearse-deploy scan-template audit soak soak-smoke \
 	bench bench-smoke clean
 
 help:
@@ -25,6 +25,7 @@ help:
 	@echo "make deploy ENDPOINT_NAME=x [PARAMS='AuthMode=iam ...']  package, then create/update the stack; prints the URL"
 	@echo "make invoke-remote            POST events/article.txt to the deployed API (with its key, or signed)"
 	@echo "make logs                     follow the deployed function's log group"
+	@echo "make alarms                   each alarm of the deployed stack: state, name, reason"
 	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
 	@echo "make scan-template            cfn-lint and checkov on template.json and on one rendering per parameter set"
 	@echo "make audit                    fail (\"rebuild and redeploy\") when a library bundled in the zip is behind Debian's newest"
@@ -101,6 +102,9 @@ invoke-remote:
 
 logs:
 	tools/deploy.sh logs
+
+alarms:
+	tools/deploy.sh alarms
 
 rehearse-deploy: package
 	tools/deploy.sh rehearse
