@@ -122,33 +122,55 @@ public enum EMFRecord {
         return metrics
     }
 
+    /// What every record of one configuration shares, built once: the directive (with and without
+    /// `SageMakerLatency`) and the outcome counters for each outcome. A record is then the
+    /// timestamp and a few numbers.
+    public struct Layout: Sendable {
+        /// `,"CloudWatchMetrics":[…]},"service":"…"`, for a record without and with a SageMaker call.
+        let directives: [String]
+        /// `,"Succeeded":1,"InvalidRequests":0,…`, by `Outcome.allCases` index.
+        let outcomes: [String]
+
+        public init(_ configuration: MetricsConfiguration) {
+            directives = [false, true].map { calledSageMaker in
+                var text = ",\"CloudWatchMetrics\":[{\"Namespace\":\(configuration.namespace.jsonQuoted)"
+                text += ",\"Dimensions\":[[\"service\"]],\"Metrics\":["
+                text += EMFRecord.metrics(calledSageMaker: calledSageMaker)
+                    .map { "{\"Name\":\"\($0.name)\",\"Unit\":\"\($0.unit.rawValue)\"}" }
+                    .joined(separator: ",")
+                return text + "]}]},\"service\":\(configuration.service.jsonQuoted)"
+            }
+            outcomes = Outcome.allCases.map { outcome in
+                Outcome.allCases.map { ",\"\($0.metricName)\":\($0 == outcome ? 1 : 0)" }.joined()
+            }
+        }
+    }
+
     /// The record as one line (no newline), `timestampMilliseconds` since 1970.
     public static func line(
         _ figures: InvocationFigures, configuration: MetricsConfiguration, timestampMilliseconds: Int64
     ) -> String {
-        let metrics = metrics(calledSageMaker: figures.sageMakerMilliseconds != nil)
-        var line = "{\"_aws\":{\"Timestamp\":\(timestampMilliseconds),\"CloudWatchMetrics\":[{\"Namespace\":"
-        line += configuration.namespace.jsonQuoted
-        line += ",\"Dimensions\":[[\"service\"]],\"Metrics\":["
-        for (index, metric) in metrics.enumerated() {
-            if index > 0 { line += "," }
-            line += "{\"Name\":\"\(metric.name)\",\"Unit\":\"\(metric.unit.rawValue)\"}"
-        }
-        line += "]}]},\"service\":\(configuration.service.jsonQuoted)"
-        // The members the directive names (dimension first, then each metric's value).
-        line += ",\"Latency\":\(number(figures.milliseconds))"
-        if let sageMaker = figures.sageMakerMilliseconds { line += ",\"SageMakerLatency\":\(number(sageMaker))" }
-        line += ",\"SageMakerAttempts\":\(figures.attempts),\"Articles\":\(figures.articles)"
-        line += ",\"ResponseBytes\":\(figures.responseBytes),\"ColdStart\":\(figures.coldStart ? 1 : 0)"
-        for outcome in Outcome.allCases {
-            line += ",\"\(outcome.metricName)\":\(outcome == figures.outcome ? 1 : 0)"
-        }
+        line(figures, layout: Layout(configuration), timestampMilliseconds: timestampMilliseconds)
+    }
+
+    public static func line(_ figures: InvocationFigures, layout: Layout, timestampMilliseconds: Int64) -> String {
+        var line = "{\"_aws\":{\"Timestamp\":"
+        line.reserveCapacity(2048)
+        line += String(timestampMilliseconds)
+        line += layout.directives[figures.sageMakerMilliseconds == nil ? 0 : 1]
+        // The members the directive names (the dimension is in the directive's text), then the
+        // outcome counters.
+        line += ",\"Latency\":" + number(figures.milliseconds)
+        if let sageMaker = figures.sageMakerMilliseconds { line += ",\"SageMakerLatency\":" + number(sageMaker) }
+        line += ",\"SageMakerAttempts\":" + String(figures.attempts) + ",\"Articles\":" + String(figures.articles)
+        line += ",\"ResponseBytes\":" + String(figures.responseBytes) + ",\"ColdStart\":" + (figures.coldStart ? "1" : "0")
+        line += layout.outcomes[Outcome.allCases.firstIndex(of: figures.outcome)!]
         // Not metrics: what CloudWatch Logs Insights finds the invocation by (Powertools' names).
-        line += ",\"level\":\"INFO\",\"message\":\"metrics\",\"cold_start\":\(figures.coldStart)"
-        line += ",\"function_request_id\":\(figures.requestID.jsonQuoted)"
-        if let traceID = figures.traceID { line += ",\"xray_trace_id\":\(traceID.jsonQuoted)" }
-        line += ",\"status\":\(figures.status),\"outcome\":\"\(figures.outcome.rawValue)\""
-        if let errorType = figures.errorType { line += ",\"error_type\":\(errorType.jsonQuoted)" }
+        line += ",\"level\":\"INFO\",\"message\":\"metrics\",\"cold_start\":" + (figures.coldStart ? "true" : "false")
+        line += ",\"function_request_id\":" + figures.requestID.jsonQuoted
+        if let traceID = figures.traceID { line += ",\"xray_trace_id\":" + traceID.jsonQuoted }
+        line += ",\"status\":" + String(figures.status) + ",\"outcome\":\"" + figures.outcome.rawValue + "\""
+        if let errorType = figures.errorType { line += ",\"error_type\":" + errorType.jsonQuoted }
         return line + "}"
     }
 

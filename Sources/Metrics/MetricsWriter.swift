@@ -8,15 +8,17 @@ import Glibc
 /// where CloudWatch Logs extracts the metrics.
 public struct MetricsWriter: Sendable {
     public let configuration: MetricsConfiguration
+    private let layout: EMFRecord.Layout
     private let fileDescriptor: Int32
 
     public init(configuration: MetricsConfiguration, fileDescriptor: Int32 = 1) {
         self.configuration = configuration
+        layout = EMFRecord.Layout(configuration)
         self.fileDescriptor = fileDescriptor
     }
 
     public func write(_ figures: InvocationFigures) {
-        var line = EMFRecord.line(figures, configuration: configuration, timestampMilliseconds: Self.nowMilliseconds())
+        var line = EMFRecord.line(figures, layout: layout, timestampMilliseconds: Self.nowMilliseconds())
         line.append("\n")
         // A record is well under PIPE_BUF (4 KiB), so one write(2) keeps it whole next to other
         // workers' records; the loop is for the rare short write or signal.
