@@ -9,7 +9,7 @@ BOOTSTRAP := .build/release/bootstrap
 EVENT ?= events/console-test.json
 
 .PHONY: help deps build-deps build package run invoke serve test unit-test e2e-test sanitize fuzz fuzz-smoke \
-	deploy delete iam-documents invoke-remote logs rehearse-deploy scan-template audit soak soak-smoke \
+	deploy delete iam-documents invoke-remote logs alarms rehearse-deploy scan-template audit soak soak-smoke \
 	test-arm64 unit-test-arm64 \
 	bench bench-smoke clean
 
@@ -32,6 +32,7 @@ help:
 	@echo "make iam-documents ACCOUNT_ID=... AWS_REGION=... ENDPOINT_NAME=... [IAM_OPTIONS='--create-endpoint ...']  the deployer's policies and boundary"
 	@echo "make invoke-remote            POST events/article.txt to the deployed API (with its key, or signed)"
 	@echo "make logs                     follow the deployed function's log group"
+	@echo "make alarms                   each alarm of the deployed stack: state, name, reason"
 	@echo "make rehearse-deploy          make deploy against a local moto server (no AWS account needed)"
 	@echo "make scan-template            cfn-lint, checkov per parameter set, cloudsplaining and parliament on the IAM documents"
 	@echo "make audit                    fail (\"rebuild and redeploy\") when a library bundled in the zip is behind Debian's newest"
@@ -147,6 +148,9 @@ invoke-remote:
 
 logs:
 	tools/deploy.sh logs
+
+alarms:
+	tools/deploy.sh alarms
 
 rehearse-deploy:
 	@if [ -z "$(ZIP)" ]; then $(MAKE) --no-print-directory package; fi

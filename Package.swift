@@ -8,7 +8,7 @@ let package = Package(
     products: [
         .executable(name: "bootstrap", targets: ["bootstrap"]),
         // The modules behind the binary, for the fuzz targets in Fuzz/.
-        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "CurlHTTP", "HTTP", "JSON"]),
+        .library(name: "SummarizerCore", targets: ["Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "CurlHTTP", "HTTP", "JSON", "Metrics", "Tracing"]),
     ],
     targets: [
         .systemLibrary(
@@ -32,7 +32,11 @@ let package = Package(
         .target(name: "LambdaRuntime", dependencies: ["HTTP", "JSON"]),
         .target(name: "SageMakerRuntime", dependencies: ["HTTP", "CurlHTTP", "JSON", "SigV4"]),
         .target(name: "LambdaEvents", dependencies: ["JSON"]),
-        .target(name: "Summarizer", dependencies: ["HTTP", "JSON", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime", "SigV4"]),
+        // One EMF metrics record per invocation, written to standard output.
+        .target(name: "Metrics", dependencies: ["JSON"]),
+        // X-Ray trace headers and subsegment documents, sent over UDP to the daemon.
+        .target(name: "Tracing", dependencies: ["JSON"]),
+        .target(name: "Summarizer", dependencies: ["HTTP", "JSON", "LambdaRuntime", "LambdaEvents", "SageMakerRuntime", "SigV4", "Metrics", "Tracing"]),
         .executableTarget(name: "bootstrap", dependencies: ["LambdaRuntime", "Summarizer"]),
 
         // A scriptable loopback HTTP server shared by the unit tests (not part of the product).
@@ -44,7 +48,9 @@ let package = Package(
         .testTarget(name: "SageMakerRuntimeTests", dependencies: ["SageMakerRuntime", "HTTP"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "LambdaEventsTests", dependencies: ["JSON", "LambdaEvents"], exclude: ["Fixtures"]),
-        .testTarget(name: "SummarizerTests", dependencies: ["JSON", "Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime"]),
+        .testTarget(name: "SummarizerTests", dependencies: ["JSON", "Summarizer", "LambdaEvents", "LambdaRuntime", "SageMakerRuntime", "Metrics", "Tracing"]),
+        .testTarget(name: "MetricsTests", dependencies: ["JSON", "Metrics"]),
+        .testTarget(name: "TracingTests", dependencies: ["JSON", "Tracing"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,6 +7,7 @@
 #   tools/deploy.sh invoke-remote            POST events/article.txt (text/plain) to the stack's InvokeUrl, with the
 #                                            API key (AuthMode api-key) or signed with SigV4 (AuthMode iam)
 #   tools/deploy.sh logs                     follow the function's log group (bounded: LOGS_SECONDS)
+#   tools/deploy.sh alarms                   each of the stack's alarms: state, name, why
 #   tools/deploy.sh rehearse [Key=Value ...] run `deploy` against a throw-away moto_server on 127.0.0.1
 #
 # Key=Value arguments are extra template parameters, e.g. AuthMode=iam CorsAllowedOrigin=https://app.example.com.
@@ -218,7 +219,24 @@ PY
         iam) say "AuthMode iam: callers sign with SigV4 and need execute-api:Invoke on $(stack_output InvokeArn)" ;;
         none) say "WARNING: AuthMode none: $url is open to anyone who finds it, and every request runs the model at your cost. Redeploy with AuthMode=api-key or AuthMode=iam." ;;
     esac
+    local dashboard
+    dashboard=$(stack_output DashboardUrl)
+    [[ -z "$dashboard" ]] || say "dashboard: $dashboard"
     echo "$url"
+}
+
+# The stack's own alarms, by the names CloudFormation gave them (not a name prefix, which another
+# stack's alarms could share): state, name and CloudWatch's reason for the state.
+cmd_alarms() {
+    use_region
+    local names
+    names=$(aws cloudformation describe-stack-resources --stack-name "$STACK" \
+        --query "StackResources[?ResourceType=='AWS::CloudWatch::Alarm'].PhysicalResourceId" --output text) \
+        || die "cannot read stack $STACK (deployed? right region/account?)"
+    [[ -n "$names" && "$names" != "None" ]] || die "stack $STACK has no alarms"
+    # shellcheck disable=SC2086  # one argument per alarm name (names have no spaces)
+    aws cloudwatch describe-alarms --alarm-names $names \
+        --query 'MetricAlarms[].[StateValue,AlarmName,StateReason]' --output text
 }
 
 cmd_invoke_remote() {
@@ -396,6 +414,7 @@ case "${1:-}" in
     delete) shift; cmd_delete "$@" ;;
     invoke-remote) shift; cmd_invoke_remote "$@" ;;
     logs) shift; cmd_logs "$@" ;;
+    alarms) shift; cmd_alarms "$@" ;;
     rehearse) shift; cmd_rehearse "$@" ;;
-    *) sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    *) awk 'NR > 1 && !/^#/ { exit } NR > 1' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

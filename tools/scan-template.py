@@ -35,6 +35,11 @@ PARAMETER_SETS: dict[str, dict[str, str]] = {
                           "ModelDataUrl": "s3://summarizer-models/pegasus/model.tar.gz", "KmsKeyArn": KMS_KEY},
     "managed-instances": {"ManagedInstances": "true", "ManagedInstancesSubnetIds": "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
                           "ManagedInstancesSecurityGroupIds": "sg-0123456789abcdef0"},
+    "tracing-off": {"Tracing": "false"},
+    "alarms-email": {"AlarmEmail": "ops@example.com", "MetricsNamespace": "Team/Summarizer"},
+    "alarms-email-kms": {"AlarmEmail": "ops@example.com", "KmsKeyArn": KMS_KEY, "CreateEndpoint": "true",
+                         "HuggingFaceModelRevision": "0123456789abcdef0123456789abcdef01234567"},
+    "alarms-topic": {"AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops-alarms", "AlarmEmail": "ops@example.com"},
 }
 
 NO_VALUE = object()

@@ -7,6 +7,7 @@ import LambdaRuntime
 import Glibc
 #endif
 import SageMakerRuntime
+import Tracing
 
 /// The function: a payload in, the model's summaries out.
 public struct SummarizerHandler: LambdaHandler {
@@ -16,10 +17,22 @@ public struct SummarizerHandler: LambdaHandler {
     let front: HTTPFront
     /// The invocation's log line, written once the answer is posted (see `afterResponse`).
     private var pendingLogLine: InvocationLogLine?
+    let telemetry: Telemetry
+    /// This worker's socket to the X-Ray daemon, when tracing is on.
+    let xray: UDPSender?
+    private var pendingTelemetry: PendingTelemetry?
 
-    public init(configuration: Configuration, logger: Logger) throws(FunctionError) {
+    public init(configuration: Configuration, logger: Logger, telemetry: Telemetry = .off()) throws(FunctionError) {
         self.configuration = configuration
         self.logger = logger
+        self.telemetry = telemetry
+        do throws(UDPSenderError) {
+            xray = try telemetry.xrayDaemonAddress.map { address throws(UDPSenderError) in try UDPSender(address: address) }
+        } catch {
+            // Tracing is an aid: without it the function still answers.
+            logger.log(.warn, "X-Ray subsegments are off: AWS_XRAY_DAEMON_ADDRESS \(error)")
+            xray = nil
+        }
         do {
             sageMaker = try SageMakerRuntimeClient(configuration: .init(
                 baseURL: configuration.endpointURL,
@@ -47,7 +60,8 @@ public struct SummarizerHandler: LambdaHandler {
 
     public mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         let start = MonotonicClock.nowNanoseconds()
-        var metrics = SageMakerRuntimeClient.CallMetrics()
+        var metrics = InvocationRecord()
+        metrics.coldStart = telemetry.coldStart.take()
         let event: Result<LambdaEvent, PayloadError>
         do {
             event = .success(LambdaEvent.classify(try JSONValue(parsing: invocation.event)))
@@ -78,11 +92,13 @@ public struct SummarizerHandler: LambdaHandler {
             // still make a response over it: answer that, rather than have Lambda refuse it.
             if output.count > LambdaRuntime.maximumResponseBytes {
                 let failure = Failure.responseTooLarge(bytes: output.count)
+                metrics.failure = failure
                 logger.log(.error, failure.message(for: .log), requestID: invocation.context.requestID, ["errorType": .string(failure.type)])
                 response = front.failure(failure, requestID: invocation.context.requestID, for: request)
                 output = response.encoded(for: request)
             }
-            logInvocation(invocation, kind: request.kind.rawValue, status: String(response.status), start: start, metrics: metrics, bytesOut: output.count)
+            logInvocation(invocation, kind: request.kind.rawValue, status: String(response.status), start: start, metrics: metrics,
+                          bytesOut: output.count, httpStatus: response.status)
             return output
         }
     }
@@ -91,28 +107,31 @@ public struct SummarizerHandler: LambdaHandler {
     /// and a failure is a Lambda function error.
     private mutating func finishDirect(
         _ invocation: Invocation, _ result: Result<[UInt8], Failure>, start: UInt64,
-        metrics: SageMakerRuntimeClient.CallMetrics
+        metrics: InvocationRecord
     ) throws(FunctionError) -> [UInt8] {
         switch result {
         case .success(let output):
-            logInvocation(invocation, kind: "direct", status: "ok", start: start, metrics: metrics, bytesOut: output.count)
+            logInvocation(invocation, kind: "direct", status: "ok", start: start, metrics: metrics, bytesOut: output.count, httpStatus: 200)
             return output
         case .failure(let failure):
             let requestID = invocation.context.requestID
-            logInvocation(invocation, kind: "direct", status: failure.errorType, start: start, metrics: metrics, bytesOut: 0)
+            var metrics = metrics
+            metrics.failure = failure
+            logInvocation(invocation, kind: "direct", status: failure.errorType, start: start, metrics: metrics, bytesOut: 0, httpStatus: failure.status)
             logger.log(.error, failure.message(for: .log), requestID: requestID, ["errorType": .string(failure.errorType)])
             throw FunctionError(type: failure.errorType, message: failure.message(for: .invoker(requestID: requestID)))
         }
     }
 
     private func respond(
-        to request: HTTPEvent, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics
+        to request: HTTPEvent, context: LambdaContext, metrics: inout InvocationRecord
     ) -> HTTPEventResponse {
         if request.method == "OPTIONS" { return front.preflight(request) }
         do throws(Failure) {
             let answer = try summarize(try front.payload(of: request), context: context, metrics: &metrics, inferenceID: request.requestID)
             return front.success(answer, for: request)
         } catch {
+            metrics.failure = error
             // The caller's mistakes are warnings; what went wrong on our side of the API, errors.
             logger.log(error.status < 500 ? .warn : .error, error.message(for: .log), requestID: context.requestID,
                        ["errorType": .string(error.type), "status": .int(error.status)])
@@ -122,12 +141,18 @@ public struct SummarizerHandler: LambdaHandler {
 
     private mutating func logInvocation(
         _ invocation: Invocation, kind: String, status: String, start: UInt64,
-        metrics: SageMakerRuntimeClient.CallMetrics, bytesOut: Int
+        metrics: InvocationRecord, bytesOut: Int, httpStatus: Int
     ) {
+        let milliseconds = MonotonicClock.millisecondsSince(start)
+        if telemetry.metrics != nil || xray != nil {
+            pendingTelemetry = telemetry.pending(
+                metrics, context: invocation.context, status: httpStatus, milliseconds: milliseconds, responseBytes: bytesOut,
+                region: configuration.region, endpointName: configuration.endpointName)
+        }
         guard logger.isEnabled(.info) else { return }
         pendingLogLine = InvocationLogLine(
             requestID: invocation.context.requestID, kind: kind, status: status,
-            milliseconds: MonotonicClock.millisecondsSince(start), metrics: metrics,
+            milliseconds: milliseconds, metrics: metrics.call,
             bytesIn: invocation.event.count, bytesOut: bytesOut)
     }
 
@@ -135,6 +160,10 @@ public struct SummarizerHandler: LambdaHandler {
     /// An answer that did not reach the caller as built is logged with what happened instead of
     /// its status.
     public mutating func afterResponse(_ delivery: Delivery) {
+        if let pending = pendingTelemetry {
+            pendingTelemetry = nil
+            flush(pending, delivery)
+        }
         guard let line = pendingLogLine else { return }
         pendingLogLine = nil
         let status = switch delivery {
@@ -157,9 +186,10 @@ public struct SummarizerHandler: LambdaHandler {
     /// Sends `request` to the endpoint within the time the invocation has left and returns the
     /// model's JSON answer.
     func summarize(
-        _ request: SummarizeRequest, context: LambdaContext, metrics: inout SageMakerRuntimeClient.CallMetrics,
+        _ request: SummarizeRequest, context: LambdaContext, metrics: inout InvocationRecord,
         inferenceID: String? = nil
     ) throws(Failure) -> [UInt8] {
+        metrics.articles = request.inputs.count
         let body = request.body
         guard body.count <= Failure.maximumRequestBytes else { throw .payloadTooLarge(bytes: body.count) }
         if logger.isEnabled(.debug) {
@@ -188,8 +218,9 @@ public struct SummarizerHandler: LambdaHandler {
             inferenceID: inferenceID.flatMap { InvokeEndpointRequest.isValidInferenceID($0) ? $0 : nil } ?? context.requestID,
             traceID: context.traceID)
         let response: InvokeEndpointResponse
+        metrics.callStarted = Telemetry.nowSeconds()
         do {
-            response = try sageMaker.invokeEndpoint(invokeRequest, timeBudgetMilliseconds: budget, metrics: &metrics)
+            response = try sageMaker.invokeEndpoint(invokeRequest, timeBudgetMilliseconds: budget, metrics: &metrics.call)
         } catch {
             throw .upstream(error)
         }

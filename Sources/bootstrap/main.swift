@@ -11,5 +11,6 @@ let environment = ProcessEnvironment.current()
 let logger = Logger.fromEnvironment(environment)
 exit(LambdaRuntime.run(environment: environment, logger: logger) { () throws(FunctionError) in
     let configuration = try SummarizerHandler.configuration(from: environment)
-    return { () throws(FunctionError) in try SummarizerHandler(configuration: configuration, logger: logger) }
+    let telemetry = Telemetry.fromEnvironment(environment)
+    return { () throws(FunctionError) in try SummarizerHandler(configuration: configuration, logger: logger, telemetry: telemetry) }
 })

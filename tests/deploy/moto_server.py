@@ -15,6 +15,7 @@ import moto.cloudformation.responses
 from moto.cloudformation.models import CloudFormationBackend
 from moto.apigateway.models import Method, apigateway_backends
 from moto.budgets.models import budgets_backends
+from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.common_models import CloudFormationModel
 from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.utils import get_stack_from_s3_url
@@ -207,6 +208,28 @@ def _budget(where, properties):
     name = budget["BudgetName"]
     return _Created(physical_resource_id=name, attributes={},
                     on_delete=lambda: backend.delete_budget(account_id=account, budget_name=name))
+
+# moto does not create AWS::CloudWatch::Alarm from a template; this model does, through moto's own
+# CloudWatch backend (so DescribeAlarms, and `make alarms`, read them), named as CloudFormation
+# names them: AlarmName, else a generated name (here the logical id).
+def _create_alarm(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    properties = cloudformation_json["Properties"]
+    alarm = cloudwatch_backends[account_id][region_name].put_metric_alarm(
+        name=properties.get("AlarmName", resource_name), namespace=properties["Namespace"],
+        metric_name=properties["MetricName"], comparison_operator=properties["ComparisonOperator"],
+        evaluation_periods=int(properties["EvaluationPeriods"]), period=int(properties["Period"]),
+        threshold=float(properties["Threshold"]), statistic=properties.get("Statistic"),
+        extended_statistic=properties.get("ExtendedStatistic"), description=properties.get("AlarmDescription", ""),
+        dimensions=properties.get("Dimensions", []), alarm_actions=properties.get("AlarmActions", []),
+        ok_actions=properties.get("OKActions", []), datapoints_to_alarm=properties.get("DatapointsToAlarm"),
+        unit=properties.get("Unit"), treat_missing_data=properties.get("TreatMissingData"))
+    return SimpleNamespace(physical_resource_id=alarm.name)
+
+
+type("TemplateAlarm", (CloudFormationModel,), {
+    "__module__": "moto.cloudwatch.template_models",
+    "cloudformation_type": staticmethod(lambda: "AWS::CloudWatch::Alarm"),
+    "create_from_cloudformation_json": classmethod(_create_alarm)})
 
 
 if __name__ == "__main__":

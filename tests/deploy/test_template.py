@@ -283,12 +283,13 @@ def test_function_and_access_logs_have_their_own_groups_with_retention(template)
 
 def test_tracing_concurrency_kms_and_api_gateways_logging_role_are_optional(template):
     default = rendered(template)["Resources"]
-    assert default["Stage"]["Properties"]["TracingEnabled"] is False
+    # Tracing is on by default (test_observability.py); ApiTracing traces the stage without it.
+    assert rendered(template, "tracing-off")["Resources"]["Stage"]["Properties"]["TracingEnabled"] is False
     # A non-zero reservation by default: it caps how many SageMaker calls run at once.
     assert default["Function"]["Properties"]["ReservedConcurrentExecutions"] == 20
     assert "ReservedConcurrentExecutions" not in rendered(template, ReservedConcurrency="0")["Resources"]["Function"]["Properties"]
     assert "KmsKeyId" not in default["FunctionLogGroup"]["Properties"]
-    chosen = rendered(template, "options-on")  # ApiTracing, ReservedConcurrency 20, KmsKeyArn, the account role
+    chosen = rendered(template, "options-on", Tracing="false")  # ApiTracing, ReservedConcurrency 20, KmsKeyArn, the account role
     assert chosen["Resources"]["Stage"]["Properties"]["TracingEnabled"] is True
     assert chosen["Resources"]["Function"]["Properties"]["ReservedConcurrentExecutions"] == 20
     for group in of_type(chosen, "AWS::Logs::LogGroup").values():
