@@ -100,7 +100,8 @@ def resolve(node, context: dict):
 
 def role_documents(parameter_set: str, account: str = SAMPLE["account"], region: str = SAMPLE["region"],
                    endpoint: str = SAMPLE["endpoint"]) -> dict[str, dict]:
-    """Each inline policy of each role the parameter set creates, resolved, keyed role/policy."""
+    """Each inline policy of each role the parameter set creates (in the role, or an
+    AWS::IAM::RolePolicy naming it), resolved, keyed role/policy."""
     template = json.loads((REPO_ROOT / "template.json").read_text())
     parameters = {**scan_template.BASE, **scan_template.PARAMETER_SETS[parameter_set], "EndpointName": endpoint}
     renderer = scan_template.Renderer(template, parameters, region)
@@ -112,10 +113,13 @@ def role_documents(parameter_set: str, account: str = SAMPLE["account"], region:
     context.update(renderer.parameters)
     documents = {}
     for name, resource in rendered["Resources"].items():
-        if resource["Type"] != "AWS::IAM::Role":
-            continue
-        for policy in resource["Properties"].get("Policies", []):
-            documents[f"{name}/{policy['PolicyName']}"] = resolve(policy["PolicyDocument"], context)
+        if resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                documents[f"{name}/{policy['PolicyName']}"] = resolve(policy["PolicyDocument"], context)
+        elif resource["Type"] == "AWS::IAM::RolePolicy":
+            policy = resource["Properties"]
+            role = policy["RoleName"]["Ref"]
+            documents[f"{role}/{policy['PolicyName']}"] = resolve(policy["PolicyDocument"], context)
     return documents
 
 

@@ -69,7 +69,9 @@ def test_the_boundary_holds_only_what_the_deployment_uses():
     plain = iam.render_documents(ACCOUNT, REGION, ENDPOINT)
     actions = {a for a, _ in grants(plain["deployer-boundary.json"])}
     assert actions == {"logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup",
-                       "logs:DescribeLogStreams", "sagemaker:InvokeEndpoint"}
+                       "logs:DescribeLogStreams", "sagemaker:InvokeEndpoint",
+                       # X-Ray writes, which the function role holds whether Tracing is on or not.
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     assert "deployer-policy-endpoint.json" not in plain
     full = iam.render_documents(ACCOUNT, REGION, ENDPOINT, create_endpoint=True, model_data_url=MODEL_DATA,
                                 managed_instances=True)
@@ -125,6 +127,13 @@ NEEDS_BY_TYPE = {
     "AWS::SageMaker::Endpoint": {"sagemaker:CreateEndpoint", "sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpoint",
                                  "sagemaker:DeleteEndpoint", "kms:DescribeKey", "kms:CreateGrant"},
     "AWS::Budgets::Budget": {"budgets:ModifyBudget", "budgets:ViewBudget"},
+    "AWS::IAM::RolePolicy": {"iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"},
+    "AWS::CloudWatch::Alarm": {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms",
+                               "cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"},
+    "AWS::CloudWatch::Dashboard": {"cloudwatch:PutDashboard", "cloudwatch:GetDashboard", "cloudwatch:DeleteDashboards"},
+    "AWS::SNS::Topic": {"sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes",
+                        "sns:Subscribe", "sns:ListSubscriptionsByTopic", "sns:TagResource", "sns:UntagResource",
+                        "sns:ListTagsForResource"},
 }
 DEPLOY_SH = {"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
              "cloudformation:DeleteChangeSet", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
