@@ -240,7 +240,7 @@ public struct GenerationParameters: Sendable, Equatable {
             }
             do {
                 let checked = try rule.check(value, field: "", limits)
-                if checked != value { isAsSent = false }
+                if checked != value || Self.mayBeAnIntegerLiteral(checked) { isAsSent = false }
                 if copying || checked != value { values[key] = checked }
             } catch {
                 hasFault = true
@@ -260,6 +260,14 @@ public struct GenerationParameters: Sendable, Equatable {
         for rule in table {
             if let value = object[JSONKey(rule.name)] { _ = try rule.check(value, field: "\(prefix).\(rule.name)", limits) }
         }
+    }
+
+    /// An integral number past Int64, which the parser keeps as a double although the literal
+    /// may have had no fraction: the model's Python would read that literal as an `int`, which
+    /// transformers' float-only processors refuse, so such a value is written anew (as `1e+19`).
+    private static func mayBeAnIntegerLiteral(_ value: JSONValue) -> Bool {
+        guard case .double(let number) = value else { return false }
+        return number.rounded() == number && abs(number) >= 0x1p63
     }
 
     /// transformers' own rules between parameters, so that a combination `generate` would refuse

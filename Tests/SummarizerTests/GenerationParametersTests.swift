@@ -181,6 +181,15 @@ import Testing
         #expect(body == #"{"inputs":"x","parameters":{"do_sample":true,"repetition_penalty":1.0,"temperature":2.0}}"#)
     }
 
+    @Test func anIntegerPastInt64IsSentAsAFloat() throws {
+        // Parsed as a double that compares equal, yet Python reads the literal as an int, which
+        // transformers' float-only processors refuse: it must be written anew.
+        let penalty = try #require(sent(#""repetition_penalty": 10000000000000000000"#)["repetition_penalty"] as? Double)
+        #expect(penalty == 1e19)
+        let body = String(decoding: try decode(#""repetition_penalty": 10000000000000000000"#).body, as: UTF8.self)
+        #expect(!body.contains("10000000000000000000"), "\(body)")
+    }
+
     @Test func parametersAsTheyCameGoAsTheyCame() throws {
         let json = #"{"inputs": "x", "parameters": {"max_length": 60, "temperature": 0.5, "early_stopping": "never"}}"#
         #expect(try SummarizeRequest.decode(json: Array(json.utf8)).body == Array(json.utf8))
