@@ -110,8 +110,9 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
     }
 
     private func handle(_ invocation: Invocation, shutdown: ShutdownGuard, logger: Logger) -> WorkerEnd? {
-        shutdown.beginInvocation()
-        defer { shutdown.endInvocation() }
+        let deadline = invocation.context.deadlineMilliseconds
+        shutdown.beginInvocation(deadline: deadline)
+        defer { shutdown.endInvocation(deadline: deadline) }
         let requestID = invocation.context.requestID
         let answer: Result<[UInt8], FunctionError>
         do {
@@ -133,8 +134,8 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
     /// with an error (the handler never sees it), so the caller learns why instead of waiting
     /// for the timeout, and the worker goes on.
     private func answerUnusable(requestID: String, problem: RuntimeAPIError, shutdown: ShutdownGuard, logger: Logger) -> WorkerEnd? {
-        shutdown.beginInvocation()
-        defer { shutdown.endInvocation() }
+        shutdown.beginInvocation(deadline: nil)
+        defer { shutdown.endInvocation(deadline: nil) }
         logger.log(.error, "invocation not handled: \(problem)", requestID: requestID, ["errorType": "InvalidRuntimeHeaders"])
         let error = FunctionError(.runtime, type: "InvalidRuntimeHeaders",
                                   message: "the Runtime API delivered this invocation with unusable headers: \(problem)")
