@@ -5,13 +5,19 @@ import Glibc
 /// The open-file limit (`RLIMIT_NOFILE`), checked once at init so that N workers either fit or
 /// init fails saying so, instead of invocations failing one at a time later.
 ///
-/// A worker holds four descriptors while it serves, measured: its Runtime API connection, its
-/// SageMaker connection, and the socket pair libcurl keeps to wake its own poll. The margin
-/// covers what the process holds besides (standard streams, the CA bundle while it loads) and
-/// what a worker holds for a moment (libcurl's threaded name lookup takes a socket pair and a DNS
-/// socket, a reconnect one more socket), for several workers at once.
+/// A worker holds four descriptors while it serves: its Runtime API connection, its SageMaker
+/// connection, and the socket pair libcurl keeps to wake its own poll. It holds up to three more
+/// for a moment whenever its SageMaker connection is made afresh: libcurl's threaded name lookup
+/// takes a socket pair, and the lookup a DNS socket (or a file it reads: resolv.conf, hosts). On
+/// a cold burst every worker looks the name up at the same moment, so the three count for every
+/// worker: 32 workers resolving at once through a loopback DNS server peaked at six a worker
+/// (`strace` of their socket and close calls), and the seventh covers the lookup's file reads.
+/// The margin covers what the process holds besides (standard streams, the CA bundle while it
+/// loads).
 enum DescriptorLimit {
-    static let perWorker = 4
+    static let heldPerWorker = 4
+    static let transientPerWorker = 3
+    static let perWorker = heldPerWorker + transientPerWorker
     static let margin = 32
 
     static func needed(workers: Int) -> Int { workers * perWorker + margin }

@@ -1,3 +1,5 @@
+import HTTP
+
 /// A function that turns one event into one response.
 public protocol LambdaHandler {
     /// The response body to post to `/response`, or the error to post to `/error`.
@@ -37,7 +39,13 @@ public enum LambdaRuntime {
     /// The most workers one process runs: Lambda's own ceiling for PerExecutionEnvironmentMaxConcurrency.
     public static let maximumConcurrency = 1600
 
-    /// Runs until the Runtime API goes away; returns the process exit status.
+    /// Lambda's longest invocation timeout: how long the end waits, at most, for the invocations
+    /// other workers are still answering.
+    static let longestInvocationMilliseconds: Int64 = 900_000
+
+    /// Runs until the Runtime API goes away; returns the process exit status, for `_exit` (not
+    /// `exit`: other workers' threads may still be inside libcurl, held on `/next`, and atexit
+    /// handlers running under them gain nothing).
     ///
     /// `initialize` runs once, before the first `/next`, and returns what makes one handler per
     /// worker; an error from either is posted to `/runtime/init/error`, once, and ends the
@@ -50,7 +58,9 @@ public enum LambdaRuntime {
     /// (`NextRetryPolicy`); an invocation with unusable headers is answered with an error. The
     /// process ends, with one FATAL line, when a worker cannot go on: the Runtime API unusable for
     /// the retry window, a post answered with a 5xx (which the contract calls non-recoverable), or
-    /// a post that could not be delivered. It never goes on with fewer workers.
+    /// a post that could not be delivered. It never goes on with fewer workers, and takes no new
+    /// invocation once one has stopped, but the invocations other workers are handling then are
+    /// answered first (until the latest of their deadlines).
     public static func run<Handler: LambdaHandler>(
         environment: [String: String],
         logger: Logger,
@@ -106,6 +116,9 @@ public enum LambdaRuntime {
         let end = workers.count == 1
             ? workers[0].serve(shutdown: shutdown, logger: logger)
             : runConcurrently(workers, shutdown: shutdown, logger: logger)
+        if !shutdown.waitUntilIdle(until: WallClock.nowMilliseconds() + longestInvocationMilliseconds) {
+            logger.log(.error, "invocations still in flight at their deadline are lost with the process")
+        }
         logger.log(.fatal, "stopping: \(end.reason)", requestID: end.requestID)
         return 1
     }

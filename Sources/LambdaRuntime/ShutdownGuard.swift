@@ -1,3 +1,5 @@
+import HTTP
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,11 +9,15 @@ import Glibc
 /// The signals are blocked in every thread and collected by one waiting thread with `sigwait`,
 /// so no async-signal-safety rules apply. A signal that arrives while no invocation runs (every
 /// worker waiting on `/next`) ends the process at once; one that arrives mid-invocation ends it
-/// right after the last invocation in flight has posted its answer.
+/// right after the last invocation in flight has posted its answer. Once a worker has ended the
+/// process (`waitUntilIdle`), a signal no longer ends it: the FATAL exit follows.
 final class ShutdownGuard: Sendable {
     private struct State {
         var invocationsInFlight = 0
+        /// The deadlines of the invocations in flight (nil: unknown), for `waitUntilIdle`.
+        var deadlines: [Int64?] = []
         var pendingSignal: Int32?
+        var ending = false
     }
 
     private let state = Lock(State())
@@ -38,16 +44,39 @@ final class ShutdownGuard: Sendable {
         }
     }
 
-    func beginInvocation() {
-        state.withLock { $0.invocationsInFlight += 1 }
+    /// `deadline`: when Lambda stops the invocation, in milliseconds since 1970, if known.
+    func beginInvocation(deadline: Int64?) {
+        state.withLock { state in
+            state.invocationsInFlight += 1
+            state.deadlines.append(deadline)
+        }
     }
 
-    func endInvocation() {
+    func endInvocation(deadline: Int64?) {
         let pending = state.withLock { state -> Int32? in
             state.invocationsInFlight -= 1
-            return state.invocationsInFlight == 0 ? state.pendingSignal : nil
+            if let index = state.deadlines.firstIndex(of: deadline) { state.deadlines.remove(at: index) }
+            return state.invocationsInFlight == 0 && !state.ending ? state.pendingSignal : nil
         }
         if let pending { exitCleanly(pending) }
+    }
+
+    /// Blocks until no invocation is in flight, or the latest deadline among those in flight has
+    /// passed, or `latest` (milliseconds since 1970) has: a worker has ended the process, and the
+    /// answers the others are still working on would otherwise be lost with it. From now on a
+    /// signal does not end the process. Says whether every invocation was answered.
+    func waitUntilIdle(until latest: Int64) -> Bool {
+        state.withLock { $0.ending = true }
+        while true {
+            let limit = state.withLock { state -> Int64? in
+                guard state.invocationsInFlight > 0 else { return nil }
+                return state.deadlines.reduce(Int64.min) { max($0, $1 ?? latest) }
+            }
+            guard let limit else { return true }
+            if WallClock.nowMilliseconds() >= min(limit, latest) { return false }
+            var pause = timespec(tv_sec: 0, tv_nsec: 10_000_000)
+            nanosleep(&pause, nil)
+        }
     }
 
     private func waitForSignal() {
@@ -55,6 +84,7 @@ final class ShutdownGuard: Sendable {
         var received: Int32 = 0
         while sigwait(&signals, &received) != 0 {}
         let exitNow = state.withLock { state -> Bool in
+            guard !state.ending else { return false }
             guard state.invocationsInFlight > 0 else { return true }
             state.pendingSignal = received
             return false

@@ -23,6 +23,8 @@ struct NextRetryPolicy: Sendable {
     var capMilliseconds = 1_000
     var windowMilliseconds = 5_000
     var minimumAttempts = 4
+    /// A poll held open for longer than this before it failed restarts the count.
+    var heldMilliseconds = 1_000
 
     static let standard = NextRetryPolicy()
 
@@ -31,6 +33,17 @@ struct NextRetryPolicy: Sendable {
     func pauseMilliseconds(after attempt: Int) -> Int {
         let step = min(capMilliseconds, baseMilliseconds << min(attempt - 1, 20))
         return step / 2 + Int.random(in: 0...(step - step / 2))
+    }
+
+    /// Whether an attempt that failed with `error` after `held` milliseconds shows that the
+    /// Runtime API was usable until then: it connected and held the poll for longer than
+    /// `heldMilliseconds` (an idle environment waits on `/next` for minutes). Its failure then
+    /// starts a new count instead of adding to one, and the idle time is not time spent failing.
+    func restartsTheCount(_ error: RuntimeAPIError, held: Int) -> Bool {
+        switch error {
+        case .transport(.couldNotConnect), .transport(.connectTimedOut): false
+        default: held > heldMilliseconds
+        }
     }
 
     /// Whether a run of `attempts` failures that began `elapsedMilliseconds` ago is the end.
@@ -78,6 +91,7 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
         while true {
             if board?.hasEnded == true { return ending }
             let invocation: Invocation
+            let polledAt = MonotonicClock.nowMilliseconds()
             do {
                 invocation = try runtime.next()
             } catch .invalidInvocation(let requestID, let problem) {
@@ -92,6 +106,7 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
                 runtime.disconnect()
                 if board?.hasEnded == true { return ending }
                 let now = MonotonicClock.nowMilliseconds()
+                if retry.restartsTheCount(error, held: now - polledAt) { failures = 0 }
                 if failures == 0 { failingSince = now }
                 failures += 1
                 let elapsed = now - failingSince
@@ -110,8 +125,9 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
     }
 
     private func handle(_ invocation: Invocation, shutdown: ShutdownGuard, logger: Logger) -> WorkerEnd? {
-        shutdown.beginInvocation()
-        defer { shutdown.endInvocation() }
+        let deadline = invocation.context.deadlineMilliseconds
+        shutdown.beginInvocation(deadline: deadline)
+        defer { shutdown.endInvocation(deadline: deadline) }
         let requestID = invocation.context.requestID
         let answer: Result<[UInt8], FunctionError>
         do {
@@ -133,8 +149,8 @@ final class Worker<Handler: LambdaHandler>: ServingWorker, @unchecked Sendable {
     /// with an error (the handler never sees it), so the caller learns why instead of waiting
     /// for the timeout, and the worker goes on.
     private func answerUnusable(requestID: String, problem: RuntimeAPIError, shutdown: ShutdownGuard, logger: Logger) -> WorkerEnd? {
-        shutdown.beginInvocation()
-        defer { shutdown.endInvocation() }
+        shutdown.beginInvocation(deadline: nil)
+        defer { shutdown.endInvocation(deadline: nil) }
         logger.log(.error, "invocation not handled: \(problem)", requestID: requestID, ["errorType": "InvalidRuntimeHeaders"])
         let error = FunctionError(.runtime, type: "InvalidRuntimeHeaders",
                                   message: "the Runtime API delivered this invocation with unusable headers: \(problem)")

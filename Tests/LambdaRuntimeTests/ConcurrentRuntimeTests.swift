@@ -45,7 +45,8 @@ private final class ConcurrentRuntimeAPI: Sendable {
     var posts: [RecordedRequest] { server.requests.filter { $0.method == "POST" } }
 }
 
-/// Echoes its event after `delay` seconds when the event starts with "slow"; counts per handler.
+/// Echoes its event, after `slowMicroseconds` when the event starts with "slow" (and 200 ms when
+/// it starts with "late"); counts per handler.
 private struct SlowEchoHandler: LambdaHandler {
     let counter: Counter
 
@@ -55,12 +56,14 @@ private struct SlowEchoHandler: LambdaHandler {
         let running = Lock((now: 0, most: 0))
     }
     let worker: Int
+    var slowMicroseconds: useconds_t = 100_000
 
     mutating func handle(_ invocation: Invocation) throws(FunctionError) -> [UInt8] {
         counter.handled.withLock { $0[worker, default: 0] += 1 }
         counter.running.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
         defer { counter.running.withLock { $0.now -= 1 } }
-        if invocation.event.starts(with: Array("slow".utf8)) { usleep(100_000) }
+        if invocation.event.starts(with: Array("slow".utf8)) { usleep(slowMicroseconds) }
+        if invocation.event.starts(with: Array("late".utf8)) { usleep(200_000) }
         return Array("echo:".utf8) + invocation.event
     }
 }
@@ -131,6 +134,33 @@ private func environment(_ server: TestHTTPServer, concurrency: String) -> [Stri
         let lines = capture.finishLines()
         #expect(lines.filter { $0.contains("FATAL") }.count == 1)
         #expect(lines.last?.contains("answered 500") == true && lines.last?.contains("req-1") == true, "\(lines)")
+    }
+
+    /// When one worker ends the process, the invocations the others are handling are still
+    /// answered before `run` returns: their callers would otherwise get `Runtime.ExitError`.
+    @Test func theEndWaitsForTheInvocationsInFlight() throws {
+        let events = (1...3).map { (id: "req-\($0)", body: "slow \($0)") } + [(id: "req-4", body: "late")]
+        let api = try ConcurrentRuntimeAPI(events: events, exhausted: ScriptedResponse(status: 500, body: "never", delay: 20),
+                                           postStatus: ["req-4": 500])
+        defer { api.server.stop() }
+        let capture = try LogCapture()
+        let counter = SlowEchoHandler.Counter()
+
+        let start = ContinuousClock.now
+        let status = LambdaRuntime.run(environment: environment(api.server, concurrency: "4"), logger: Logger(format: .json, fileDescriptor: capture.writeFD), retry: quickRetry) {
+            { SlowEchoHandler(counter: counter, worker: 0, slowMicroseconds: 1_500_000) }
+        }
+
+        #expect(status == 1)
+        #expect(ContinuousClock.now - start < .seconds(10), "waited for the invocations, not for the held /next")
+        let posts = api.posts
+        for id in ["req-1", "req-2", "req-3"] {
+            #expect(posts.filter { $0.path == "/2018-06-01/runtime/invocation/\(id)/response" }.map(\.bodyText) == ["echo:slow \(id.dropFirst(4))"],
+                    "\(id) answered before the end: \(posts.map(\.path))")
+        }
+        let lines = capture.finishLines()
+        #expect(lines.filter { $0.contains("FATAL") }.count == 1)
+        #expect(lines.last?.contains("answered 500") == true && lines.last?.contains("req-4") == true, "\(lines)")
     }
 
     /// An answer to `/next` without a request id cannot be answered: the worker polls again and

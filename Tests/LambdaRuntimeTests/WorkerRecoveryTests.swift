@@ -12,8 +12,9 @@ import Glibc
 /// 500 at once. The server stays up until the test ends: a worker still retrying against a closed
 /// port could reach another test's server that the kernel gave the port to.
 private final class FaultyRuntimeAPI: Sendable {
-    // Long enough that no worker fails three held polls in a row (the retry window) before the
-    // test is done looking: a held poll answered 500 counts as a failure.
+    // Longer than the tests' `heldMilliseconds`: a held poll answered 500 then shows that the
+    // Runtime API was usable while it was held, so it restarts the count of failures instead of
+    // adding to it, and a worker keeps polling until `failAll`.
     static let holdSeconds = 2.0
 
     struct State {
@@ -85,7 +86,8 @@ private final class BackgroundRun: @unchecked Sendable {
 }
 
 @Suite(.serialized) struct WorkerRecoveryTests {
-    private static let retry = NextRetryPolicy(baseMilliseconds: 10, capMilliseconds: 40, windowMilliseconds: 300, minimumAttempts: 3)
+    private static let retry = NextRetryPolicy(baseMilliseconds: 10, capMilliseconds: 40, windowMilliseconds: 300, minimumAttempts: 3,
+                                                  heldMilliseconds: 400)
 
     /// One `/next` 500, one 429, one reset and one 503: each retried on a fresh connection, and
     /// in the end all N workers poll again. Invocations with unusable headers but a request id
@@ -139,6 +141,34 @@ private final class BackgroundRun: @unchecked Sendable {
         }
         #expect(lines.contains { $0.contains("/next works again") })
         #expect(lines.filter { $0.contains("\"level\":\"ERROR\"") && $0.contains("invocation not handled") }.count == 2, "\(lines)")
+    }
+
+    /// A poll held open for longer than the retry window that then fails shows a Runtime API that
+    /// was usable meanwhile (an idle environment): it restarts the count, so one failure before it
+    /// and one after it are not a Runtime API unusable for the whole window.
+    @Test func aLongHeldPollThatFailsRestartsTheCount() throws {
+        let holdMilliseconds = max(Self.retry.windowMilliseconds, Self.retry.heldMilliseconds) + 200
+        let faults = [
+            ScriptedResponse(status: 500, body: "blip"),
+            ScriptedResponse(status: 500, body: "held then failed", delay: Double(holdMilliseconds) / 1000),
+            ScriptedResponse(status: 503, body: "blip again"),
+        ]
+        let api = try FaultyRuntimeAPI(faults: faults, events: [event("req-1")])
+        defer { api.server.stop() }
+        let capture = try LogCapture()
+        let run = BackgroundRun(environment: ["AWS_LAMBDA_RUNTIME_API": api.server.authority],
+                                logger: Logger(format: .json, fileDescriptor: capture.writeFD), retry: Self.retry)
+
+        let served = api.server.waitUntil(timeout: 10) {
+            api.held == 1 && api.posts.contains { $0.path == "/2018-06-01/runtime/invocation/req-1/response" }
+        }
+        #expect(served, "the worker kept polling and served req-1: \(api.server.requests.map(\.path))")
+        #expect(run.wait(seconds: 0.1) == nil, "the process is still up")
+
+        api.failAll()
+        #expect(run.wait(seconds: 10) == 1)
+        let fatal = capture.finishLines().filter { $0.contains("FATAL") }
+        #expect(fatal.count == 1 && fatal.first?.contains("answered 500: gone") == true, "\(fatal)")
     }
 
     /// A Runtime API that never answers `/next` usefully ends the process after the window, with
@@ -199,18 +229,35 @@ private final class BackgroundRun: @unchecked Sendable {
         #expect(policy.givesUp(attempts: 8, elapsedMilliseconds: 5_000))
     }
 
+    /// Only a poll that connected and was held for longer than `heldMilliseconds` restarts the count:
+    /// a connect that takes seconds to fail is the Runtime API unusable, not idle.
+    @Test func onlyAHeldPollRestartsTheCount() {
+        let policy = NextRetryPolicy.standard
+        let refused = RuntimeAPIError.unexpectedStatus(endpoint: "/next", status: 500, body: "")
+        #expect(policy.restartsTheCount(refused, held: 60_000))
+        #expect(policy.restartsTheCount(.transport(.receiveFailed("reset")), held: 1_500))
+        #expect(!policy.restartsTheCount(refused, held: policy.heldMilliseconds))
+        #expect(!policy.restartsTheCount(.transport(.connectTimedOut("no answer")), held: 3_000))
+        #expect(!policy.restartsTheCount(.transport(.couldNotConnect("refused")), held: 3_000))
+    }
+
+    /// Seven descriptors a worker: the four it holds while it serves and the three it holds for
+    /// a moment while its connection resolves a name, which every worker does at once on a cold
+    /// burst.
     @Test func workersThatDoNotFitTheDescriptorLimitAreRefusedSayingWhatFits() throws {
-        #expect(throws: Never.self) { try DescriptorLimit.check(workers: 248, limit: 1024) }
+        #expect(throws: Never.self) { try DescriptorLimit.check(workers: 141, limit: 1024) }
         do {
             try DescriptorLimit.check(workers: 100, limit: 128)
             Issue.record("100 workers fit 128 descriptors")
         } catch {
             #expect(error.type == "InvalidConfiguration")
-            #expect(error.message.contains("100 workers") && error.message.contains("is 128") && error.message.contains("at most 24 workers fit"),
-                    "\(error.message)")
+            #expect(error.message.contains("100 workers") && error.message.contains("need 732") && error.message.contains("is 128")
+                    && error.message.contains("at most 13 workers fit"), "\(error.message)")
         }
-        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 1, limit: 20) }
-        #expect(DescriptorLimit.mostWorkers(limit: 1024) == 248)
-        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 249, limit: 1024) }
+        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 1, limit: 38) }
+        #expect(throws: Never.self) { try DescriptorLimit.check(workers: 13, limit: 128) }
+        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 14, limit: 128) }
+        #expect(DescriptorLimit.mostWorkers(limit: 1024) == 141)
+        #expect(throws: FunctionError.self) { try DescriptorLimit.check(workers: 142, limit: 1024) }
     }
 }

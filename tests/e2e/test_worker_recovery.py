@@ -108,12 +108,12 @@ def test_workers_that_do_not_fit_the_open_file_limit_fail_init(standin):
         error = json.loads(api.init_error)
     assert error["errorType"] == "InvalidConfiguration"
     message = error["errorMessage"]
-    assert "100 workers" in message and "is 128" in message and "at most 24 workers fit" in message, message
-    assert log.count("[FATAL]") == 1 and "at most 24 workers fit" in log, log
+    assert "100 workers" in message and "is 128" in message and "at most 13 workers fit" in message, message
+    assert log.count("[FATAL]") == 1 and "at most 13 workers fit" in log, log
 
 
 @pytest.mark.time_limit(90)
-@pytest.mark.parametrize("workers, nofile", [(100, (128, 4096)), (24, (128, 128))],
+@pytest.mark.parametrize("workers, nofile", [(100, (128, 4096)), (13, (128, 128))],
                          ids=["soft-limit-raised", "largest-that-fits"])
 def test_workers_that_fit_serve_a_burst(standin, workers, nofile):
     standin.service_time(200)
