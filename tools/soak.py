@@ -729,7 +729,7 @@ def evaluate_concurrent(run: Run, stats: dict, alive: bool, counts: dict[str, in
         "rss_flat": growth is not None and growth < MAX_RSS_GROWTH_KIB_CONCURRENT,
         # A worker whose last answer closed its SageMaker connection (an oversized answer, a
         # timeout) holds one socket fewer until its next call, so the count wanders below the
-        # ceiling of four per worker (DescriptorLimit's count) plus the standard streams: a
+        # ceiling of four held per worker (DescriptorLimit.heldPerWorker) plus the standard streams: a
         # leak, however slow, would cross it.
         "fds_flat": len(after) >= 2 and all(s["fds"] <= 4 * args.concurrency + MAX_OTHER_FDS for s in after),
         "threads_flat": bool(early and late) and max(s["Threads"] for s in late) <= max(s["Threads"] for s in early),
