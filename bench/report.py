@@ -317,15 +317,16 @@ the warm Swift and Python processes.
 
 {callgrind_text}
 
-{concurrency_markdown(r)}{_improvements()}
+{concurrency_markdown(r)}{_carried("SOAK.md")}{_carried("IMPROVEMENTS.md").rstrip()}
 """
 
 
-def _improvements() -> str:
-    """bench/IMPROVEMENTS.md, the hand-kept record of what was changed and what it gained,
-    carried into every rewrite of RESULTS.md."""
-    path = Path(__file__).resolve().parent / "IMPROVEMENTS.md"
-    return path.read_text().strip() + "\n" if path.exists() else ""
+def _carried(name: str) -> str:
+    """A hand-kept part of RESULTS.md, carried into every rewrite: bench/SOAK.md (the soaks'
+    figures; `make bench` does not run them) and bench/IMPROVEMENTS.md (what was changed and
+    what it gained)."""
+    path = Path(__file__).resolve().parent / name
+    return path.read_text().strip() + "\n\n" if path.exists() else ""
 
 
 def svg(r: dict) -> str:
